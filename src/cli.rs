@@ -1,0 +1,195 @@
+//! Command-line surface: clap types only. Everything here is converted into the plain
+//! request structs of [`crate::commands`]; no clap type reaches the library.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{InitRequest, RenderRequest, Request, Target, Unimplemented};
+use crate::version::Version;
+
+/// Tag-to-traffic blue/green deploys for AWS ECS.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Folder holding environments/ and services/.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_CONFIG_DIR",
+        default_value = "deploy"
+    )]
+    pub config_dir: PathBuf,
+
+    /// More log output (-v info, -vv debug, -vvv trace). CUTOVER_LOG / RUST_LOG override.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold a deploy/ folder with one environment and one service.
+    Init(InitArgs),
+    /// Compile a service's task definition and settings into build/<env>/<service>/.
+    Render(RenderArgs),
+    /// Show what a deploy would do, with its expected duration; changes nothing.
+    Plan(TagArgs),
+    /// Build the image for a tag and push it to ECR (skipped when ECR already has it).
+    Build(BuildArgs),
+    /// Roll a version onto the idle slot and validate it; production traffic stays put.
+    Stage(StageArgs),
+    /// Shift production traffic to the staged release, exactly the version named.
+    Promote(PromoteArgs),
+    /// Return production traffic to the previous release, or to --to <version>.
+    Rollback(RollbackArgs),
+    /// Build (or take --image), stage, and promote when the environment needs no approval.
+    Deploy(StageArgs),
+    /// Live slot, weights, staged release, lock holder and recent history.
+    Status(StatusArgs),
+    /// Preflight: check that everything the service config names exists and is wired.
+    Verify(TargetArgs),
+    /// Break the deploy lock of an environment/service.
+    Unlock(TargetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Environment: a folder under <config-dir>/environments/.
+    #[arg(short, long, env = "CUTOVER_ENV")]
+    pub env: String,
+    /// Service: a folder under <config-dir>/services/.
+    #[arg(short, long, env = "CUTOVER_SERVICE")]
+    pub service: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The release: v1.2.3, 1.2.3 or refs/tags/v1.2.3 (default: the pushed tag in GITHUB_REF).
+    #[arg(short, long, env = "GITHUB_REF")]
+    pub tag: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Name of the environment to scaffold.
+    #[arg(long, default_value = "production")]
+    pub env: String,
+    /// Name of the service to scaffold.
+    #[arg(long, default_value = "web")]
+    pub service: String,
+    /// Fill service.toml from `terraform output -json` of terraform/examples/complete.
+    #[arg(long, value_name = "FILE")]
+    pub from_terraform: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub tag: TagArgs,
+    /// The image to render into the task definition (repo@sha256:… in a real deploy).
+    #[arg(long, env = "CUTOVER_IMAGE")]
+    pub image: String,
+    /// The commit being deployed (default: GITHUB_SHA, else `unknown`).
+    #[arg(long, env = "GITHUB_SHA", default_value = "unknown")]
+    pub git_sha: String,
+    /// Where compiled files go; the service lands in <build-root>/<env>/<service>/.
+    #[arg(long, env = "CUTOVER_BUILD_ROOT", default_value = "build")]
+    pub build_root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub tag: TagArgs,
+    /// Rebuild and re-push even when a mutable repository holds the tag with other content.
+    #[arg(long)]
+    pub force_rebuild: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    #[command(flatten)]
+    pub tag: TagArgs,
+    /// Deploy this pre-built image (repo@sha256:…) instead of building.
+    #[arg(long, env = "CUTOVER_IMAGE")]
+    pub image: Option<String>,
+    /// Print the plan and its expected duration; change nothing.
+    #[arg(long, env = "CUTOVER_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub tag: TagArgs,
+    /// Print the plan and its expected duration; change nothing.
+    #[arg(long, env = "CUTOVER_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Roll back to this version from history instead of the previous release.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print the plan and its expected duration; change nothing.
+    #[arg(long, env = "CUTOVER_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> u8 {
+        self.verbose
+    }
+
+    /// Turn parsed arguments into a library request. Tags are parsed here so a bad tag is
+    /// a usage error before anything else runs.
+    pub fn into_request(self) -> anyhow::Result<Request> {
+        let config_dir = self.config_dir;
+        let target = |t: TargetArgs| Target {
+            config_dir: config_dir.clone(),
+            env: t.env,
+            service: t.service,
+        };
+        Ok(match self.command {
+            Command::Init(a) => Request::Init(InitRequest {
+                config_dir: config_dir.clone(),
+                env: a.env,
+                service: a.service,
+                from_terraform: a.from_terraform,
+            }),
+            Command::Render(a) => Request::Render(RenderRequest {
+                version: Version::parse(&a.tag.tag)?,
+                target: target(a.tag.target),
+                image: a.image,
+                git_sha: a.git_sha,
+                build_root: a.build_root,
+            }),
+            Command::Plan(_) => Request::Unimplemented(Unimplemented("plan")),
+            Command::Build(_) => Request::Unimplemented(Unimplemented("build")),
+            Command::Stage(_) => Request::Unimplemented(Unimplemented("stage")),
+            Command::Promote(_) => Request::Unimplemented(Unimplemented("promote")),
+            Command::Rollback(_) => Request::Unimplemented(Unimplemented("rollback")),
+            Command::Deploy(_) => Request::Unimplemented(Unimplemented("deploy")),
+            Command::Status(_) => Request::Unimplemented(Unimplemented("status")),
+            Command::Verify(_) => Request::Unimplemented(Unimplemented("verify")),
+            Command::Unlock(_) => Request::Unimplemented(Unimplemented("unlock")),
+        })
+    }
+}

@@ -1,0 +1,358 @@
+//! The settings files: `environment.toml` and `service.toml`. Strict (`deny_unknown_fields`);
+//! the JSON schemas in `schema/` are generated from these types and checked for staleness.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::Duration;
+
+/// `deploy/environments/<env>/environment.toml`: where an environment lives and its rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSettings {
+    /// AWS region, e.g. `eu-west-1`.
+    pub region: String,
+    /// The AWS account this environment must run in; cutover refuses other accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// AWS credential profile. Default: a profile named after the environment when one
+    /// exists, else the standard credential chain (environment, SSO, web identity…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// SSM parameter path under which history and lock live: `<prefix>/<env>/<service>/…`.
+    #[serde(default = "default_ssm_prefix")]
+    pub ssm_prefix: String,
+    /// Public URL of the environment, shown in GitHub deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub approval: ApprovalSettings,
+    #[serde(default)]
+    pub versions: VersionRules,
+}
+
+/// Whether a staged release waits for an explicit `promote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// When true (the default, the safe side), `deploy` stops at AwaitingApproval and a
+    /// later `promote --tag <version>` (e.g. a job behind a GitHub environment with
+    /// required reviewers) shifts traffic.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self { required: true }
+    }
+}
+
+/// Which tags may deploy to an environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRules {
+    /// Allow prerelease tags such as v1.2.0-rc.1. Default: refused in an environment named
+    /// `production`, `prod` or `prd`, allowed elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_prerelease: Option<bool>,
+}
+
+/// `deploy/services/<service>/service.toml`: everything cutover needs to ship one service.
+/// Rendered with the same template context as the task definition before it is parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub image: ImageSettings,
+    pub ecs: EcsSettings,
+    pub slots: Slots,
+    pub traffic: TrafficSettings,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub validation: ValidationSettings,
+    #[serde(default)]
+    pub deadlines: Deadlines,
+    #[serde(default)]
+    pub history: HistorySettings,
+    #[serde(default)]
+    pub old_slot: OldSlotSettings,
+}
+
+/// How the image is built and where it is pushed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSettings {
+    /// ECR repository name (not the URI), e.g. `web`.
+    pub repository: String,
+    /// Build context, relative to the repository root.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// Dockerfile path, relative to the context.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: String,
+    /// Build stage to stop at (`--target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Target platform, e.g. `linux/amd64` or `linux/arm64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Build arguments (`--build-arg`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
+    /// Use the previous release's image as build cache.
+    #[serde(default = "yes")]
+    pub cache_from_previous: bool,
+}
+
+/// The ECS cluster and task definition family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsSettings {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Name of the container that serves traffic (the one in the target groups).
+    pub container: String,
+    /// Port of that container.
+    pub container_port: u16,
+}
+
+/// The two slots. Both ECS services and both target groups exist up front (terraform/).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slots {
+    pub blue: SlotSettings,
+    pub green: SlotSettings,
+}
+
+/// One slot: an ECS service attached to one target group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotSettings {
+    /// ECS service name.
+    pub service: String,
+    /// ARN of the target group this service registers its tasks in.
+    pub target_group_arn: String,
+}
+
+/// Where production and test traffic are steered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSettings {
+    /// Production listener whose default action forwards to both target groups with weights.
+    /// Exactly one of `production_listener_arn` and `production_rule_arn` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_listener_arn: Option<String>,
+    /// Production listener rule that forwards to both target groups with weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_rule_arn: Option<String>,
+    /// Test listener: forwards to the idle slot so it can be probed before it takes traffic.
+    pub test_listener_arn: String,
+    /// Base URL of the test listener for probes, e.g. `https://alb.example.com:8443`.
+    pub test_url: String,
+}
+
+/// How traffic moves from the live slot to the new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum Strategy {
+    /// 0 → 100% in one step, then bake.
+    AllAtOnce {
+        #[serde(default = "default_bake")]
+        bake: Duration,
+    },
+    /// `percent`% for `wait`, then 100%, then bake.
+    Canary {
+        percent: u8,
+        wait: Duration,
+        #[serde(default = "default_bake")]
+        bake: Duration,
+    },
+    /// `step`% more every `interval` until 100%, then bake.
+    Linear {
+        step: u8,
+        interval: Duration,
+        #[serde(default = "default_bake")]
+        bake: Duration,
+    },
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy::AllAtOnce {
+            bake: default_bake(),
+        }
+    }
+}
+
+/// Checks a staged release must pass before it may take production traffic, and that are
+/// watched during every shift step and the bake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// HTTP probes against the test listener (`traffic.test_url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
+    /// CloudWatch alarm names that must not be in ALARM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// A command run after probes pass; exit 0 passes. Gets CUTOVER_TEST_URL, CUTOVER_VERSION.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Deadline for the command.
+    #[serde(default = "default_command_timeout")]
+    pub command_timeout: Duration,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        Self {
+            probes: Vec::new(),
+            alarms: Vec::new(),
+            command: None,
+            command_timeout: default_command_timeout(),
+        }
+    }
+}
+
+/// One HTTP probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// Path on the test listener, e.g. `/health`.
+    pub path: String,
+    /// Expected HTTP status.
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// A substring the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// Per-request timeout.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Duration,
+    /// Pause between attempts.
+    #[serde(default = "default_probe_interval")]
+    pub interval: Duration,
+    /// Consecutive successes needed to pass.
+    #[serde(default = "default_successes")]
+    pub consecutive_successes: u32,
+    /// Attempts before the probe fails.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+/// Every wait has a deadline (invariant 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deadlines {
+    /// Idle slot rollout complete, running == desired, every target healthy.
+    #[serde(default = "default_stabilize")]
+    pub stabilize: Duration,
+    /// Validation as a whole (probes, alarms, command).
+    #[serde(default = "default_validate")]
+    pub validate: Duration,
+    /// A deploy lock left by a dead run expires after this long.
+    #[serde(default = "default_lock_ttl")]
+    pub lock_ttl: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            stabilize: default_stabilize(),
+            validate: default_validate(),
+            lock_ttl: default_lock_ttl(),
+        }
+    }
+}
+
+/// The release history kept in SSM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    /// How many releases to keep (seed 000's ordered list of 10).
+    #[serde(default = "default_depth")]
+    pub depth: u32,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            depth: default_depth(),
+        }
+    }
+}
+
+/// What happens to the previously live slot after a successful promote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OldSlotSettings {
+    #[serde(default)]
+    pub policy: OldSlotPolicy,
+}
+
+impl Default for OldSlotSettings {
+    fn default() -> Self {
+        Self {
+            policy: OldSlotPolicy::KeepWarm,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OldSlotPolicy {
+    /// Keep it running at full capacity: rollback is a weight flip (seconds).
+    #[default]
+    KeepWarm,
+    /// Scale it to 0 after the bake, once read-back shows 0% on it: cheaper, slower rollback.
+    ScaleToZero,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_ssm_prefix() -> String {
+    "/cutover".into()
+}
+fn default_context() -> String {
+    ".".into()
+}
+fn default_dockerfile() -> String {
+    "Dockerfile".into()
+}
+fn default_bake() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_status() -> u16 {
+    200
+}
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_successes() -> u32 {
+    3
+}
+fn default_attempts() -> u32 {
+    20
+}
+fn default_stabilize() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_validate() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_lock_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_depth() -> u32 {
+    10
+}

@@ -1,0 +1,72 @@
+//! Exit codes: part of cutover's interface, documented in README.md and tested.
+
+use std::fmt;
+
+/// What a run of cutover ended with, as the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything asked for happened and was verified.
+    Ok = 0,
+    /// The deploy failed; production traffic is on the last good release (untouched or rolled back).
+    Failed = 1,
+    /// Bad usage or bad configuration; nothing was changed. Also: a verb not built yet.
+    Usage = 2,
+    /// A rollback failed: production may not be on a good release. Page a human.
+    RollbackFailed = 3,
+    /// The image build failed; nothing was pushed or deployed.
+    BuildFailed = 4,
+    /// Another run holds the lock for this environment/service.
+    LockHeld = 5,
+    /// Cancelled by a signal at a safe point.
+    Cancelled = 130,
+}
+
+impl ExitCode {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error that carries the exit code it should end the process with.
+#[derive(Debug)]
+pub struct Coded {
+    pub code: ExitCode,
+    pub message: String,
+}
+
+impl Coded {
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// The exit code for an error: the first cause in the chain that knows its code wins;
+/// anything else is a failure with production untouched (exit 1).
+pub fn code_for(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(coded) = cause.downcast_ref::<Coded>() {
+            return coded.code;
+        }
+        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return ExitCode::Usage;
+        }
+        if cause
+            .downcast_ref::<crate::version::VersionError>()
+            .is_some()
+        {
+            return ExitCode::Usage;
+        }
+    }
+    ExitCode::Failed
+}

@@ -1,0 +1,12 @@
+//! cutover: tag-to-traffic blue/green deploys for AWS ECS.
+//!
+//! The binary in `main.rs` is a thin shell over this library: `cli` turns arguments into
+//! plain requests, `commands` runs them, and everything below speaks cutover's own types.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod logging;
+pub mod version;

@@ -1,0 +1,33 @@
+//! Logs go to stderr through `tracing`; data goes to stdout. The filter comes from
+//! `CUTOVER_LOG`, then `RUST_LOG`, then `-v`; `NO_COLOR` turns colour off and `CI`
+//! switches to one compact line per event.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(verbosity: u8) {
+    let default = match verbosity {
+        0 => "warn,cutover=info",
+        1 => "info",
+        2 => "info,cutover=debug",
+        _ => "debug,cutover=trace",
+    };
+    let filter = std::env::var("CUTOVER_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(verbosity >= 2);
+    let result = if std::env::var_os("CI").is_some() {
+        builder.compact().without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second init (tests calling into the binary's code) keeps the first subscriber.
+    drop(result);
+}

@@ -1,0 +1,20 @@
+//! The `cutover` binary: parse arguments, start logging, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cutover::cli::Cli::parse();
+    cutover::logging::init(cli.verbosity());
+    let code = match cli.into_request().and_then(cutover::commands::run) {
+        Ok(code) => code,
+        Err(err) => {
+            // The error already names the file, field or AWS call and what to do; print it
+            // plainly so multi-line hints stay readable.
+            eprintln!("error: {err:#}");
+            cutover::exit::code_for(&err)
+        }
+    };
+    ExitCode::from(code.code())
+}

@@ -1,0 +1,1 @@
+//! The one integration-test binary (one link step keeps builds cheap); one module per area.
