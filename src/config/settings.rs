@@ -24,6 +24,11 @@ pub struct EnvironmentSettings {
     /// SSM parameter path under which history and lock live: `<prefix>/<env>/<service>/…`.
     #[serde(default = "default_ssm_prefix")]
     pub ssm_prefix: String,
+    /// Registry host to push to and pull from instead of the one ECR names (e.g. a local
+    /// registry for the sandbox, or a custom DNS name for ECR over PrivateLink). The ECR
+    /// authorization token is still used against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
     /// Public URL of the environment, shown in GitHub deployments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
