@@ -1,1 +1,4 @@
 //! The one integration-test binary (one link step keeps builds cheap); one module per area.
+
+mod cli;
+mod schema;
