@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "test: cargo not found; install the Rust toolchain (rustup) first" >&2; exit 2; }
 bash scripts/install.sh
 
+VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
+echo "== workflow lint: actionlint, zizmor (pedantic)" >&2
+workflows=(.github/workflows/*.yml examples/github-workflows/*.yml)
+"$VENV/bin/actionlint" "${workflows[@]}"
+"$VENV/bin/zizmor" --offline --persona pedantic --quiet "${workflows[@]}" action.yml
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
