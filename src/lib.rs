@@ -4,9 +4,11 @@
 //! plain requests, `commands` runs them, and everything below speaks cutover's own types.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod logging;
+pub mod ports;
 pub mod version;

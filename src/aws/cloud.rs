@@ -1,0 +1,415 @@
+//! The engine's ports over AWS: one struct holding one client per service, built once,
+//! and the names and ARNs from the service's settings that map slots onto AWS resources.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+
+use super::cloudwatch::CloudWatch;
+use super::ecs::{self, Ecs};
+use super::elb::{Elb, Forward, Production};
+use super::ssm::Ssm;
+use crate::config::{EnvironmentSettings, ServiceSettings};
+use crate::ports::*;
+use crate::version::Version;
+
+/// Every AWS resource one environment/service uses.
+pub struct AwsCloud {
+    pub ecs: Ecs,
+    pub elb: Elb,
+    pub ssm: Ssm,
+    pub cloudwatch: CloudWatch,
+    pub ecr: aws_sdk_ecr::Client,
+    pub settings: ServiceSettings,
+    production: Production,
+    history_parameter: String,
+    lock_parameter: String,
+    http: reqwest::Client,
+}
+
+impl AwsCloud {
+    pub fn new(
+        sdk: &SdkConfig,
+        env_name: &str,
+        service_name: &str,
+        env: &EnvironmentSettings,
+        settings: &ServiceSettings,
+    ) -> Self {
+        let production = match (
+            &settings.traffic.production_listener_arn,
+            &settings.traffic.production_rule_arn,
+        ) {
+            (_, Some(rule)) => Production::Rule(rule.clone()),
+            (Some(listener), None) => Production::Listener(listener.clone()),
+            (None, None) => unreachable!("config validation requires one of them"),
+        };
+        let base = format!(
+            "{}/{env_name}/{service_name}",
+            env.ssm_prefix.trim_end_matches('/')
+        );
+        Self {
+            ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk), &settings.ecs.cluster),
+            elb: Elb::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+            ssm: Ssm::new(aws_sdk_ssm::Client::new(sdk)),
+            cloudwatch: CloudWatch::new(aws_sdk_cloudwatch::Client::new(sdk)),
+            ecr: aws_sdk_ecr::Client::new(sdk),
+            settings: settings.clone(),
+            production,
+            history_parameter: format!("{base}/history"),
+            lock_parameter: format!("{base}/lock"),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    pub fn production(&self) -> &Production {
+        &self.production
+    }
+
+    pub fn slot_service(&self, slot: Slot) -> &str {
+        &self.slot_settings(slot).service
+    }
+
+    pub fn slot_target_group(&self, slot: Slot) -> &str {
+        &self.slot_settings(slot).target_group_arn
+    }
+
+    fn slot_settings(&self, slot: Slot) -> &crate::config::settings::SlotSettings {
+        match slot {
+            Slot::Blue => &self.settings.slots.blue,
+            Slot::Green => &self.settings.slots.green,
+        }
+    }
+
+    fn slot_of_target_group(&self, arn: &str) -> Option<Slot> {
+        [Slot::Blue, Slot::Green]
+            .into_iter()
+            .find(|s| self.slot_target_group(*s) == arn)
+    }
+
+    /// Forward weights (relative, 0–999 on an ALB) as percentages per slot.
+    fn weights_of(&self, forward: &Forward) -> PortResult<Weights> {
+        let (mut blue, mut green) = (0i64, 0i64);
+        for (tg, weight) in forward {
+            match self.slot_of_target_group(tg) {
+                Some(Slot::Blue) => blue += i64::from(*weight),
+                Some(Slot::Green) => green += i64::from(*weight),
+                None if *weight == 0 => {}
+                None => {
+                    return Err(PortError::Conflict(format!(
+                        "production forwards {weight} to target group {tg}, which is neither the blue nor the green slot; fix [slots] or the listener"
+                    )));
+                }
+            }
+        }
+        let total = blue + green;
+        if total == 0 {
+            return Err(PortError::Conflict(
+                "production forwards no weight to either slot".into(),
+            ));
+        }
+        let blue_pct = u8::try_from((blue * 100 + total / 2) / total).unwrap_or(100);
+        Ok(Weights {
+            blue: blue_pct,
+            green: 100 - blue_pct,
+        })
+    }
+}
+
+impl Compute for AwsCloud {
+    async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
+        let name = self.slot_service(slot);
+        let view = self.ecs.service(name).await?;
+        let task_definition = match &view.task_definition {
+            Some(arn) => self.ecs.tagged(arn).await?.map(|t| TaskDefinition {
+                id: t.arn,
+                spec: TaskSpec {
+                    version: t.version,
+                    digest: t.digest,
+                    content: String::new(),
+                    fingerprint: t.fingerprint,
+                },
+            }),
+            None => None,
+        };
+        // Stopped-task reasons cost two calls: fetch them only when something is wrong.
+        let stopped_reasons = if view.running < view.desired || view.rollout == Rollout::Failed {
+            self.ecs.stopped_reasons(name).await?
+        } else {
+            Vec::new()
+        };
+        Ok(SlotState {
+            task_definition,
+            desired: view.desired,
+            running: view.running,
+            pending: view.pending,
+            rollout: view.rollout,
+            events: view.events,
+            stopped_reasons,
+        })
+    }
+
+    async fn register_task_definition(&self, spec: &TaskSpec) -> PortResult<TaskDefinition> {
+        let arn = self
+            .ecs
+            .register(
+                &spec.content,
+                &spec.version,
+                &spec.digest,
+                &spec.fingerprint,
+            )
+            .await?;
+        Ok(TaskDefinition {
+            id: arn,
+            spec: spec.clone(),
+        })
+    }
+
+    async fn update_slot(&self, slot: Slot, task_definition: &str, desired: u32) -> PortResult<()> {
+        self.ecs
+            .update(self.slot_service(slot), task_definition, desired)
+            .await
+    }
+}
+
+impl Traffic for AwsCloud {
+    async fn production_weights(&self) -> PortResult<Weights> {
+        let forward = self.elb.production_forward(&self.production).await?;
+        self.weights_of(&forward)
+    }
+
+    async fn set_production_weights(&self, weights: Weights) -> PortResult<()> {
+        let forward = vec![
+            (
+                self.slot_target_group(Slot::Blue).to_string(),
+                i32::from(weights.blue),
+            ),
+            (
+                self.slot_target_group(Slot::Green).to_string(),
+                i32::from(weights.green),
+            ),
+        ];
+        self.elb
+            .set_production_forward(&self.production, &forward)
+            .await
+    }
+
+    async fn test_listener(&self) -> PortResult<Option<Slot>> {
+        let target = self
+            .elb
+            .test_target(&self.settings.traffic.test_listener_arn)
+            .await?;
+        Ok(target.and_then(|tg| self.slot_of_target_group(&tg)))
+    }
+
+    async fn point_test_listener(&self, slot: Slot) -> PortResult<()> {
+        self.elb
+            .point_test(
+                &self.settings.traffic.test_listener_arn,
+                self.slot_target_group(slot),
+            )
+            .await
+    }
+
+    async fn target_health(&self, slot: Slot) -> PortResult<Vec<TargetHealth>> {
+        self.elb.target_health(self.slot_target_group(slot)).await
+    }
+}
+
+impl Images for AwsCloud {
+    async fn digest_for_tag(&self, tag: &str) -> PortResult<Option<Digest>> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .image_tag(tag)
+            .build();
+        self.describe_image(id).await
+    }
+
+    async fn exists(&self, digest: &Digest) -> PortResult<bool> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .image_digest(&digest.0)
+            .build();
+        Ok(self.describe_image(id).await?.is_some())
+    }
+}
+
+impl AwsCloud {
+    async fn describe_image(
+        &self,
+        id: aws_sdk_ecr::types::ImageIdentifier,
+    ) -> PortResult<Option<Digest>> {
+        let repo = &self.settings.image.repository;
+        let call = super::errors::Call {
+            action: "ecr:DescribeImages",
+            resource: repo,
+            write: false,
+        };
+        match self
+            .ecr
+            .describe_images()
+            .repository_name(repo)
+            .image_ids(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .image_details()
+                .first()
+                .and_then(|d| d.image_digest())
+                .map(|d| Digest(d.to_string()))),
+            Err(e) => match super::errors::port_error(call, e) {
+                PortError::NotFound(m) if !m.contains("RepositoryNotFound") => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+impl Store for AwsCloud {
+    async fn history(&self) -> PortResult<Vec<Release>> {
+        Ok(self
+            .ssm
+            .get(&self.history_parameter)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn record(&self, release: &Release, cap: usize) -> PortResult<()> {
+        let mut history = self.history().await?;
+        match history.iter_mut().find(|r| r.same_release(release)) {
+            Some(existing) => *existing = release.clone(),
+            None => history.push(release.clone()),
+        }
+        let excess = history.len().saturating_sub(cap.max(1));
+        history.drain(..excess);
+        self.ssm.put(&self.history_parameter, &history, true).await
+    }
+
+    async fn create_lock(&self, lock: &Lock) -> PortResult<()> {
+        self.ssm.put(&self.lock_parameter, lock, false).await
+    }
+
+    async fn read_lock(&self) -> PortResult<Option<Lock>> {
+        self.ssm.get(&self.lock_parameter).await
+    }
+
+    async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
+        self.ssm.put(&self.lock_parameter, lock, true).await
+    }
+
+    async fn delete_lock(&self) -> PortResult<()> {
+        self.ssm.delete(&self.lock_parameter).await
+    }
+}
+
+impl Signals for AwsCloud {
+    async fn alarm_states(&self, names: &[String]) -> PortResult<BTreeMap<String, AlarmState>> {
+        self.cloudwatch.alarm_states(names).await
+    }
+}
+
+impl Prober for AwsCloud {
+    async fn probe(&self, request: &ProbeRequest) -> CheckResult {
+        let url = format!(
+            "{}{}",
+            self.settings.traffic.test_url.trim_end_matches('/'),
+            request.path
+        );
+        let response = match self.http.get(&url).timeout(request.timeout).send().await {
+            Ok(r) => r,
+            Err(e) => return CheckResult::Fail(format!("GET {url}: {}", error_chain(&e))),
+        };
+        let status = response.status().as_u16();
+        if status != request.expect_status {
+            return CheckResult::Fail(format!(
+                "GET {url}: status {status}, expected {}",
+                request.expect_status
+            ));
+        }
+        if let Some(needle) = &request.body_contains {
+            match response.text().await {
+                Ok(body) if body.contains(needle.as_str()) => {}
+                Ok(_) => {
+                    return CheckResult::Fail(format!(
+                        "GET {url}: body does not contain `{needle}`"
+                    ));
+                }
+                Err(e) => {
+                    return CheckResult::Fail(format!(
+                        "GET {url}: reading the body: {}",
+                        error_chain(&e)
+                    ));
+                }
+            }
+        }
+        CheckResult::Pass
+    }
+
+    async fn run_command(
+        &self,
+        argv: &[String],
+        version: &Version,
+        timeout: Duration,
+    ) -> CheckResult {
+        let Some((program, args)) = argv.split_first() else {
+            return CheckResult::Fail("[validation] command is empty".into());
+        };
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .env("CUTOVER_TEST_URL", &self.settings.traffic.test_url)
+            .env("CUTOVER_VERSION", version.to_string())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(timeout, child).await {
+            Err(_) => CheckResult::Fail(format!(
+                "`{program}` did not finish within {}s",
+                timeout.as_secs()
+            )),
+            Ok(Err(e)) => CheckResult::Fail(format!("cannot run `{program}`: {e}")),
+            Ok(Ok(out)) if out.status.success() => CheckResult::Pass,
+            Ok(Ok(out)) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = stderr
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                CheckResult::Fail(format!(
+                    "`{program}` exited with {}: {}",
+                    out.status,
+                    tail.join(" | ")
+                ))
+            }
+        }
+    }
+}
+
+impl Clock for AwsCloud {
+    fn now(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The fingerprint adapters and the engine agree on for task-definition content.
+pub fn fingerprint(content: &str) -> String {
+    ecs::fingerprint(content)
+}

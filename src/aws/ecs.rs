@@ -1,0 +1,480 @@
+//! ECS: the two slots' services and the task definition family. Task definitions are
+//! registered from the user's own JSON (the `register-task-definition` input shape the
+//! config module validated) and tagged with the version, digest and a content fingerprint,
+//! so an identical ACTIVE revision is reused instead of churning new revisions.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{
+    DeploymentRolloutState, DesiredStatus, SortOrder, TaskDefinitionField, TaskDefinitionStatus,
+};
+use aws_smithy_types::body::SdkBody;
+
+use super::errors::{Call, port_error};
+use crate::ports::{Digest, PortError, PortResult, Rollout};
+use crate::version::Version;
+
+pub const TAG_VERSION: &str = "cutover:version";
+pub const TAG_DIGEST: &str = "cutover:digest";
+pub const TAG_FINGERPRINT: &str = "cutover:fingerprint";
+
+/// How many recent ACTIVE revisions to look through for an identical one.
+const REUSE_WINDOW: i32 = 20;
+
+/// One ECS service as cutover sees it.
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub task_definition: Option<String>,
+    pub desired: u32,
+    pub running: u32,
+    pub pending: u32,
+    pub rollout: Rollout,
+    pub events: Vec<String>,
+    pub load_balancer_target_groups: Vec<String>,
+}
+
+/// What cutover tagged a task definition with; absent for revisions it did not register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub arn: String,
+    pub version: Version,
+    pub digest: Digest,
+    pub fingerprint: String,
+}
+
+pub struct Ecs {
+    client: Client,
+    cluster: String,
+}
+
+impl Ecs {
+    pub fn new(client: Client, cluster: impl Into<String>) -> Self {
+        Self {
+            client,
+            cluster: cluster.into(),
+        }
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    pub async fn cluster_exists(&self) -> PortResult<bool> {
+        let call = Call {
+            action: "ecs:DescribeClusters",
+            resource: &self.cluster,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_clusters()
+            .clusters(&self.cluster)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(out.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
+    }
+
+    pub async fn service(&self, name: &str) -> PortResult<ServiceView> {
+        let call = Call {
+            action: "ecs:DescribeServices",
+            resource: name,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(name)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let Some(svc) = out
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+        else {
+            return Err(PortError::NotFound(format!(
+                "ECS service `{name}` in cluster `{}`",
+                self.cluster
+            )));
+        };
+        let td = svc.task_definition().map(str::to_string);
+        // The deployment running the service's task definition; PRIMARY otherwise.
+        let deployment = svc
+            .deployments()
+            .iter()
+            .find(|d| d.task_definition() == td.as_deref() && d.status() == Some("PRIMARY"))
+            .or_else(|| {
+                svc.deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+            });
+        let rollout = match deployment.and_then(|d| d.rollout_state()) {
+            Some(DeploymentRolloutState::Completed) => Rollout::Completed,
+            Some(DeploymentRolloutState::Failed) => Rollout::Failed,
+            Some(_) => Rollout::InProgress,
+            // No rollout state (e.g. the ECS deployment controller without circuit breaker
+            // on an old service): one deployment left means it finished.
+            None if svc.deployments().len() <= 1 => Rollout::Completed,
+            None => Rollout::InProgress,
+        };
+        Ok(ServiceView {
+            task_definition: td,
+            desired: count(svc.desired_count()),
+            running: count(svc.running_count()),
+            pending: count(svc.pending_count()),
+            rollout,
+            events: svc
+                .events()
+                .iter()
+                .take(5)
+                .filter_map(|e| e.message().map(str::to_string))
+                .collect(),
+            load_balancer_target_groups: svc
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+                .collect(),
+        })
+    }
+
+    /// Why the service's recently stopped tasks stopped, newest first.
+    pub async fn stopped_reasons(&self, service: &str) -> PortResult<Vec<String>> {
+        let call = Call {
+            action: "ecs:ListTasks",
+            resource: service,
+            write: false,
+        };
+        let list = self
+            .client
+            .list_tasks()
+            .cluster(&self.cluster)
+            .service_name(service)
+            .desired_status(DesiredStatus::Stopped)
+            .max_results(5)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        if list.task_arns().is_empty() {
+            return Ok(Vec::new());
+        }
+        let call = Call {
+            action: "ecs:DescribeTasks",
+            resource: service,
+            write: false,
+        };
+        let tasks = self
+            .client
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .set_tasks(Some(list.task_arns().to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(tasks
+            .tasks()
+            .iter()
+            .filter_map(|t| {
+                let reason = t.stopped_reason()?;
+                let containers: Vec<String> = t
+                    .containers()
+                    .iter()
+                    .filter_map(|c| {
+                        Some(format!(
+                            "{}: {}",
+                            c.name()?,
+                            c.reason().or(c.exit_code().map(|_| "exited"))?
+                        ))
+                    })
+                    .collect();
+                Some(if containers.is_empty() {
+                    reason.to_string()
+                } else {
+                    format!("{reason} ({})", containers.join("; "))
+                })
+            })
+            .collect())
+    }
+
+    /// The tags cutover put on a task definition, or None for a revision it did not register.
+    pub async fn tagged(&self, arn: &str) -> PortResult<Option<Tagged>> {
+        let call = Call {
+            action: "ecs:DescribeTaskDefinition",
+            resource: arn,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let tags: BTreeMap<&str, &str> = out
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        let full_arn = out
+            .task_definition()
+            .and_then(|td| td.task_definition_arn())
+            .unwrap_or(arn);
+        let (Some(version), Some(digest), Some(fingerprint)) = (
+            tags.get(TAG_VERSION),
+            tags.get(TAG_DIGEST),
+            tags.get(TAG_FINGERPRINT),
+        ) else {
+            return Ok(None);
+        };
+        let Ok(version) = Version::parse(version) else {
+            return Ok(None);
+        };
+        Ok(Some(Tagged {
+            arn: full_arn.to_string(),
+            version,
+            digest: Digest(digest.to_string()),
+            fingerprint: fingerprint.to_string(),
+        }))
+    }
+
+    /// Register `content` (the task definition JSON) tagged with version, digest and
+    /// fingerprint — or return the newest ACTIVE revision of the family with that fingerprint.
+    pub async fn register(
+        &self,
+        content: &str,
+        version: &Version,
+        digest: &Digest,
+        fingerprint: &str,
+    ) -> PortResult<String> {
+        let mut body: serde_json::Value = serde_json::from_str(content)
+            .map_err(|e| PortError::Conflict(format!("task definition is not JSON: {e}")))?;
+        let family = body["family"].as_str().unwrap_or_default().to_string();
+        if let Some(arn) = self
+            .find_identical(&family, version, digest, fingerprint)
+            .await?
+        {
+            tracing::debug!(%arn, "reusing identical task definition");
+            return Ok(arn);
+        }
+        let tags = body
+            .as_object_mut()
+            .map(|o| o.entry("tags").or_insert_with(|| serde_json::json!([])));
+        if let Some(serde_json::Value::Array(tags)) = tags {
+            tags.retain(|t| !t["key"].as_str().is_some_and(|k| k.starts_with("cutover:")));
+            for (key, value) in [
+                (TAG_VERSION, version.to_string()),
+                (TAG_DIGEST, digest.0.clone()),
+                (TAG_FINGERPRINT, fingerprint.to_string()),
+            ] {
+                tags.push(serde_json::json!({"key": key, "value": value}));
+            }
+        }
+        let body = serde_json::to_vec(&body).expect("JSON values serialize");
+        let call = Call {
+            action: "ecs:RegisterTaskDefinition",
+            resource: &family,
+            write: true,
+        };
+        // The request body is the user's JSON, which already has the API's wire shape
+        // (it is what `--cli-input-json` takes). Sending it as is keeps every field the user
+        // wrote — including ones newer than this SDK's types — instead of re-typing ~100
+        // nested fields by hand. The builder only supplies what the SDK requires; the body
+        // is swapped before signing, so the signature covers what is sent.
+        let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("placeholder")
+            .image("placeholder")
+            .build();
+        let out = self
+            .client
+            .register_task_definition()
+            .family(&family)
+            .container_definitions(placeholder)
+            .customize()
+            .mutate_request(move |req| {
+                let len = body.len();
+                *req.body_mut() = SdkBody::from(body.clone());
+                req.headers_mut().insert("content-length", len.to_string());
+            })
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        out.task_definition()
+            .and_then(|td| td.task_definition_arn())
+            .map(str::to_string)
+            .ok_or_else(|| PortError::Transient("RegisterTaskDefinition returned no ARN".into()))
+    }
+
+    async fn find_identical(
+        &self,
+        family: &str,
+        version: &Version,
+        digest: &Digest,
+        fingerprint: &str,
+    ) -> PortResult<Option<String>> {
+        let call = Call {
+            action: "ecs:ListTaskDefinitions",
+            resource: family,
+            write: false,
+        };
+        let list = self
+            .client
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .max_results(REUSE_WINDOW)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        for arn in list.task_definition_arns() {
+            // family_prefix matches `web` and `web-canary` alike: keep the exact family.
+            if family_of(arn) != family {
+                continue;
+            }
+            if let Some(t) = self.tagged(arn).await? {
+                if t.fingerprint == fingerprint && &t.version == version && &t.digest == digest {
+                    return Ok(Some(t.arn));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn update(
+        &self,
+        service: &str,
+        task_definition: &str,
+        desired: u32,
+    ) -> PortResult<()> {
+        let call = Call {
+            action: "ecs:UpdateService",
+            resource: service,
+            write: true,
+        };
+        self.client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(())
+    }
+
+    /// Scale only (keep the task definition), e.g. the old slot after a bake.
+    pub async fn scale(&self, service: &str, desired: u32) -> PortResult<()> {
+        let call = Call {
+            action: "ecs:UpdateService",
+            resource: service,
+            write: true,
+        };
+        self.client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service)
+            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(())
+    }
+
+    /// The roles a task definition names, for `verify`.
+    pub async fn roles_of(&self, arn: &str) -> PortResult<Vec<String>> {
+        let call = Call {
+            action: "ecs:DescribeTaskDefinition",
+            resource: arn,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let td = out.task_definition();
+        Ok([
+            td.and_then(|t| t.task_role_arn()),
+            td.and_then(|t| t.execution_role_arn()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect())
+    }
+}
+
+/// `arn:aws:ecs:r:a:task-definition/web:7` → `web`.
+fn family_of(arn: &str) -> &str {
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    name.rsplit_once(':').map_or(name, |(family, _)| family)
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+/// The fingerprint of task-definition content: sha256 of its canonical JSON (keys sorted,
+/// no whitespace), so formatting and key order do not count as changes.
+pub fn fingerprint(content: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let canonical = match serde_json::from_str::<serde_json::Value>(content) {
+        Ok(v) => canonical_json(&v),
+        Err(_) => content.to_string(),
+    };
+    let hash = Sha256::digest(canonical.as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn canonical_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::from(k.as_str()),
+                        canonical_json(&m[k.as_str()])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        serde_json::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_from_arn() {
+        assert_eq!(
+            family_of("arn:aws:ecs:eu-west-1:1:task-definition/web-prod:17"),
+            "web-prod"
+        );
+    }
+
+    #[test]
+    fn fingerprint_ignores_formatting_and_key_order() {
+        let a = fingerprint(r#"{"family": "web", "cpu": "256"}"#);
+        let b = fingerprint("{\n  \"cpu\":\"256\",\n  \"family\":\"web\"\n}");
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint(r#"{"family": "web", "cpu": "512"}"#));
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,296 @@
+//! ELBv2: production forward weights on a listener's default action or a listener rule,
+//! the test listener, and target health. Weights are written with every other part of the
+//! action kept (stickiness, authenticate actions before the forward) and always read back
+//! by the engine before it does anything else.
+
+use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum,
+};
+
+use super::errors::{Call, port_error};
+use crate::ports::{PortError, PortResult, TargetHealth, TargetState};
+
+/// Where production weights live.
+#[derive(Debug, Clone)]
+pub enum Production {
+    Listener(String),
+    Rule(String),
+}
+
+impl Production {
+    fn arn(&self) -> &str {
+        match self {
+            Production::Listener(a) | Production::Rule(a) => a,
+        }
+    }
+}
+
+pub struct Elb {
+    client: Client,
+}
+
+/// Target group ARN → weight, as the forward action has it.
+pub type Forward = Vec<(String, i32)>;
+
+impl Elb {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub async fn listener_actions(&self, listener: &str) -> PortResult<Vec<Action>> {
+        let call = Call {
+            action: "elasticloadbalancing:DescribeListeners",
+            resource: listener,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_listeners()
+            .listener_arns(listener)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let l = out
+            .listeners()
+            .first()
+            .ok_or_else(|| PortError::NotFound(format!("listener {listener}")))?;
+        Ok(l.default_actions().to_vec())
+    }
+
+    async fn rule_actions(&self, rule: &str) -> PortResult<Vec<Action>> {
+        let call = Call {
+            action: "elasticloadbalancing:DescribeRules",
+            resource: rule,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_rules()
+            .rule_arns(rule)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let r = out
+            .rules()
+            .first()
+            .ok_or_else(|| PortError::NotFound(format!("listener rule {rule}")))?;
+        Ok(r.actions().to_vec())
+    }
+
+    async fn actions(&self, production: &Production) -> PortResult<Vec<Action>> {
+        match production {
+            Production::Listener(arn) => self.listener_actions(arn).await,
+            Production::Rule(arn) => self.rule_actions(arn).await,
+        }
+    }
+
+    /// The forward target groups and weights of the production listener or rule.
+    pub async fn production_forward(&self, production: &Production) -> PortResult<Forward> {
+        let actions = self.actions(production).await?;
+        forward_of(&actions).ok_or_else(|| {
+            PortError::Conflict(format!(
+                "{} has no forward action; point it at the blue and green target groups (terraform/ does)",
+                production.arn()
+            ))
+        })
+    }
+
+    /// Replace the forward weights, keeping every other action and the stickiness config.
+    pub async fn set_production_forward(
+        &self,
+        production: &Production,
+        forward: &Forward,
+    ) -> PortResult<()> {
+        let actions = self.actions(production).await?;
+        let updated = with_forward(&actions, forward);
+        match production {
+            Production::Listener(arn) => {
+                let call = Call {
+                    action: "elasticloadbalancing:ModifyListener",
+                    resource: arn,
+                    write: true,
+                };
+                self.client
+                    .modify_listener()
+                    .listener_arn(arn)
+                    .set_default_actions(Some(updated))
+                    .send()
+                    .await
+                    .map_err(|e| port_error(call, e))?;
+            }
+            Production::Rule(arn) => {
+                let call = Call {
+                    action: "elasticloadbalancing:ModifyRule",
+                    resource: arn,
+                    write: true,
+                };
+                self.client
+                    .modify_rule()
+                    .rule_arn(arn)
+                    .set_actions(Some(updated))
+                    .send()
+                    .await
+                    .map_err(|e| port_error(call, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The target group the test listener forwards to (the one with weight, if several).
+    pub async fn test_target(&self, listener: &str) -> PortResult<Option<String>> {
+        let actions = self.listener_actions(listener).await?;
+        Ok(forward_of(&actions).and_then(|f| {
+            f.into_iter()
+                .filter(|(_, w)| *w > 0)
+                .map(|(tg, _)| tg)
+                .next()
+        }))
+    }
+
+    /// Point the test listener at one target group.
+    pub async fn point_test(&self, listener: &str, target_group: &str) -> PortResult<()> {
+        let actions = self.listener_actions(listener).await?;
+        let updated = with_forward(&actions, &vec![(target_group.to_string(), 1)]);
+        let call = Call {
+            action: "elasticloadbalancing:ModifyListener",
+            resource: listener,
+            write: true,
+        };
+        self.client
+            .modify_listener()
+            .listener_arn(listener)
+            .set_default_actions(Some(updated))
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(())
+    }
+
+    pub async fn target_health(&self, target_group: &str) -> PortResult<Vec<TargetHealth>> {
+        let call = Call {
+            action: "elasticloadbalancing:DescribeTargetHealth",
+            resource: target_group,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(target_group)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                let target = d.target();
+                let id = match (target.and_then(|t| t.id()), target.and_then(|t| t.port())) {
+                    (Some(id), Some(port)) => format!("{id}:{port}"),
+                    (Some(id), None) => id.to_string(),
+                    _ => "?".into(),
+                };
+                let health = d.target_health();
+                let state = match health.and_then(|h| h.state()) {
+                    Some(TargetHealthStateEnum::Healthy) => TargetState::Healthy,
+                    Some(TargetHealthStateEnum::Initial) => TargetState::Initial,
+                    Some(TargetHealthStateEnum::Draining) => TargetState::Draining,
+                    Some(TargetHealthStateEnum::Unused) => TargetState::Unused,
+                    _ => TargetState::Unhealthy,
+                };
+                let reason = health.and_then(|h| match (h.reason(), h.description()) {
+                    (Some(r), Some(d)) => Some(format!("{}: {d}", r.as_str())),
+                    (Some(r), None) => Some(r.as_str().to_string()),
+                    (None, d) => d.map(str::to_string),
+                });
+                TargetHealth { id, state, reason }
+            })
+            .collect())
+    }
+
+    /// Does the target group exist, and which load balancers use it (for `verify`).
+    pub async fn target_group_load_balancers(&self, target_group: &str) -> PortResult<Vec<String>> {
+        let call = Call {
+            action: "elasticloadbalancing:DescribeTargetGroups",
+            resource: target_group,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_target_groups()
+            .target_group_arns(target_group)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let tg = out
+            .target_groups()
+            .first()
+            .ok_or_else(|| PortError::NotFound(format!("target group {target_group}")))?;
+        Ok(tg.load_balancer_arns().to_vec())
+    }
+}
+
+/// The forward action's target groups and weights. A plain `TargetGroupArn` forward
+/// (no ForwardConfig) is one group at full weight.
+pub fn forward_of(actions: &[Action]) -> Option<Forward> {
+    let forward = actions
+        .iter()
+        .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))?;
+    match forward.forward_config() {
+        Some(cfg) if !cfg.target_groups().is_empty() => Some(
+            cfg.target_groups()
+                .iter()
+                .filter_map(|t| Some((t.target_group_arn()?.to_string(), t.weight().unwrap_or(1))))
+                .collect(),
+        ),
+        _ => forward
+            .target_group_arn()
+            .map(|tg| vec![(tg.to_string(), 1)]),
+    }
+}
+
+/// `actions` with the forward action's target groups replaced by `forward`.
+fn with_forward(actions: &[Action], forward: &Forward) -> Vec<Action> {
+    let tuples: Vec<TargetGroupTuple> = forward
+        .iter()
+        .map(|(tg, w)| {
+            TargetGroupTuple::builder()
+                .target_group_arn(tg)
+                .weight(*w)
+                .build()
+        })
+        .collect();
+    let build = |order: Option<i32>, stickiness| {
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .set_order(order)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .set_target_groups(Some(tuples.clone()))
+                    .set_target_group_stickiness_config(stickiness)
+                    .build(),
+            )
+            .build()
+    };
+    let mut replaced = false;
+    let mut out: Vec<Action> = actions
+        .iter()
+        .map(|a| {
+            if a.r#type() == Some(&ActionTypeEnum::Forward) && !replaced {
+                replaced = true;
+                build(
+                    a.order(),
+                    a.forward_config()
+                        .and_then(|c| c.target_group_stickiness_config())
+                        .cloned(),
+                )
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if !replaced {
+        out.push(build(None, None));
+    }
+    out
+}

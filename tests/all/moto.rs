@@ -1,0 +1,119 @@
+//! A moto server with one service's worth of AWS resources (what terraform/ creates),
+//! for adapter and CLI tests. Every fixture gets its own names, so tests can share the one
+//! moto server that `scripts/services.sh` starts.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+/// moto's endpoint from services.sh, or None (skip) outside CI; in CI a missing moto fails.
+pub fn endpoint() -> Option<String> {
+    match std::env::var("CUTOVER_TEST_MOTO_ENDPOINT") {
+        Ok(e) => Some(e),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CUTOVER_TEST_MOTO_ENDPOINT not set; run `scripts/services.sh start` and `eval \"$(scripts/services.sh env)\"`"
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "skipping: CUTOVER_TEST_MOTO_ENDPOINT not set (run scripts/services.sh start)"
+            );
+            None
+        }
+    }
+}
+
+pub struct Stack {
+    pub endpoint: String,
+    pub region: String,
+    pub name: String,
+    /// `terraform output -json`-shaped description of what was created.
+    pub outputs: Value,
+}
+
+impl Stack {
+    /// Create a fresh stack named `<prefix><pid><n>` in moto.
+    pub fn create(prefix: &str) -> Option<Self> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let endpoint = endpoint()?;
+        let name = format!(
+            "{prefix}{}x{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let region = "us-east-1".to_string();
+        let venv = std::env::var("CUTOVER_VENV")
+            .unwrap_or_else(|_| format!("{}/.cache/cutover/venv", std::env::var("HOME").unwrap()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/moto_stack.py");
+        let out = std::process::Command::new(format!("{venv}/bin/python"))
+            .arg(script)
+            .args([&endpoint, &region, &name])
+            .output()
+            .expect("run the moto fixture");
+        assert!(
+            out.status.success(),
+            "moto fixture failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outputs = serde_json::from_slice(&out.stdout).unwrap();
+        Some(Self {
+            endpoint,
+            region,
+            name,
+            outputs,
+        })
+    }
+
+    pub fn value(&self, path: &str) -> &Value {
+        let mut v = &self.outputs;
+        for (i, key) in path.split('.').enumerate() {
+            v = &v[key];
+            if i == 0 {
+                v = &v["value"];
+            }
+        }
+        v
+    }
+
+    pub fn str(&self, path: &str) -> String {
+        self.value(path)
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} is not a string"))
+            .to_string()
+    }
+
+    /// An SDK config pointed at moto, as the standard `AWS_ENDPOINT_URL` would.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// Environment variables that point the cutover binary at this moto.
+    #[allow(dead_code)] // used by the CLI end-to-end tests
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", self.region.clone()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// A deploy/ folder for this stack, written by `cutover init --from-terraform`.
+    pub fn config_dir(&self, dir: &Path) -> std::path::PathBuf {
+        std::fs::write(dir.join("tf.json"), self.outputs.to_string()).unwrap();
+        let layout = cutover::config::Layout::new(dir.join("deploy"));
+        cutover::config::scaffold::init(&layout, "test", &self.name, Some(&dir.join("tf.json")))
+            .unwrap();
+        layout.root
+    }
+}
