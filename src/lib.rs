@@ -11,4 +11,5 @@ pub mod config;
 pub mod exit;
 pub mod logging;
 pub mod ports;
+pub mod report;
 pub mod version;

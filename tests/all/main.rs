@@ -2,5 +2,6 @@
 
 mod aws;
 mod cli;
+mod github;
 mod moto;
 mod schema;

@@ -1,0 +1,103 @@
+//! Slack incoming-webhook messages at start, hold, promote and rollback (seed 001). The
+//! webhook URL is a secret: it is never logged, and errors say only that Slack refused.
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
+
+use crate::ports::{Reporter, Status, StatusEvent};
+
+pub struct Slack {
+    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    heading: String,
+}
+
+impl Slack {
+    /// `heading` names the environment/service, e.g. `production/web`.
+    pub fn start(webhook: SecretString, heading: impl Into<String>, http: reqwest::Client) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let task = tokio::spawn(async move {
+            while let Some(text) = rx.recv().await {
+                let body = serde_json::json!({ "text": text });
+                let request = http
+                    .post(webhook.expose_secret())
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    // The URL is the secret: report the status only, never the request.
+                    Ok(r) => {
+                        tracing::warn!("Slack refused the message: HTTP {}", r.status().as_u16())
+                    }
+                    Err(e) => tracing::warn!(
+                        "Slack message not sent: {}",
+                        if e.is_timeout() {
+                            "timeout"
+                        } else {
+                            "connection failed"
+                        }
+                    ),
+                }
+            }
+        });
+        Self {
+            tx: std::sync::Mutex::new(Some(tx)),
+            task: std::sync::Mutex::new(Some(task)),
+            heading: heading.into(),
+        }
+    }
+
+    pub async fn finish(&self, limit: std::time::Duration) {
+        drop(
+            self.tx
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(limit, task).await;
+        }
+    }
+}
+
+/// The statuses worth a message, with their emoji.
+fn announce(status: Status) -> Option<&'static str> {
+    match status {
+        Status::Pending => Some(":rocket: started"),
+        Status::AwaitingApproval => Some(":hourglass: staged and held for approval"),
+        Status::Promoted => Some(":white_check_mark: promoted"),
+        Status::RollingBack => Some(":rewind: rolling back"),
+        Status::RolledBack => Some(":leftwards_arrow_with_hook: rolled back"),
+        Status::RollbackFailed => Some(":rotating_light: ROLLBACK FAILED — page a human"),
+        _ => None,
+    }
+}
+
+impl Reporter for Slack {
+    fn status(&self, event: &StatusEvent) {
+        let Some(what) = announce(event.status) else {
+            return;
+        };
+        let version = event
+            .version
+            .as_ref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        let text = format!("*{}*{version}: {what}. {}", self.heading, event.detail);
+        if let Some(tx) = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            let _ = tx.send(text);
+        }
+    }
+
+    fn notice(&self, _message: &str) {}
+}

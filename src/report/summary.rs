@@ -1,0 +1,223 @@
+//! The GitHub job summary (`$GITHUB_STEP_SUMMARY`) and step outputs (`$GITHUB_OUTPUT`):
+//! what changed, each step with its duration, traffic over time, validation results and
+//! the exact input to roll back.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use super::timeline::Entry;
+use crate::ports::Status;
+
+/// Everything the summary shows about one run.
+pub struct RunSummary<'a> {
+    pub verb: &'a str,
+    pub environment: &'a str,
+    pub service: &'a str,
+    pub from_version: Option<String>,
+    pub to_version: Option<String>,
+    pub image: Option<String>,
+    pub final_status: Option<Status>,
+    pub entries: &'a [Entry],
+}
+
+pub fn markdown(s: &RunSummary<'_>) -> String {
+    let mut md = String::new();
+    let outcome = s
+        .final_status
+        .map_or_else(|| "unknown".to_string(), |st| st.to_string());
+    let _ = writeln!(
+        md,
+        "## cutover {} — {}/{}: {outcome}\n",
+        s.verb, s.environment, s.service
+    );
+    let _ = writeln!(md, "| | |\n| --- | --- |");
+    let _ = writeln!(
+        md,
+        "| from | {} |",
+        s.from_version.as_deref().unwrap_or("nothing live")
+    );
+    let _ = writeln!(md, "| to | {} |", s.to_version.as_deref().unwrap_or("—"));
+    if let Some(image) = &s.image {
+        let _ = writeln!(md, "| image | `{image}` |");
+    }
+    let _ = writeln!(
+        md,
+        "\n### Steps\n\n| step | started | took | detail |\n| --- | ---: | ---: | --- |"
+    );
+    for (i, e) in s.entries.iter().enumerate() {
+        let took = s
+            .entries
+            .get(i + 1)
+            .map_or_else(|| "—".to_string(), |next| format!("{:.0}s", next.at - e.at));
+        let _ = writeln!(
+            md,
+            "| {} | +{:.0}s | {took} | {} |",
+            e.event.status,
+            e.at,
+            escape(&e.event.detail)
+        );
+    }
+    let shifts: Vec<(f64, u8)> = s
+        .entries
+        .iter()
+        .filter_map(|e| match e.event.status {
+            Status::Shifting(p) => Some((e.at, p)),
+            Status::Promoted => Some((e.at, 100)),
+            Status::RolledBack => Some((e.at, 0)),
+            _ => None,
+        })
+        .collect();
+    if !shifts.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Traffic on {}\n",
+            s.to_version.as_deref().unwrap_or("the new release")
+        );
+        let xs: Vec<String> = shifts
+            .iter()
+            .map(|(t, _)| format!("\"+{t:.0}s\""))
+            .collect();
+        let ys: Vec<String> = shifts.iter().map(|(_, p)| p.to_string()).collect();
+        let _ = writeln!(
+            md,
+            "```mermaid\nxychart-beta\n    title \"Production traffic on the new release (%)\"\n    x-axis [{}]\n    y-axis \"%\" 0 --> 100\n    line [{}]\n```",
+            xs.join(", "),
+            ys.join(", ")
+        );
+    }
+    let checks: Vec<&Entry> = s
+        .entries
+        .iter()
+        .filter(|e| e.event.status == Status::Validating)
+        .collect();
+    if !checks.is_empty() {
+        let _ = writeln!(md, "\n### Validation\n");
+        for e in checks {
+            let _ = writeln!(md, "- {}", escape(&e.event.detail));
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n### Roll back\n\nRun the rollback workflow with `rollback: true`, or from a laptop:\n\n```sh\ncutover rollback --env {} --service {}{}\n```",
+        s.environment,
+        s.service,
+        s.from_version
+            .as_ref()
+            .map(|v| format!("   # or --to {v}"))
+            .unwrap_or_default()
+    );
+    md
+}
+
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Append the summary to `$GITHUB_STEP_SUMMARY`.
+pub fn append_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(markdown.as_bytes())
+}
+
+/// Append outputs to `$GITHUB_OUTPUT` with the multi-line-safe `name<<DELIMITER` form.
+/// The delimiter is random, so a value can never end the block early.
+pub fn append_outputs(path: &Path, outputs: &[(&str, String)]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    for (name, value) in outputs {
+        let delimiter = loop {
+            let d = format!("cutover_{:016x}", random_u64());
+            if !value.contains(&d) {
+                break d;
+            }
+        };
+        writeln!(f, "{name}<<{delimiter}\n{value}\n{delimiter}")?;
+    }
+    Ok(())
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{Slot, StatusEvent};
+
+    fn entry(at: f64, status: Status, detail: &str) -> Entry {
+        Entry {
+            at,
+            event: StatusEvent {
+                status,
+                version: None,
+                slot: Some(Slot::Green),
+                detail: detail.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn outputs_survive_multi_line_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        append_outputs(
+            &path,
+            &[
+                ("status", "Promoted".into()),
+                ("notes", "line 1\nline 2\nEOF".into()),
+            ],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        let (name, delim) = lines.next().unwrap().split_once("<<").unwrap();
+        assert_eq!(name, "status");
+        assert_eq!(lines.next(), Some("Promoted"));
+        assert_eq!(lines.next(), Some(delim));
+        let (name, delim) = lines.next().unwrap().split_once("<<").unwrap();
+        assert_eq!(name, "notes");
+        assert_eq!(
+            lines
+                .by_ref()
+                .take_while(|l| *l != delim)
+                .collect::<Vec<_>>(),
+            ["line 1", "line 2", "EOF"]
+        );
+    }
+
+    #[test]
+    fn summary_has_steps_chart_validation_and_rollback() {
+        let entries = vec![
+            entry(0.0, Status::Staging, "green"),
+            entry(30.0, Status::Validating, "probes 3/3 passed"),
+            entry(40.0, Status::Shifting(10), "10%"),
+            entry(340.0, Status::Shifting(100), "100%"),
+            entry(640.0, Status::Promoted, "done"),
+        ];
+        let md = markdown(&RunSummary {
+            verb: "promote",
+            environment: "production",
+            service: "web",
+            from_version: Some("v1.0.0".into()),
+            to_version: Some("v1.1.0".into()),
+            image: Some("r@sha256:ab".into()),
+            final_status: Some(Status::Promoted),
+            entries: &entries,
+        });
+        insta::assert_snapshot!(md);
+    }
+}
