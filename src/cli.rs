@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{InitRequest, RenderRequest, Request, Target, Unimplemented};
+use crate::commands::{BuildRequest, InitRequest, RenderRequest, Request, Target, Unimplemented};
 use crate::version::Version;
 
 /// Tag-to-traffic blue/green deploys for AWS ECS.
@@ -107,8 +107,11 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub tag: TagArgs,
     /// Rebuild and re-push even when a mutable repository holds the tag with other content.
-    #[arg(long)]
+    #[arg(long, env = "CUTOVER_FORCE_REBUILD")]
     pub force_rebuild: bool,
+    /// The commit being built (default: GITHUB_SHA, else `git rev-parse HEAD`).
+    #[arg(long, env = "GITHUB_SHA")]
+    pub git_sha: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -182,7 +185,12 @@ impl Cli {
                 build_root: a.build_root,
             }),
             Command::Plan(_) => Request::Unimplemented(Unimplemented("plan")),
-            Command::Build(_) => Request::Unimplemented(Unimplemented("build")),
+            Command::Build(a) => Request::Build(BuildRequest {
+                version: Version::parse(&a.tag.tag)?,
+                target: target(a.tag.target),
+                git_sha: a.git_sha,
+                force_rebuild: a.force_rebuild,
+            }),
             Command::Stage(_) => Request::Unimplemented(Unimplemented("stage")),
             Command::Promote(_) => Request::Unimplemented(Unimplemented("promote")),
             Command::Rollback(_) => Request::Unimplemented(Unimplemented("rollback")),

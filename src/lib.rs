@@ -4,6 +4,8 @@
 //! plain requests, `commands` runs them, and everything below speaks cutover's own types.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod aws;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;

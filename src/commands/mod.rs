@@ -1,9 +1,12 @@
 //! The library's entry point: plain request structs (built by `cli`) and `run`.
 
+mod build;
+
 use std::path::PathBuf;
 
 use crate::exit::{Coded, ExitCode};
 use crate::version::Version;
+pub use build::BuildRequest;
 
 /// Which environment/service a request is about, and where its config lives.
 #[derive(Debug, Clone)]
@@ -38,11 +41,13 @@ pub struct Unimplemented(pub &'static str);
 pub enum Request {
     Init(InitRequest),
     Render(RenderRequest),
+    Build(BuildRequest),
     Unimplemented(Unimplemented),
 }
 
 pub fn run(request: Request) -> anyhow::Result<ExitCode> {
     match request {
+        Request::Build(r) => build::run(r),
         Request::Init(_) | Request::Render(_) => Err(Coded::new(ExitCode::Usage, "todo").into()),
         Request::Unimplemented(Unimplemented(verb)) => {
             Err(Coded::new(ExitCode::Usage, format!("not implemented yet: {verb}")).into())
