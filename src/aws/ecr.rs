@@ -6,6 +6,7 @@ use anyhow::{Context, anyhow};
 use aws_config::SdkConfig;
 use base64::Engine;
 use secrecy::SecretString;
+use tracing::instrument::WithSubscriber;
 
 use crate::build::RegistryAuth;
 
@@ -23,23 +24,25 @@ impl Ecr {
 
     /// GetAuthorizationToken → the registry host and the credentials for it.
     pub async fn authorization(&self) -> anyhow::Result<RegistryAuth> {
-        let out = self
+        // The SDK traces response bodies and outputs, and ECR does not mark the token
+        // sensitive: this one call runs with tracing switched off, whatever the filter.
+        let call = self
             .client
             .get_authorization_token()
             .send()
-            .await
-            .map_err(|e| {
-                let request_id = e
-                    .as_service_error()
-                    .and_then(aws_sdk_ecr::operation::RequestId::request_id)
-                    .map(|id| format!(" (request id {id})"))
-                    .unwrap_or_default();
-                anyhow!(
-                    "ecr:GetAuthorizationToken failed{request_id}: {}. The AWS identity needs \
+            .with_subscriber(tracing::subscriber::NoSubscriber::default());
+        let out = call.await.map_err(|e| {
+            let request_id = e
+                .as_service_error()
+                .and_then(aws_sdk_ecr::operation::RequestId::request_id)
+                .map(|id| format!(" (request id {id})"))
+                .unwrap_or_default();
+            anyhow!(
+                "ecr:GetAuthorizationToken failed{request_id}: {}. The AWS identity needs \
                  ecr:GetAuthorizationToken (and push rights on the repository)",
-                    aws_sdk_ecr::error::DisplayErrorContext(&e)
-                )
-            })?;
+                aws_sdk_ecr::error::DisplayErrorContext(&e)
+            )
+        })?;
         let data = out
             .authorization_data()
             .first()
@@ -56,6 +59,7 @@ impl Ecr {
             .trim_end_matches('/')
             .to_string();
         let (username, password) = decode(token)?;
+        tracing::debug!(registry = %host, "got an ECR authorization token");
         Ok(RegistryAuth {
             host,
             username,

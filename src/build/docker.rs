@@ -27,15 +27,22 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 /// Lines of build output kept to explain a failure.
 const TAIL: usize = 20;
 
-/// Connects to the daemon named by DOCKER_HOST (default: the local socket) and agrees on
-/// an API version, so older engines (e.g. Debian's 20.10) are spoken to in their version.
+/// Connects to the daemon named by DOCKER_HOST (default: the local socket).
 pub async fn connect() -> anyhow::Result<Docker> {
-    let docker = Docker::connect_with_defaults()
-        .context("cannot set up a Docker client (check DOCKER_HOST)")?
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    connect_to(&host).await
+}
+
+/// Connects to `host` (`unix://…`, `tcp://…`) and agrees on an API version, so older
+/// engines (e.g. Debian's 20.10) are spoken to in their version.
+pub async fn connect_to(host: &str) -> anyhow::Result<Docker> {
+    let docker = Docker::connect_with_host(host)
+        .with_context(|| format!("cannot set up a Docker client for {host} (check DOCKER_HOST)"))?
         .with_timeout(REQUEST_TIMEOUT);
-    docker.negotiate_version().await.context(
-        "cannot reach the Docker daemon (is it running, and does DOCKER_HOST point at it?)",
-    )
+    docker.negotiate_version().await.with_context(|| {
+        format!("cannot reach the Docker daemon at {host} (is it running? is DOCKER_HOST right?)")
+    })
 }
 
 /// Builds `spec` and returns the image id. The first tag is given to the build; the rest
