@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::build::PrebuiltImage;
 use crate::commands::{BuildRequest, InitRequest, RenderRequest, Request, Target, Unimplemented};
 use crate::version::Version;
 
@@ -156,6 +157,18 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+impl StageArgs {
+    /// `--image`, checked to be pinned by digest so a bad reference is a usage error
+    /// before anything runs.
+    pub fn prebuilt_image(&self) -> anyhow::Result<Option<PrebuiltImage>> {
+        Ok(self
+            .image
+            .as_deref()
+            .map(PrebuiltImage::parse)
+            .transpose()?)
+    }
+}
+
 impl Cli {
     pub fn verbosity(&self) -> u8 {
         self.verbose
@@ -191,10 +204,16 @@ impl Cli {
                 git_sha: a.git_sha,
                 force_rebuild: a.force_rebuild,
             }),
-            Command::Stage(_) => Request::Unimplemented(Unimplemented("stage")),
+            Command::Stage(a) => {
+                a.prebuilt_image()?;
+                Request::Unimplemented(Unimplemented("stage"))
+            }
             Command::Promote(_) => Request::Unimplemented(Unimplemented("promote")),
             Command::Rollback(_) => Request::Unimplemented(Unimplemented("rollback")),
-            Command::Deploy(_) => Request::Unimplemented(Unimplemented("deploy")),
+            Command::Deploy(a) => {
+                a.prebuilt_image()?;
+                Request::Unimplemented(Unimplemented("deploy"))
+            }
             Command::Status(_) => Request::Unimplemented(Unimplemented("status")),
             Command::Verify(_) => Request::Unimplemented(Unimplemented("verify")),
             Command::Unlock(_) => Request::Unimplemented(Unimplemented("unlock")),

@@ -1,6 +1,15 @@
 //! The Docker Engine side: connect, build from a streamed context with the classic builder,
 //! tag, pull a cache image, push. Build output goes to the log line by line; a failure is
 //! summarised as the failing step plus its last lines.
+//!
+//! Only the classic builder is driven. It supports: a Dockerfile anywhere inside the
+//! context, build args, a target stage, `platform` (picks the base image's platform; no
+//! cross-building), labels, and cache-from with images present in the daemon (cutover
+//! pulls the previous release first). It does not support BuildKit syntax: `RUN --mount`
+//! (cache, secret, ssh), heredocs, `# syntax=` frontends, multi-platform indexes or
+//! registry cache export; such Dockerfiles fail with the daemon's parse error (exit 4).
+//! bollard's `buildkit` feature (a gRPC session over the API) is not compiled in: it pulls
+//! tonic, prost and the BuildKit protos: too heavy a compile until a Dockerfile needs it.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

@@ -6,6 +6,7 @@
 pub mod context;
 pub mod docker;
 pub mod dockerignore;
+mod prebuilt;
 pub mod registry;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use secrecy::SecretString;
 
 use crate::exit::{Coded, ExitCode};
 use crate::version::Version;
+pub use prebuilt::PrebuiltImage;
 pub use registry::Registry;
 
 /// Credentials for one registry host, from ECR's authorization token.
@@ -183,7 +185,9 @@ pub async fn publish(
     }
     tracing::info!(reference = %version_ref, "building");
     docker::build(&docker, &spec).await?;
-    for tag in &spec.tags {
+    // The version tag goes last: once it exists, the git-sha tag does too, so a re-run that
+    // finds the version tag has nothing left to do.
+    for tag in spec.tags.iter().rev() {
         docker::push(&docker, auth, host, tag).await?;
     }
     let digest = registry
