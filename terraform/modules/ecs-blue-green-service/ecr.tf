@@ -5,6 +5,7 @@
 resource "aws_ecr_repository" "this" {
   name                 = var.service
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = var.ecr_force_delete
 
   image_scanning_configuration {
     scan_on_push = true

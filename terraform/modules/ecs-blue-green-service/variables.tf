@@ -195,6 +195,12 @@ variable "image_retention_count" {
   default     = 30
 }
 
+variable "ecr_force_delete" {
+  description = "Let `terraform destroy` delete the ECR repository while it still holds images. Keep false for anything you care about."
+  type        = bool
+  default     = false
+}
+
 variable "ecr_kms_key_arn" {
   description = "KMS key for ECR image encryption. Null uses the AWS managed key for ECR."
   type        = string
