@@ -6,7 +6,7 @@ module "network" {
   source = "../../modules/network"
 
   name                  = "${var.service}-${var.environment}"
-  availability_zones    = coalesce(var.availability_zones, ["${var.region}a", "${var.region}b"])
+  availability_zones    = var.availability_zones != null ? var.availability_zones : ["${var.region}a", "${var.region}b"]
   vpc_endpoints_enabled = var.vpc_endpoints_enabled
 }
 

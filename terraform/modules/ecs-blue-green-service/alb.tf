@@ -47,6 +47,13 @@ resource "aws_lb_target_group" "this" {
     unhealthy_threshold = var.health_check.unhealthy_threshold
   }
 
+  lifecycle {
+    precondition {
+      condition     = length(local.name) <= 26
+      error_message = "service and environment together may have at most 25 characters: target group names (<service>-<environment>-green) are limited to 32."
+    }
+  }
+
   tags = merge(local.tags, { "cutover:slot" = each.key })
 }
 

@@ -54,6 +54,12 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
+    sid       = "EcsCluster"
+    actions   = ["ecs:DescribeClusters"]
+    resources = [aws_ecs_cluster.this.arn]
+  }
+
+  statement {
     sid       = "EcsRegisterTaskDefinition"
     actions   = ["ecs:RegisterTaskDefinition"]
     resources = [local.family_arn]
@@ -151,6 +157,7 @@ data "aws_iam_policy_document" "deploy" {
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
       "ecr:DescribeImages",
+      "ecr:DescribeRepositories",
       "ecr:GetDownloadUrlForLayer",
       "ecr:InitiateLayerUpload",
       "ecr:PutImage",
@@ -174,7 +181,10 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = [for a in aws_cloudwatch_metric_alarm.this : a.arn]
+    resources = concat(
+      [for a in aws_cloudwatch_metric_alarm.this : a.arn],
+      [for n in var.extra_alarm_names : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${n}"],
+    )
   }
 }
 

@@ -30,7 +30,7 @@ output "cutover_service" {
       test_url                = local.test_url
     }
     validation = {
-      alarms = [for a in aws_cloudwatch_metric_alarm.this : a.alarm_name]
+      alarms = concat([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name], var.extra_alarm_names)
     }
     history = {
       depth = var.history_depth
@@ -103,8 +103,8 @@ output "test_url" {
 }
 
 output "alarm_names" {
-  description = "CloudWatch alarm names, 5xx and latency per slot (service.toml validation.alarms)."
-  value       = [for a in aws_cloudwatch_metric_alarm.this : a.alarm_name]
+  description = "CloudWatch alarm names cutover watches: 5xx and latency per slot, plus extra_alarm_names (service.toml validation.alarms)."
+  value       = concat([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name], var.extra_alarm_names)
 }
 
 output "lb_arn" {

@@ -239,6 +239,12 @@ variable "alarm_evaluation_periods" {
   default     = 2
 }
 
+variable "extra_alarm_names" {
+  description = "Names of other CloudWatch alarms (in this account and region) cutover must watch for this service, e.g. app-level SLO alarms. Added to the cutover_service output's validation.alarms and to the deploy role's cloudwatch:DescribeAlarms."
+  type        = list(string)
+  default     = []
+}
+
 variable "alarm_actions" {
   description = "ARNs (e.g. SNS topics) notified when an alarm fires or recovers."
   type        = list(string)

@@ -14,6 +14,12 @@ data "aws_iam_policy_document" "flow_logs_assume" {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
     }
+    # Confused-deputy guard: only flow logs of this account may use the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 

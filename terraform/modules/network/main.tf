@@ -2,6 +2,7 @@
 # each of two availability zones, internet egress for the private side through NAT and/or
 # VPC endpoints, and flow logs. Tasks only ever run in the private subnets.
 
+data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
 locals {
