@@ -27,6 +27,16 @@ NO_RESOURCE_ACTIONS: dict[str, str] = {
     "elasticloadbalancing:DescribeTargetHealth": "ELBv2 Describe* actions have no resource type",
 }
 
+# Actions whose resource type does not fit how cutover calls them, allowed on "*" only
+# when the statement pins them with the given condition key instead.
+CONDITIONED_STAR_ACTIONS: dict[str, tuple[str, str]] = {
+    "ecs:ListTasks": (
+        "ecs:cluster",
+        "only resource type is container-instance, which Fargate tasks lack; AWS documents "
+        "Resource * with an ecs:cluster condition",
+    ),
+}
+
 PASSED_TO_SERVICE = "ecs-tasks.amazonaws.com"
 GITHUB_AUD = "token.actions.githubusercontent.com:aud"
 GITHUB_SUB = "token.actions.githubusercontent.com:sub"
@@ -77,7 +87,11 @@ def permission_problems(statements: list[dict[str, Any]], locals_: dict[str, Any
         if not resources:
             problems.append(f"{sid}: no resources")
         if any(is_unscoped(r, locals_) for r in resources):
+            pinned = {var for _, var, values in _conditions(st) if values and not any(is_unscoped(v) for v in values)}
             for action in actions:
+                key = CONDITIONED_STAR_ACTIONS.get(action, (None, ""))[0]
+                if key is not None and key in pinned:
+                    continue
                 if action not in NO_RESOURCE_ACTIONS:
                     problems.append(
                         f"{sid}: {action} supports resource-level permissions but gets an unscoped resource"

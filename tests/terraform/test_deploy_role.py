@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from iam_rules import NO_RESOURCE_ACTIONS, passrole_problems, permission_problems, trust_problems
+from iam_rules import CONDITIONED_STAR_ACTIONS, NO_RESOURCE_ACTIONS, passrole_problems, permission_problems, trust_problems
 from tfparse import MODULE, TERRAFORM, attr, blocks_of, find, module_locals, parse_text
 
 ROLES = {"${aws_iam_role.task.arn}", "${aws_iam_role.execution.arn}"}
@@ -41,13 +41,15 @@ def test_trust_pins_audience_and_environment_scoped_subject():
 def test_unscoped_statements_only_use_allow_listed_actions_with_a_reason():
     for action, reason in NO_RESOURCE_ACTIONS.items():
         assert reason.strip(), action
+    for action, (key, reason) in CONDITIONED_STAR_ACTIONS.items():
+        assert key and reason.strip(), action
     unscoped = {
         a
         for st in statements("deploy")
         if "*" in attr(st, "resources")
         for a in attr(st, "actions")
     }
-    assert unscoped <= set(NO_RESOURCE_ACTIONS)
+    assert unscoped <= set(NO_RESOURCE_ACTIONS) | set(CONDITIONED_STAR_ACTIONS)
 
 
 def test_every_star_statement_says_why():
@@ -93,6 +95,21 @@ BAD_PERMISSIONS = {
   statement {
     actions   = ["ssm:PutParameter"]
     resources = ["arn:aws:ssm:*:*:*"]
+  }""",
+    "ListTasks on star without the cluster condition": """
+  statement {
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"]
+  }""",
+    "ListTasks on star with a wildcard cluster": """
+  statement {
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"]
+    condition {
+      test     = "ArnLike"
+      variable = "ecs:cluster"
+      values   = ["*"]
+    }
   }""",
     "not_actions": """
   statement {

@@ -31,14 +31,13 @@ locals {
     test       = { port = var.test_listener_port, weights = { blue = 0, green = 100 } }
   }
 
-  image          = coalesce(var.initial_image, "${aws_ecr_repository.this.repository_url}:bootstrap")
-  test_url       = "https://${coalesce(var.public_hostname, aws_lb.this.dns_name)}:${var.test_listener_port}"
-  ssm_path       = "${var.ssm_prefix}/${var.environment}/${var.service}"
-  ssm_path_arn   = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.ssm_path}/*"
-  family_arn     = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.name}:*"
-  cluster_tasks  = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"
-  cluster_cinsts = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:container-instance/${aws_ecs_cluster.this.name}/*"
-  listener_arns  = [for l in aws_lb_listener.this : l.arn]
+  image         = coalesce(var.initial_image, "${aws_ecr_repository.this.repository_url}:bootstrap")
+  test_url      = "https://${coalesce(var.public_hostname, aws_lb.this.dns_name)}:${var.test_listener_port}"
+  ssm_path      = "${var.ssm_prefix}/${var.environment}/${var.service}"
+  ssm_path_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.ssm_path}/*"
+  family_arn    = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.name}:*"
+  cluster_tasks = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"
+  listener_arns = [for l in aws_lb_listener.this : l.arn]
   # Rules under our two listeners: listener/app/L/ID/LID → listener-rule/app/L/ID/LID/*.
   listener_rule_arns = [for arn in local.listener_arns : "${replace(arn, ":listener/", ":listener-rule/")}/*"]
 }
