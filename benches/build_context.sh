@@ -50,25 +50,8 @@ region = "us-east-1"
 registry = "$CUTOVER_TEST_REGISTRY"
 EOF
 REPO="bench-$(date +%s)"
-cat >"$CTX/deploy/services/web/service.toml" <<EOF
-[image]
-repository = "$REPO"
-context = "app"
-[ecs]
-cluster = "bench"
-container = "web"
-container_port = 8080
-[slots.blue]
-service = "web-blue"
-target_group_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/1"
-[slots.green]
-service = "web-green"
-target_group_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/2"
-[traffic]
-production_listener_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/1"
-test_listener_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/2"
-test_url = "http://127.0.0.1:9"
-EOF
+cp "$ROOT/examples/build-sandbox/deploy/services/web/service.toml" "$CTX/deploy/services/web/"
+printf '{"repository": "%s", "dockerfile": "Dockerfile"}\n' "$REPO" >"$CTX/deploy/services/web/variables.json"
 
 # Runs a command under /usr/bin/time; sets WALL (s) and RSS (KiB).
 measure() {

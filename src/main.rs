@@ -7,7 +7,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cutover::cli::Cli::parse();
     cutover::logging::init(cli.verbosity());
-    let code = match cli.into_request().and_then(cutover::commands::run) {
+    let mut stdout = std::io::stdout().lock();
+    let code = match cli
+        .into_request()
+        .and_then(|req| cutover::commands::run(req, &mut stdout))
+    {
         Ok(code) => code,
         Err(err) => {
             // The error already names the file, field or AWS call and what to do; print it

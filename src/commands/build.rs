@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::Context as _;
 
 use super::Target;
 use crate::aws::{self, AwsTarget, ecr::Ecr};
 use crate::build::{self, BuildSpec, ImageJob, Registry};
-use crate::config::settings::{EnvironmentSettings, ServiceSettings};
+use crate::config::{self, Context, Layout};
 use crate::exit::{Coded, ExitCode};
 use crate::version::Version;
 
@@ -22,12 +22,23 @@ pub struct BuildRequest {
     pub force_rebuild: bool,
 }
 
-pub fn run(request: BuildRequest) -> anyhow::Result<ExitCode> {
-    let (env, service) = load_settings(&request.target)?;
+pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let git_sha = match request.git_sha.clone() {
         Some(sha) if !sha.trim().is_empty() => sha.trim().to_string(),
         _ => head_commit()?,
     };
+    let t = &request.target;
+    let context = Context {
+        env: t.env.clone(),
+        service: t.service.clone(),
+        version: Some(request.version.clone()),
+        // The image is what this verb produces; settings do not depend on it.
+        image: None,
+        git_sha: Some(git_sha.clone()),
+        build_dir: PathBuf::from("build").join(&t.env).join(&t.service),
+    };
+    let loaded = config::load(&Layout::new(&t.config_dir), context)?;
+    let (env, service) = (loaded.environment, loaded.service);
     let repo_root = std::env::current_dir().context("reading the current directory")?;
     let image = &service.image;
     let spec = BuildSpec {
@@ -67,7 +78,6 @@ pub fn run(request: BuildRequest) -> anyhow::Result<ExitCode> {
             .await?
             .with_host(env.registry.as_deref());
         if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            let mut out = std::io::stdout().lock();
             for line in auth.github_masks() {
                 writeln!(out, "{line}")?;
             }
@@ -76,28 +86,8 @@ pub fn run(request: BuildRequest) -> anyhow::Result<ExitCode> {
         let registry = Registry::new(&auth)?;
         build::publish(&registry, &auth, job).await
     })?;
-    writeln!(std::io::stdout().lock(), "{}", published.reference)?;
+    writeln!(out, "{}", published.reference)?;
     Ok(ExitCode::Ok)
-}
-
-/// Stop-gap until `config::load` lands: the two settings files parsed as they are
-/// (no template rendering, no variables). Replaced by the loader on merge.
-fn load_settings(target: &Target) -> anyhow::Result<(EnvironmentSettings, ServiceSettings)> {
-    fn read<T: serde::de::DeserializeOwned>(path: PathBuf) -> anyhow::Result<T> {
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Coded::new(
-                ExitCode::Usage,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        toml::from_str(&text)
-            .map_err(|e| Coded::new(ExitCode::Usage, format!("{}: {e}", path.display())).into())
-    }
-    let file =
-        |kind: &str, name: &str, file: &str| target.config_dir.join(kind).join(name).join(file);
-    let env = read(file("environments", &target.env, "environment.toml"))?;
-    let service = read(file("services", &target.service, "service.toml"))?;
-    Ok((env, service))
 }
 
 fn head_commit() -> anyhow::Result<String> {

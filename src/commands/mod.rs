@@ -1,7 +1,12 @@
-//! The library's entry point: plain request structs (built by `cli`) and `run`.
+//! The library's entry point: plain request structs (built by `cli`) and `run`, which
+//! dispatches to one module per verb. Data for the user goes to `out` (stdout in the
+//! binary); logs go through `tracing` (stderr).
 
 mod build;
+mod init;
+mod render;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::exit::{Coded, ExitCode};
@@ -45,12 +50,15 @@ pub enum Request {
     Unimplemented(Unimplemented),
 }
 
-pub fn run(request: Request) -> anyhow::Result<ExitCode> {
+pub fn run(request: Request, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match request {
-        Request::Build(r) => build::run(r),
-        Request::Init(_) | Request::Render(_) => Err(Coded::new(ExitCode::Usage, "todo").into()),
-        Request::Unimplemented(Unimplemented(verb)) => {
-            Err(Coded::new(ExitCode::Usage, format!("not implemented yet: {verb}")).into())
-        }
+        Request::Build(req) => build::run(req, out),
+        Request::Init(req) => init::run(&req, out),
+        Request::Render(req) => render::run(&req, out),
+        Request::Unimplemented(Unimplemented(verb)) => Err(Coded::new(
+            ExitCode::Usage,
+            format!("not implemented yet: {verb} (see README.md, \"Commands\", for what is built)"),
+        )
+        .into()),
     }
 }

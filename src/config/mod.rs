@@ -1,7 +1,275 @@
-//! Configuration: layout discovery, settings, variables merge, template rendering.
+//! Configuration: layout discovery, settings, variables merge, template rendering, and the
+//! compiled trail in `build/<env>/<service>/`.
+//!
+//!     <config-dir>/environments/<env>/environment.toml + variables.json
+//!     <config-dir>/services/<service>/service.toml + taskdef.json + variables.json
 
 pub mod duration;
 mod error;
+pub mod render;
+pub mod scaffold;
 pub mod settings;
+pub mod taskdef;
+pub mod variables;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 pub use error::ConfigError;
+pub use render::Context;
+pub use settings::{EnvironmentSettings, ServiceSettings};
+pub use taskdef::TaskDefinition;
+pub use write::write_build;
+
+/// Where an environment's and a service's files are.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn env_dir(&self, env: &str) -> PathBuf {
+        self.root.join("environments").join(env)
+    }
+
+    pub fn service_dir(&self, service: &str) -> PathBuf {
+        self.root.join("services").join(service)
+    }
+
+    /// The folder of an environment or service, or an error listing the ones that exist.
+    fn existing(&self, kind: &str, dir: PathBuf, name: &str) -> Result<PathBuf, ConfigError> {
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        if !self.root.is_dir() {
+            return Err(
+                ConfigError::new(&self.root, "config folder not found").hint(
+                    "run `cutover init` to scaffold one, or pass --config-dir / CUTOVER_CONFIG_DIR",
+                ),
+            );
+        }
+        let parent = dir.parent().unwrap_or(&self.root);
+        let known = list_dirs(parent);
+        Err(
+            ConfigError::new(&dir, format!("unknown {kind} `{name}`")).hint(if known.is_empty() {
+                format!("no {kind} is defined yet under {}", parent.display())
+            } else {
+                format!("known: {}", known.join(", "))
+            }),
+        )
+    }
+}
+
+fn list_dirs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Everything cutover knows about one environment/service after compiling its config.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub context: Context,
+    pub environment: EnvironmentSettings,
+    pub service: ServiceSettings,
+    pub variables: Value,
+    /// Present when the context has an image (the task definition needs one).
+    pub task_definition: Option<TaskDefinition>,
+}
+
+/// Read, merge, render and validate an environment/service. Nothing is written.
+pub fn load(layout: &Layout, context: Context) -> Result<Loaded, ConfigError> {
+    let env_dir = layout.existing("environment", layout.env_dir(&context.env), &context.env)?;
+    let svc_dir = layout.existing(
+        "service",
+        layout.service_dir(&context.service),
+        &context.service,
+    )?;
+
+    let env_file = env_dir.join("environment.toml");
+    let environment: EnvironmentSettings = parse_toml(&read(&env_file)?, &env_file)?;
+    if let Some(version) = &context.version {
+        check_prerelease(&environment, &context.env, version, &env_file)?;
+    }
+
+    let env_vars_file = env_dir.join("variables.json");
+    let svc_vars_file = svc_dir.join("variables.json");
+    let variables = variables::merge(
+        read_variables(&env_vars_file)?,
+        &env_vars_file,
+        read_variables(&svc_vars_file)?,
+        &svc_vars_file,
+    )?;
+
+    let svc_file = svc_dir.join("service.toml");
+    let rendered = render::render(&read(&svc_file)?, &svc_file, &context, &variables)?;
+    let service: ServiceSettings = parse_toml(&rendered, &svc_file)?;
+    check_service(&service, &svc_file)?;
+
+    let task_definition = match &context.image {
+        Some(image) => {
+            let td_file = svc_dir.join("taskdef.json");
+            let text = render::render(&read(&td_file)?, &td_file, &context, &variables)?;
+            let td = taskdef::parse(&text, &td_file)?;
+            check_taskdef_against_service(&td, &service, image, &td_file)?;
+            Some(td)
+        }
+        None => None,
+    };
+    Ok(Loaded {
+        context,
+        environment,
+        service,
+        variables,
+        task_definition,
+    })
+}
+
+fn read(file: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(file).map_err(|e| {
+        let err = ConfigError::new(file, format!("cannot read: {e}"));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err.hint("create it (`cutover init` writes a commented example)")
+        } else {
+            err
+        }
+    })
+}
+
+/// A missing variables.json is an empty one; anything else must be a JSON object.
+fn read_variables(file: &Path) -> Result<Value, ConfigError> {
+    if !file.exists() {
+        return Ok(Value::Object(Default::default()));
+    }
+    let text = read(file)?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| ConfigError::new(file, format!("not valid JSON: {e}")).at_line(e.line()))?;
+    if !value.is_object() {
+        return Err(
+            ConfigError::new(file, "must hold a JSON object at the top level")
+                .hint("wrap the values in { … }"),
+        );
+    }
+    Ok(value)
+}
+
+fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let err = ConfigError::new(file, e.message().trim_end().to_string())
+            .hint("see the commented example from `cutover init` and the JSON schema in schema/");
+        match line {
+            Some(l) => err.at_line(l),
+            None => err,
+        }
+    })
+}
+
+fn check_prerelease(
+    env: &EnvironmentSettings,
+    name: &str,
+    version: &crate::version::Version,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    let allowed = env
+        .versions
+        .allow_prerelease
+        .unwrap_or(!matches!(name, "production" | "prod" | "prd"));
+    if version.is_prerelease() && !allowed {
+        return Err(ConfigError::new(
+            file,
+            format!("prerelease {version} may not deploy to `{name}`"),
+        )
+        .hint(
+            "deploy a release tag (e.g. v1.2.3), or set `[versions] allow_prerelease = true` here",
+        ));
+    }
+    Ok(())
+}
+
+fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigError> {
+    let t = &service.traffic;
+    match (&t.production_listener_arn, &t.production_rule_arn) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ConfigError::new(file, "[traffic] needs exactly one of `production_listener_arn` and `production_rule_arn`")
+                .hint("use the listener when its default action forwards to both target groups, the rule otherwise"));
+        }
+        _ => {}
+    }
+    if service.slots.blue.service == service.slots.green.service
+        || service.slots.blue.target_group_arn == service.slots.green.target_group_arn
+    {
+        return Err(ConfigError::new(
+            file,
+            "[slots.blue] and [slots.green] must name different ECS services and target groups",
+        ));
+    }
+    let check_percent = |field: &str, p: u8| {
+        if p == 0 || p >= 100 {
+            Err(ConfigError::new(
+                file,
+                format!("[strategy] {field} = {p} must be between 1 and 99"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match &service.strategy {
+        settings::Strategy::Canary { percent, .. } => check_percent("percent", *percent)?,
+        settings::Strategy::Linear { step, .. } => check_percent("step", *step)?,
+        settings::Strategy::AllAtOnce { .. } => {}
+    }
+    if service.history.depth == 0 {
+        return Err(ConfigError::new(file, "[history] depth must be at least 1")
+            .hint("rollback needs the previous release"));
+    }
+    Ok(())
+}
+
+fn check_taskdef_against_service(
+    td: &TaskDefinition,
+    service: &ServiceSettings,
+    image: &str,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    let wanted = &service.ecs.container;
+    let Some(container) = td.containers().find(|c| c["name"] == wanted.as_str()) else {
+        return Err(ConfigError::new(
+            file,
+            format!("no container named `{wanted}` (service.toml [ecs] container)"),
+        )
+        .hint(format!(
+            "containers here: {}",
+            td.container_names().join(", ")
+        )));
+    };
+    if container["image"] != image {
+        return Err(ConfigError::new(
+            file,
+            format!("container `{wanted}` does not run the image being deployed"),
+        )
+        .hint("set its \"image\" to \"{{ cutover.image }}\""));
+    }
+    let port = service.ecs.container_port;
+    let ports = container["portMappings"].as_array().into_iter().flatten();
+    if !ports.clone().any(|p| p["containerPort"] == port) {
+        return Err(ConfigError::new(file, format!("container `{wanted}` has no portMappings entry with containerPort {port} (service.toml [ecs] container_port)"))
+            .hint(format!("add {{\"containerPort\": {port}}} to its portMappings")));
+    }
+    Ok(())
+}

@@ -361,3 +361,18 @@ fn default_lock_ttl() -> Duration {
 fn default_depth() -> u32 {
     10
 }
+
+/// The JSON schemas of the settings files, as committed under `schema/`.
+pub fn schemas() -> [(&'static str, serde_json::Value); 2] {
+    let json = |s: schemars::Schema| s.to_value();
+    [
+        (
+            "environment.schema.json",
+            json(schemars::schema_for!(EnvironmentSettings)),
+        ),
+        (
+            "service.schema.json",
+            json(schemars::schema_for!(ServiceSettings)),
+        ),
+    ]
+}

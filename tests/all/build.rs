@@ -8,7 +8,7 @@ const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 fn simple_app(services: &Services) -> Project {
-    let project = Project::new(Some(&services.registry), "");
+    let project = Project::new(Some(&services.registry), "Dockerfile");
     project.write(
         "app/Dockerfile",
         "FROM scratch\nCOPY hello.txt /hello.txt\n",
@@ -171,7 +171,7 @@ fn a_failing_run_step_shows_the_step_and_its_last_lines_and_exits_4() {
         return;
     };
     let base = services.busybox_image();
-    let project = Project::new(Some(&services.registry), "");
+    let project = Project::new(Some(&services.registry), "Dockerfile");
     project.write(
         "app/Dockerfile",
         &format!("FROM {base}\nRUN echo preparing\nRUN echo about-to-fail && exit 3\n"),
@@ -199,7 +199,7 @@ fn a_failing_run_step_shows_the_step_and_its_last_lines_and_exits_4() {
 #[test]
 fn a_missing_dockerfile_is_a_usage_error_that_names_the_path() {
     // Fails before any AWS or Docker call, so it needs no services.
-    let project = Project::new(None, "dockerfile = \"docker/Dockerfile.prod\"");
+    let project = Project::new(None, "docker/Dockerfile.prod");
     project.write("app/README", "no Dockerfile here\n");
     let out = cutover_bin(&project)
         .args(["build", "-e", "sandbox", "-s", "web", "-t", "v1.0.0"])

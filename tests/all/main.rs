@@ -2,4 +2,6 @@
 
 mod build;
 mod build_dockerignore;
+mod cli;
+mod schema;
 mod services;

@@ -176,7 +176,8 @@ pub struct Project {
 }
 
 impl Project {
-    pub fn new(registry: Option<&str>, image_extra: &str) -> Self {
+    /// `dockerfile` is relative to `app/`; `registry` overrides the ECR host.
+    pub fn new(registry: Option<&str>, dockerfile: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let repository = unique("web");
@@ -192,32 +193,12 @@ impl Project {
         );
         project.write(
             "deploy/services/web/service.toml",
-            &format!(
-                r#"[image]
-repository = "{}"
-context = "app"
-{image_extra}
-
-[ecs]
-cluster = "sandbox"
-container = "web"
-container_port = 8080
-
-[slots.blue]
-service = "web-blue"
-target_group_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/1"
-
-[slots.green]
-service = "web-green"
-target_group_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/2"
-
-[traffic]
-production_listener_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/1"
-test_listener_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/2"
-test_url = "http://127.0.0.1:9"
-"#,
-                project.repository
-            ),
+            include_str!("../../examples/build-sandbox/deploy/services/web/service.toml"),
+        );
+        project.write(
+            "deploy/services/web/variables.json",
+            &serde_json::json!({ "repository": project.repository, "dockerfile": dockerfile })
+                .to_string(),
         );
         project
     }

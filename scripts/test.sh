@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md's Set-up section names it: installs what it needs,
+# then format check, clippy, every Rust test (unit, simulation, CLI, and the real-component
+# tests against the services started below), and the terraform checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "test: cargo not found; install the Rust toolchain (rustup) first" >&2; exit 2; }
+bash scripts/install.sh
+
+VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
+echo "== workflow lint: actionlint, zizmor (pedantic)" >&2
+workflows=(.github/workflows/*.yml examples/github-workflows/*.yml)
+"$VENV/bin/actionlint" "${workflows[@]}"
+"$VENV/bin/zizmor" --offline --persona pedantic --quiet "${workflows[@]}" action.yml
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "== cargo clippy" >&2
+cargo clippy --all-targets --locked -- -D warnings
+
+# Real components (moto, dockerd, registry) for the adapter and build tests, stopped by pid
+# whatever happens.
+if [ -f scripts/services.sh ]; then
+  trap 'bash scripts/services.sh stop' EXIT
+  bash scripts/services.sh start
+  eval "$(bash scripts/services.sh env)"
+fi
+
+echo "== cargo nextest" >&2
+cargo nextest run --locked --profile ci
+
+if [ -f scripts/test-terraform.sh ]; then
+  echo "== terraform checks" >&2
+  bash scripts/test-terraform.sh
+fi
