@@ -27,6 +27,7 @@ pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCod
         Some(sha) if !sha.trim().is_empty() => sha.trim().to_string(),
         _ => head_commit()?,
     };
+    check_tag_syntax(&git_sha)?;
     let t = &request.target;
     let context = Context {
         env: t.env.clone(),
@@ -90,6 +91,24 @@ pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCod
     Ok(ExitCode::Ok)
 }
 
+/// The commit becomes an image tag, so it must fit Docker's tag grammar.
+fn check_tag_syntax(sha: &str) -> anyhow::Result<()> {
+    let ok = (1..=128).contains(&sha.len())
+        && !sha.starts_with(['.', '-'])
+        && sha
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Coded::new(
+            ExitCode::Usage,
+            format!("--git-sha `{sha}` cannot be an image tag: use the commit's hex id"),
+        )
+        .into())
+    }
+}
+
 fn head_commit() -> anyhow::Result<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
@@ -109,4 +128,18 @@ fn source_url() -> Option<String> {
     let server = std::env::var("GITHUB_SERVER_URL").ok()?;
     let repo = std::env::var("GITHUB_REPOSITORY").ok()?;
     Some(format!("{}/{repo}", server.trim_end_matches('/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commit_must_fit_dockers_tag_grammar() {
+        check_tag_syntax("0123456789abcdef0123456789abcdef01234567").unwrap();
+        for bad in ["", "-x", ".x", "a/b", "a:b", &"a".repeat(129)] {
+            let err = check_tag_syntax(bad).unwrap_err();
+            assert_eq!(crate::exit::code_for(&err), ExitCode::Usage, "{bad}");
+        }
+    }
 }
