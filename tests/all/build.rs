@@ -294,3 +294,21 @@ fn the_busybox_base_image_runs_commands() {
     );
     assert_eq!(out.trim(), "ok");
 }
+
+#[test]
+fn a_prebuilt_image_must_be_pinned_by_digest() {
+    let project = Project::new(None, "Dockerfile");
+    for verb in ["stage", "deploy"] {
+        let out = cutover_bin(&project)
+            .args([verb, "-e", "sandbox", "-s", "web", "-t", "v1.0.0"])
+            .args(["--image", "127.0.0.1:5000/web:v1.0.0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{verb}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not pinned by digest"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
