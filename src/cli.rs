@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{InitRequest, RenderRequest, Request, Target, Unimplemented};
+use crate::build::PrebuiltImage;
+use crate::commands::{BuildRequest, InitRequest, RenderRequest, Request, Target, Unimplemented};
 use crate::version::Version;
 
 /// Tag-to-traffic blue/green deploys for AWS ECS.
@@ -107,8 +108,11 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub tag: TagArgs,
     /// Rebuild and re-push even when a mutable repository holds the tag with other content.
-    #[arg(long)]
+    #[arg(long, env = "CUTOVER_FORCE_REBUILD")]
     pub force_rebuild: bool,
+    /// The commit being built (default: GITHUB_SHA, else `git rev-parse HEAD`).
+    #[arg(long, env = "GITHUB_SHA")]
+    pub git_sha: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +157,18 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+impl StageArgs {
+    /// `--image`, checked to be pinned by digest so a bad reference is a usage error
+    /// before anything runs.
+    pub fn prebuilt_image(&self) -> anyhow::Result<Option<PrebuiltImage>> {
+        Ok(self
+            .image
+            .as_deref()
+            .map(PrebuiltImage::parse)
+            .transpose()?)
+    }
+}
+
 impl Cli {
     pub fn verbosity(&self) -> u8 {
         self.verbose
@@ -182,11 +198,22 @@ impl Cli {
                 build_root: a.build_root,
             }),
             Command::Plan(_) => Request::Unimplemented(Unimplemented("plan")),
-            Command::Build(_) => Request::Unimplemented(Unimplemented("build")),
-            Command::Stage(_) => Request::Unimplemented(Unimplemented("stage")),
+            Command::Build(a) => Request::Build(BuildRequest {
+                version: Version::parse(&a.tag.tag)?,
+                target: target(a.tag.target),
+                git_sha: a.git_sha,
+                force_rebuild: a.force_rebuild,
+            }),
+            Command::Stage(a) => {
+                a.prebuilt_image()?;
+                Request::Unimplemented(Unimplemented("stage"))
+            }
             Command::Promote(_) => Request::Unimplemented(Unimplemented("promote")),
             Command::Rollback(_) => Request::Unimplemented(Unimplemented("rollback")),
-            Command::Deploy(_) => Request::Unimplemented(Unimplemented("deploy")),
+            Command::Deploy(a) => {
+                a.prebuilt_image()?;
+                Request::Unimplemented(Unimplemented("deploy"))
+            }
             Command::Status(_) => Request::Unimplemented(Unimplemented("status")),
             Command::Verify(_) => Request::Unimplemented(Unimplemented("verify")),
             Command::Unlock(_) => Request::Unimplemented(Unimplemented("unlock")),

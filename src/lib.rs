@@ -5,6 +5,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aws;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;

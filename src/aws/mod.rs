@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod cloudwatch;
+pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod errors;

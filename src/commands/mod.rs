@@ -2,6 +2,7 @@
 //! dispatches to one module per verb. Data for the user goes to `out` (stdout in the
 //! binary); logs go through `tracing` (stderr).
 
+mod build;
 mod init;
 mod render;
 
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::exit::{Coded, ExitCode};
 use crate::version::Version;
+pub use build::BuildRequest;
 
 /// Which environment/service a request is about, and where its config lives.
 #[derive(Debug, Clone)]
@@ -44,11 +46,13 @@ pub struct Unimplemented(pub &'static str);
 pub enum Request {
     Init(InitRequest),
     Render(RenderRequest),
+    Build(BuildRequest),
     Unimplemented(Unimplemented),
 }
 
 pub fn run(request: Request, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match request {
+        Request::Build(req) => build::run(req, out),
         Request::Init(req) => init::run(&req, out),
         Request::Render(req) => render::run(&req, out),
         Request::Unimplemented(Unimplemented(verb)) => Err(Coded::new(

@@ -41,13 +41,12 @@ pub fn init(
         None => placeholders(),
     };
     let fill = |template: &str| {
-        let mut out = template
-            .replace("@@ENV@@", env)
-            .replace("@@SERVICE@@", service);
+        // Values first: a placeholder value may itself name the environment or service.
+        let mut out = template.to_string();
         for (key, value) in &values {
             out = out.replace(&format!("@@{key}@@"), value);
         }
-        out
+        out.replace("@@ENV@@", env).replace("@@SERVICE@@", service)
     };
     let env_dir = layout.env_dir(env);
     let svc_dir = layout.service_dir(service);
@@ -116,6 +115,8 @@ fn placeholders() -> BTreeMap<&'static str, String> {
             "arn:aws:iam::123456789012:role/web-task".into(),
         ),
         ("LOG_GROUP", "/ecs/web".into()),
+        // terraform/ names the family <service>-<env>; the deploy role may register only it.
+        ("FAMILY", "@@SERVICE@@-{{ cutover.env }}".into()),
     ])
 }
 
@@ -211,5 +212,6 @@ fn from_terraform(file: &Path) -> Result<BTreeMap<&'static str, String>, ConfigE
         ("EXECUTION_ROLE", text_of("execution_role_arn")?),
         ("TASK_ROLE", text_of("task_role_arn")?),
         ("LOG_GROUP", text_of("log_group_name")?),
+        ("FAMILY", text_of("task_definition_family")?),
     ]))
 }

@@ -194,7 +194,6 @@ fn unimplemented_verbs_exit_2_and_say_so() {
     let target = ["--env", "production", "--service", "web"];
     let cases: &[(&str, &[&str])] = &[
         ("plan", &["--tag", "v1.0.0"]),
-        ("build", &["--tag", "v1.0.0"]),
         ("stage", &["--tag", "v1.0.0"]),
         ("promote", &["--tag", "v1.0.0"]),
         ("rollback", &[]),
@@ -568,7 +567,8 @@ fn init_from_terraform_outputs() {
         "cutover_environment": {"sensitive": false, "value": {"region": "ap-southeast-1", "account_id": "210987654321", "ssm_prefix": "/cutover"}},
         "execution_role_arn": {"value": "arn:aws:iam::210987654321:role/exec"},
         "task_role_arn": {"value": "arn:aws:iam::210987654321:role/task"},
-        "log_group_name": {"value": "/ecs/shop"}
+        "log_group_name": {"value": "/ecs/shop"},
+        "task_definition_family": {"value": "shop-staging"}
     });
     std::fs::write(dir.path().join("tf.json"), outputs.to_string()).unwrap();
     cutover(dir.path())
@@ -608,6 +608,12 @@ fn init_from_terraform_outputs() {
         ])
         .assert()
         .success();
+    let taskdef =
+        std::fs::read_to_string(dir.path().join("build/staging/shop/taskdef.json")).unwrap();
+    assert!(
+        taskdef.contains("\"family\": \"shop-staging\""),
+        "{taskdef}"
+    );
 
     std::fs::write(
         dir.path().join("bad.json"),

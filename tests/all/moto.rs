@@ -7,22 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
-/// moto's endpoint from services.sh, or None (skip) outside CI; in CI a missing moto fails.
+/// moto's endpoint from services.sh (see [`crate::services::required_env`]).
 pub fn endpoint() -> Option<String> {
-    match std::env::var("CUTOVER_TEST_MOTO_ENDPOINT") {
-        Ok(e) => Some(e),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CUTOVER_TEST_MOTO_ENDPOINT not set; run `scripts/services.sh start` and `eval \"$(scripts/services.sh env)\"`"
-            )
-        }
-        Err(_) => {
-            eprintln!(
-                "skipping: CUTOVER_TEST_MOTO_ENDPOINT not set (run scripts/services.sh start)"
-            );
-            None
-        }
-    }
+    crate::services::required_env(&["CUTOVER_TEST_MOTO_ENDPOINT"]).map(|mut v| v.remove(0))
 }
 
 pub struct Stack {

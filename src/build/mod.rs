@@ -1,0 +1,259 @@
+//! Image build and push: turn the repository at a tag into an image in ECR, by digest.
+//! The plan is: ask the registry whether the version tag exists (then reuse it, never
+//! rebuild), else build with the Docker Engine from a streamed context, push the version
+//! and git-sha tags, and read the pushed digest back from the registry.
+
+pub mod context;
+pub mod docker;
+pub mod dockerignore;
+mod prebuilt;
+pub mod registry;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::exit::{Coded, ExitCode};
+use crate::version::Version;
+pub use prebuilt::PrebuiltImage;
+pub use registry::Registry;
+
+/// Credentials for one registry host, from ECR's authorization token.
+#[derive(Debug, Clone)]
+pub struct RegistryAuth {
+    /// The host pushed to and pulled from, e.g. `1234.dkr.ecr.eu-west-1.amazonaws.com`.
+    pub host: String,
+    pub username: String,
+    /// The decoded password. Never logged.
+    pub password: SecretString,
+    /// The raw token (base64 of `user:password`). Never logged.
+    pub token: SecretString,
+}
+
+impl RegistryAuth {
+    /// Points the credentials at another host (environment.toml `registry`): a local
+    /// registry in the sandbox, or a PrivateLink DNS name for ECR.
+    pub fn with_host(mut self, host: Option<&str>) -> Self {
+        if let Some(host) = host {
+            self.host = host.trim_end_matches('/').to_string();
+        }
+        self
+    }
+
+    /// `::add-mask::` workflow commands for both secrets, so GitHub redacts them from
+    /// every later log line. The caller writes them to stdout before anything else.
+    pub fn github_masks(&self) -> [String; 2] {
+        use secrecy::ExposeSecret;
+        [
+            format!("::add-mask::{}", self.password.expose_secret()),
+            format!("::add-mask::{}", self.token.expose_secret()),
+        ]
+    }
+}
+
+/// One classic-builder build: the inputs of `docker build`, with paths resolved.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    pub context_dir: PathBuf,
+    /// Relative to `context_dir`, `/`-separated.
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Images whose layers may be reused; they must be present in the daemon.
+    pub cache_from: Vec<String>,
+    /// Full references (`host/repo:tag`); the first is given to the build.
+    pub tags: Vec<String>,
+}
+
+impl BuildSpec {
+    /// Bad input is a usage error that names the path, before anything talks to AWS.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let usage = |msg: String| -> anyhow::Error { Coded::new(ExitCode::Usage, msg).into() };
+        if !self.context_dir.is_dir() {
+            return Err(usage(format!(
+                "the build context {} is not a directory (image.context in service.toml)",
+                self.context_dir.display()
+            )));
+        }
+        let rel = Path::new(&self.dockerfile);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(usage(format!(
+                "the Dockerfile {} must be a path inside the build context {} (image.dockerfile)",
+                self.dockerfile,
+                self.context_dir.display()
+            )));
+        }
+        let path = self.context_dir.join(rel);
+        if !path.is_file() {
+            return Err(usage(format!(
+                "no Dockerfile at {} (image.dockerfile is relative to image.context)",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The context's `.dockerignore`, with the Dockerfile and itself always kept.
+    pub fn ignore_matcher(&self) -> anyhow::Result<dockerignore::Matcher> {
+        let path = self.context_dir.join(".dockerignore");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        dockerignore::Matcher::parse(&text)
+            .and_then(|m| m.keep_build_files(&self.dockerfile))
+            .map_err(|e| Coded::new(ExitCode::Usage, format!("{}: {e}", path.display())).into())
+    }
+}
+
+/// What to publish and from which commit.
+#[derive(Debug, Clone)]
+pub struct ImageJob {
+    /// Context, Dockerfile, args, target, platform. Tags and OCI labels are filled in here.
+    pub spec: BuildSpec,
+    /// Repository name in the registry (not the URI).
+    pub repository: String,
+    pub version: Version,
+    pub git_sha: String,
+    /// `org.opencontainers.image.source`, e.g. the GitHub repository URL.
+    pub source_url: Option<String>,
+    /// The previous release's image, to seed the build cache.
+    pub previous_image: Option<String>,
+    pub force_rebuild: bool,
+}
+
+/// The result: what gets deployed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// `host/repo@sha256:…`
+    pub reference: String,
+    pub digest: String,
+    /// False when the registry already had this version and nothing was built or pushed.
+    pub built: bool,
+}
+
+/// Publishes `job` to the registry `auth` names: reuse, or build + push, then resolve.
+pub async fn publish(
+    registry: &Registry,
+    auth: &RegistryAuth,
+    job: ImageJob,
+) -> anyhow::Result<Published> {
+    job.spec.validate()?;
+    let host = &auth.host;
+    let repo = &job.repository;
+    let version_tag = job.version.image_tag();
+    let version_ref = format!("{host}/{repo}:{version_tag}");
+    let by_digest = |digest: &str| format!("{host}/{repo}@{digest}");
+
+    if let Some(digest) = registry.digest(repo, &version_tag).await? {
+        let revision = registry.revision(repo, &digest).await?;
+        match registry::check_same_revision(&version_ref, revision.as_deref(), &job.git_sha) {
+            Ok(()) => {
+                tracing::info!(reference = %version_ref, %digest, "the registry already has this version; nothing to build or push");
+                return Ok(Published {
+                    reference: by_digest(&digest),
+                    digest,
+                    built: false,
+                });
+            }
+            Err(e) if !job.force_rebuild => {
+                return Err(Coded::new(ExitCode::BuildFailed, format!("{e:#}")).into());
+            }
+            Err(e) => tracing::warn!("{e:#}; rebuilding because of --force-rebuild"),
+        }
+    }
+
+    let mut spec = job.spec.clone();
+    spec.labels.extend(oci_labels(&job));
+    spec.tags = vec![
+        version_ref.clone(),
+        format!("{host}/{repo}:{}", job.git_sha),
+    ];
+    let docker = docker::connect().await?;
+    if let Some(previous) = &job.previous_image {
+        docker::pull_for_cache(&docker, auth, host, previous).await;
+        spec.cache_from.push(previous.clone());
+    }
+    tracing::info!(reference = %version_ref, "building");
+    docker::build(&docker, &spec).await?;
+    // The version tag goes last: once it exists, the git-sha tag does too, so a re-run that
+    // finds the version tag has nothing left to do.
+    for tag in spec.tags.iter().rev() {
+        docker::push(&docker, auth, host, tag).await?;
+    }
+    let digest = registry
+        .digest(repo, &version_tag)
+        .await?
+        .with_context(|| format!("pushed {version_ref}, but the registry does not list it"))?;
+    Ok(Published {
+        reference: by_digest(&digest),
+        digest,
+        built: true,
+    })
+}
+
+/// The OCI annotations every image carries: where it came from and when.
+fn oci_labels(job: &ImageJob) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if let Some(source) = &job.source_url {
+        labels.insert("org.opencontainers.image.source".into(), source.clone());
+    }
+    labels.insert(registry::REVISION_LABEL.into(), job.git_sha.clone());
+    labels.insert(
+        "org.opencontainers.image.version".into(),
+        job.version.to_string(),
+    );
+    labels.insert("org.opencontainers.image.created".into(), now_rfc3339());
+    labels
+}
+
+fn now_rfc3339() -> String {
+    use aws_sdk_ecr::primitives::{DateTime, DateTimeFormat};
+    DateTime::from(std::time::SystemTime::now())
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_dockerfile_is_a_usage_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = BuildSpec {
+            context_dir: dir.path().to_path_buf(),
+            dockerfile: "docker/Dockerfile".into(),
+            ..Default::default()
+        };
+        let err = spec.validate().unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), ExitCode::Usage);
+        assert!(err.to_string().contains("docker/Dockerfile"), "{err}");
+        let outside = BuildSpec {
+            dockerfile: "../Dockerfile".into(),
+            ..spec
+        };
+        assert!(outside.validate().is_err());
+    }
+
+    #[test]
+    fn masks_cover_password_and_token() {
+        let auth = RegistryAuth {
+            host: "h".into(),
+            username: "AWS".into(),
+            password: "pw".to_string().into(),
+            token: "tok".to_string().into(),
+        };
+        assert_eq!(auth.github_masks(), ["::add-mask::pw", "::add-mask::tok"]);
+        assert!(!format!("{auth:?}").contains("pw"));
+    }
+}
