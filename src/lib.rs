@@ -7,6 +7,9 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod exit;
 pub mod logging;
+pub mod ports;
+pub mod sim;
 pub mod version;
