@@ -52,8 +52,15 @@ impl Lease {
                         lock: Mutex::new(held),
                         ttl,
                     };
-                    eng.pause(SETTLE).await?;
-                    lease.guard(eng).await?;
+                    let settled = match eng.pause(SETTLE).await {
+                        Ok(()) => lease.guard(eng).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = settled {
+                        // Cancelled (or lost) before doing anything: leave no lock behind.
+                        lease.release(eng).await;
+                        return Err(e);
+                    }
                     return Ok(lease);
                 }
                 Some(held) if held.expires_at <= now => break_stale(eng, &held).await?,
@@ -114,6 +121,8 @@ impl Lease {
     /// Delete the lock if it is still ours. A failure here leaves a lock that expires.
     pub(crate) async fn release<C: Cloud>(self, eng: &Engine<'_, C>) {
         let mine = self.lock.into_inner().expect("lease mutex");
+        // Releasing is cleanup: a cancel must not stop it.
+        let eng = &eng.uncancellable();
         let still_ours = matches!(
             eng.read("read the deploy lock", || eng.cloud.read_lock()).await,
             Ok(Some(held)) if held.token == mine.token

@@ -17,15 +17,10 @@ use crate::config::settings::ServiceSettings;
 use crate::ports::{Cloud, Reporter, Slot, Status, StatusEvent};
 use crate::version::Version;
 
-pub use calls::Cancel;
+pub use calls::{Cancel, CancelHandle};
 pub use error::EngineError;
 pub use observe::Observed;
-pub use plan::{Plan, Step, TaskDefinitionAction, plan};
-
-/// The bake of a strategy (zero for an invalid one), for callers outside the engine.
-pub fn plan_bake(strategy: &crate::config::settings::Strategy) -> std::time::Duration {
-    plan::bake(strategy).unwrap_or_default()
-}
+pub use plan::{Plan, Step, TaskDefinitionAction, plan, steps};
 pub use promote::PromoteOutcome;
 pub use rollback::{RollbackOutcome, RollbackPath};
 pub use stage::{StageOutcome, StageRequest};
@@ -76,6 +71,14 @@ impl<'a, C: Cloud> Engine<'a, C> {
     /// Break the lock whoever holds it (`cutover unlock`). Returns the lock that was broken.
     pub async fn unlock(&self) -> Result<Option<crate::ports::Lock>, EngineError> {
         lease::break_explicitly(self).await
+    }
+
+    /// The same engine with cancellation ignored, for steps that must finish once begun.
+    fn uncancellable(&self) -> Engine<'a, C> {
+        Engine {
+            cancel: Cancel::never(),
+            ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
+        }
     }
 
     fn report(

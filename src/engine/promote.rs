@@ -251,16 +251,17 @@ impl<C: Cloud> Engine<'_, C> {
         old: Slot,
         reason: String,
     ) -> EngineError {
+        let eng = self.uncancellable();
         // RollingBack first: a run that dies mid-rollback must not be resumed as a promote.
-        if let Err(e) = self.record(lease, release, Status::RollingBack).await
+        if let Err(e) = eng.record(lease, release, Status::RollingBack).await
             && matches!(e, EngineError::LockLost { .. })
         {
             return e;
         }
-        if let Err(e) = self.flip_back(lease, old, &reason).await {
+        if let Err(e) = eng.flip_back(lease, old, &reason).await {
             return e;
         }
-        let _ = self.record(lease, release, Status::RolledBack).await;
+        let _ = eng.record(lease, release, Status::RolledBack).await;
         self.report(Status::RolledBack, None, Some(old), reason.clone());
         EngineError::RolledBack { slot: old, reason }
     }

@@ -66,10 +66,16 @@ impl<C: Cloud> Engine<'_, C> {
         reason: &str,
     ) -> Result<(), EngineError> {
         self.report(Status::RollingBack, None, Some(slot), reason.to_string());
-        match self.set_weights(lease, Weights::all_on(slot)).await {
+        // Moving traffic back is never cut short by a cancel: that is what a cancel asks for.
+        let eng = self.uncancellable();
+        let target = Weights::all_on(slot);
+        match eng.set_weights(lease, target).await {
             Ok(()) => Ok(()),
-            Err(e @ EngineError::Cancelled { .. }) | Err(e @ EngineError::LockLost { .. }) => {
-                Err(e)
+            Err(e @ EngineError::LockLost { .. }) => Err(e),
+            // The write failed, but traffic may never have left: then there is nothing to undo.
+            Err(e) if eng.weights_are(target).await => {
+                tracing::warn!(error = %e, "could not write weights, but they already read {target}");
+                Ok(())
             }
             Err(e) => {
                 let reason = format!("{reason}; then moving traffic back to {slot} failed: {e}");
@@ -77,6 +83,13 @@ impl<C: Cloud> Engine<'_, C> {
                 Err(EngineError::RollbackFailed { reason })
             }
         }
+    }
+
+    async fn weights_are(&self, target: Weights) -> bool {
+        let read = self.read("read back production weights", || {
+            self.cloud.production_weights()
+        });
+        matches!(read.await, Ok(w) if w == target)
     }
 
     /// Upsert a release's history entry with `status`.

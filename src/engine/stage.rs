@@ -214,12 +214,13 @@ impl<C: Cloud> Engine<'_, C> {
             "an earlier shift was interrupted at {}; returning to {safe}",
             observed.weights
         );
+        let eng = self.uncancellable();
         if let Some(interrupted) = observed.release_on(safe.other()) {
-            self.record(lease, interrupted, Status::RollingBack).await?;
+            eng.record(lease, interrupted, Status::RollingBack).await?;
         }
-        self.flip_back(lease, safe, &reason).await?;
+        eng.flip_back(lease, safe, &reason).await?;
         if let Some(interrupted) = observed.release_on(safe.other()) {
-            self.record(lease, interrupted, Status::RolledBack).await?;
+            eng.record(lease, interrupted, Status::RolledBack).await?;
         }
         let version = observed.slot(safe).version();
         self.report(Status::RolledBack, version, Some(safe), reason);

@@ -84,7 +84,11 @@ impl SimCloud {
             let killed = w.runners[r].kill_at == Some(w.runners[r].calls);
             let f = w.faults.clone();
             let is_write = matches!(kind, Kind::Write | Kind::LockWrite);
-            let result = if w.rng.chance(f.throttle) {
+            let result = if f.deny.iter().any(|d| op.starts_with(d)) {
+                Err(PortError::AccessDenied(format!(
+                    "not authorized to perform {op}"
+                )))
+            } else if w.rng.chance(f.throttle) {
                 Err(PortError::Throttled("Rate exceeded".into()))
             } else if w.rng.chance(f.transient) {
                 Err(PortError::Transient("500 InternalFailure".into()))
@@ -182,12 +186,13 @@ impl Traffic for SimCloud {
     }
 
     async fn set_production_weights(&self, weights: Weights) -> PortResult<()> {
-        self.write(&format!("set_production_weights({weights})"), |w, now| {
-            let r = w.set_weights(now, weights);
-            r
+        let op = format!("set_production_weights({weights})");
+        self.call(&op, Kind::Write, |w, now, r| {
+            w.before_write(now, r, &op);
+            w.ghost.pending_readback.insert(r);
+            w.set_weights(now, weights)
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn test_listener(&self) -> PortResult<Option<Slot>> {

@@ -29,6 +29,8 @@ pub struct Faults {
     pub kill_at_call: Option<u32>,
     /// A second runner races the first with the same commands.
     pub race: bool,
+    /// Calls whose name starts with one of these are refused with AccessDenied.
+    pub deny: Vec<&'static str>,
 }
 
 /// Named fault profiles the property test sweeps.

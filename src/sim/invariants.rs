@@ -129,6 +129,13 @@ impl World {
             event.status, event.detail
         ));
         self.check_secret(now, &event.detail);
+        if let Some((status, cancel)) = &self.cancel_on
+            && *status == event.status
+        {
+            self.log
+                .push(format!("{now:>9} ABORT injected at {status}"));
+            cancel.cancel();
+        }
         match event.status {
             Status::Promoted => {
                 let live = self.weights.live();

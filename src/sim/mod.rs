@@ -48,7 +48,8 @@ impl Sim {
             .map(|p| p.consecutive_successes)
             .max()
             .unwrap_or(1);
-        w.ghost.bake_ms = crate::engine::plan_bake(&settings.strategy).as_millis() as u64;
+        let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
+        w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
         w.history_cap = settings.history.depth as usize;
         w.alarm_names = settings.validation.alarms.clone();
         for tag in [OLD, NEW, "v1.2.0"] {
@@ -86,6 +87,11 @@ impl Sim {
                 digest(tag)
             ),
         }
+    }
+
+    /// The secret planted in every task definition (invariant 10 checks outputs for it).
+    pub fn secret(&self) -> String {
+        self.world().secret.clone()
     }
 
     pub fn weights(&self) -> Weights {
@@ -141,6 +147,13 @@ impl Sim {
     pub fn check_output(&self, text: &str) {
         let now = self.start.elapsed().as_millis() as u64;
         self.world().check_secret(now, text);
+    }
+
+    /// Abort injection: the returned [`Cancel`] fires when any runner reports `status`.
+    pub fn cancel_at(&self, status: crate::ports::Status) -> crate::engine::Cancel {
+        let (handle, cancel) = crate::engine::Cancel::new();
+        self.world().cancel_on = Some((status, handle));
+        cancel
     }
 
     /// Test hook: mark a task definition as having passed validation outside the engine.

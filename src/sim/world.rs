@@ -107,6 +107,8 @@ pub struct World {
     /// Planted in the task definition; must never appear in any output (invariant 10).
     pub(crate) secret: String,
     pub(crate) metrics: Metrics,
+    /// Abort injection: cancel the engine when a status matching this is reported.
+    pub(crate) cancel_on: Option<(crate::ports::Status, crate::engine::CancelHandle)>,
 }
 
 pub(crate) fn idx(slot: Slot) -> usize {
@@ -140,6 +142,7 @@ impl World {
             next_task: 1,
             secret: format!("s3cr3t-{seed:x}"),
             metrics: Metrics::default(),
+            cancel_on: None,
         }
     }
 
