@@ -161,6 +161,14 @@ pub struct TargetHealth {
     pub reason: Option<String>,
 }
 
+/// How a target group health-checks its targets: a new target turns healthy after
+/// `interval × healthy_threshold` (DescribeTargetGroups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckTiming {
+    pub interval: std::time::Duration,
+    pub healthy_threshold: u32,
+}
+
 /// Alarm state as CloudWatch reports it; `InsufficientData` is not ALARM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlarmState {
@@ -293,6 +301,10 @@ pub trait Traffic {
         &self,
         slot: Slot,
     ) -> impl Future<Output = PortResult<Vec<TargetHealth>>> + Send;
+    fn health_check_timing(
+        &self,
+        slot: Slot,
+    ) -> impl Future<Output = PortResult<HealthCheckTiming>> + Send;
 }
 
 /// ECR.

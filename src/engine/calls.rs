@@ -69,33 +69,49 @@ pub(crate) enum Progress<T> {
     },
 }
 
-/// The adaptive poll interval: quick after a change, backing off while nothing moves.
+/// How waits poll. Adaptive is the default; Fixed exists to compare against a plain poller
+/// (what `aws ecs wait services-stable` does every 15 s) in benches/engine_lag.rs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polling {
+    Adaptive,
+    Fixed(Duration),
+}
+
+/// The adaptive poll interval: quick after a change, backing off while nothing moves,
+/// and close polling only when the observation says the condition can now turn true.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
+    polling: Polling,
     next: Duration,
 }
 
 pub(crate) const POLL_FIRST: Duration = Duration::from_millis(500);
 pub(crate) const POLL_MAX: Duration = Duration::from_secs(8);
+/// Polling interval once the condition can turn true at any moment.
+pub(crate) const POLL_CLOSE: Duration = Duration::from_millis(1500);
 
 impl Backoff {
-    pub(crate) fn new() -> Self {
-        Self { next: POLL_FIRST }
+    pub(crate) fn new(polling: Polling) -> Self {
+        Self {
+            polling,
+            next: POLL_FIRST,
+        }
     }
 
-    /// The pause before the next poll; `hint` (time until the condition can first hold)
-    /// lets the wait sleep through a predictable quiet period and then look closely.
+    /// The pause before the next poll; `hint` is how long until the condition can first
+    /// hold, when the observation tells (e.g. health checks).
     pub(crate) fn pause(&mut self, hint: Option<Duration>) -> Duration {
-        let backoff = self.next;
-        self.next = (self.next * 3 / 2).min(POLL_MAX);
+        if let Polling::Fixed(every) = self.polling {
+            return every;
+        }
         match hint {
-            Some(h) if h > backoff => h,
-            Some(h) => {
-                // Close to when it can happen: look again soon, and keep looking soon.
-                self.next = POLL_FIRST;
-                h.max(POLL_FIRST)
+            Some(h) if h > POLL_CLOSE => h,
+            Some(_) => POLL_CLOSE,
+            None => {
+                let pause = self.next;
+                self.next = (self.next * 3 / 2).min(POLL_MAX);
+                pause
             }
-            None => backoff,
         }
     }
 }
@@ -208,7 +224,7 @@ impl<C: Cloud> Engine<'_, C> {
         mut check: impl AsyncFnMut() -> Result<Progress<T>, EngineError>,
     ) -> Result<T, EngineError> {
         let end = tokio::time::Instant::now() + deadline;
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(self.polling);
         loop {
             let (state, hint) = match check().await? {
                 Progress::Done(v) => return Ok(v),

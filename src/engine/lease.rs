@@ -127,11 +127,7 @@ impl Lease {
             eng.read("read the deploy lock", || eng.cloud.read_lock()).await,
             Ok(Some(held)) if held.token == mine.token
         );
-        if still_ours
-            && let Err(e) = eng
-                .read("release the deploy lock", || eng.cloud.delete_lock())
-                .await
-        {
+        if still_ours && let Err(e) = delete_lock(eng, "release the deploy lock").await {
             tracing::warn!(error = %e, "could not release the deploy lock; it expires on its own");
         }
     }
@@ -152,8 +148,7 @@ async fn break_stale<C: Cloud>(eng: &Engine<'_, C>, stale: &Lock) -> Result<(), 
         now.saturating_sub(stale.acquired_at) / 1000,
         now.saturating_sub(stale.expires_at) / 1000,
     ));
-    eng.read("break the stale deploy lock", || eng.cloud.delete_lock())
-        .await
+    delete_lock(eng, "break the stale deploy lock").await
 }
 
 pub(crate) async fn break_explicitly<C: Cloud>(
@@ -171,7 +166,18 @@ pub(crate) async fn break_explicitly<C: Cloud>(
         held.owner,
         now.saturating_sub(held.acquired_at) / 1000,
     ));
-    eng.read("delete the deploy lock", || eng.cloud.delete_lock())
-        .await?;
+    delete_lock(eng, "delete the deploy lock").await?;
     Ok(Some(held))
+}
+
+/// Delete the lock; already gone counts as done (a retried delete whose first attempt
+/// applied answers NotFound — the sim found that a stale-lock break failed this way).
+async fn delete_lock<C: Cloud>(eng: &Engine<'_, C>, what: &str) -> Result<(), EngineError> {
+    match eng.read(what, || eng.cloud.delete_lock()).await {
+        Err(EngineError::Port {
+            source: PortError::NotFound(_),
+            ..
+        }) => Ok(()),
+        other => other,
+    }
 }

@@ -8,6 +8,7 @@ mod lease;
 mod observe;
 mod plan;
 mod promote;
+mod ready;
 mod rollback;
 mod shift;
 mod stage;
@@ -17,7 +18,7 @@ use crate::config::settings::ServiceSettings;
 use crate::ports::{Cloud, Reporter, Slot, Status, StatusEvent};
 use crate::version::Version;
 
-pub use calls::{Cancel, CancelHandle};
+pub use calls::{Cancel, CancelHandle, Polling};
 pub use error::EngineError;
 pub use observe::Observed;
 pub use plan::{Plan, Step, TaskDefinitionAction, plan, steps};
@@ -35,6 +36,7 @@ pub struct Engine<'a, C: Cloud> {
     settings: &'a ServiceSettings,
     owner: String,
     cancel: Cancel,
+    polling: Polling,
     /// Makes each lock token of this run unique (the token is the fencing token).
     acquisitions: std::sync::atomic::AtomicU64,
 }
@@ -53,6 +55,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             settings,
             owner: owner.into(),
             cancel: Cancel::never(),
+            polling: Polling::Adaptive,
             acquisitions: Default::default(),
         }
     }
@@ -73,10 +76,17 @@ impl<'a, C: Cloud> Engine<'a, C> {
         lease::break_explicitly(self).await
     }
 
+    /// How waits poll (adaptive unless a benchmark asks otherwise).
+    pub fn with_polling(mut self, polling: Polling) -> Self {
+        self.polling = polling;
+        self
+    }
+
     /// The same engine with cancellation ignored, for steps that must finish once begun.
     fn uncancellable(&self) -> Engine<'a, C> {
         Engine {
             cancel: Cancel::never(),
+            polling: self.polling,
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{Engine, EngineError};
-use crate::ports::{Cloud, Release, Slot, SlotState, Status, TargetState, Weights};
+use crate::ports::{Cloud, Release, Slot, SlotState, Status, Weights};
 
 /// Weights, both slots, the test listener and the history, as read just now.
 #[derive(Debug, Clone, Serialize)]
@@ -77,61 +77,4 @@ pub(crate) async fn observe<C: Cloud>(eng: &Engine<'_, C>) -> Result<Observed, E
             .await?,
         history: eng.read("read the release history", || c.history()).await?,
     })
-}
-
-/// Whether a slot runs `td` at `desired`, fully rolled out, with every target healthy;
-/// otherwise a description of the real state (rollout, stop reasons, target reasons).
-pub(crate) async fn slot_ready<C: Cloud>(
-    eng: &Engine<'_, C>,
-    slot: Slot,
-    td: &str,
-    desired: u32,
-) -> Result<Result<(), String>, EngineError> {
-    let c = eng.cloud;
-    let state = eng.read("read the slot", || c.read_slot(slot)).await?;
-    let targets = eng
-        .read("read target health", || c.target_health(slot))
-        .await?;
-    let healthy = targets
-        .iter()
-        .filter(|t| t.state == TargetState::Healthy)
-        .count() as u32;
-    let on_td = state.task_definition.as_ref().map(|t| t.id.as_str()) == Some(td);
-    let ready = on_td
-        && state.rollout == crate::ports::Rollout::Completed
-        && state.desired == desired
-        && state.running == desired
-        && state.pending == 0
-        && desired > 0
-        && healthy == desired
-        && targets.iter().all(|t| t.state == TargetState::Healthy);
-    if ready {
-        return Ok(Ok(()));
-    }
-    let reasons: Vec<String> = targets
-        .iter()
-        .filter(|t| t.state != TargetState::Healthy)
-        .map(|t| {
-            format!(
-                "{} {:?}: {}",
-                t.id,
-                t.state,
-                t.reason.as_deref().unwrap_or("-")
-            )
-        })
-        .collect();
-    Ok(Err(format!(
-        "{slot}: task definition {}, rollout {:?}, desired {} running {} pending {}; \
-         stopped tasks: [{}]; unhealthy targets: [{}]",
-        state
-            .task_definition
-            .as_ref()
-            .map_or("none", |t| t.id.as_str()),
-        state.rollout,
-        state.desired,
-        state.running,
-        state.pending,
-        state.stopped_reasons.join("; "),
-        reasons.join("; "),
-    )))
 }

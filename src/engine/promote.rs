@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::observe::slot_ready;
 use super::plan::{Step, steps};
+use super::ready::slot_ready;
 use super::{Engine, EngineError, Lease, Observed};
 use crate::config::settings::OldSlotPolicy;
 use crate::ports::{Cloud, Release, Slot, Status, Weights};
@@ -203,7 +203,7 @@ impl<C: Cloud> Engine<'_, C> {
                 Some(new),
                 format!("{}% on {new}", step.percent),
             );
-            self.set_weights(lease, Weights::split(new, step.percent))
+            self.set_weights(lease, Weights::split(new, step.percent), true)
                 .await?;
             if step.percent == 100 {
                 self.record(lease, &start.release, Status::Baking).await?;

@@ -4,9 +4,8 @@
 
 use serde::Serialize;
 
-use super::calls::Progress;
-use super::observe::slot_ready;
 use super::plan::Step;
+use super::ready::slot_ready;
 use super::{Engine, EngineError, Lease, Observed};
 use crate::ports::{Cloud, Release, Slot, Status};
 use crate::version::Version;
@@ -190,17 +189,13 @@ impl<C: Cloud> Engine<'_, C> {
                     .update_slot(slot, &target.task_definition, desired)
             })
             .await?;
-            self.wait_until(
+            let deadline = self.settings.deadlines.stabilize.0;
+            self.wait_ready(
                 "RollingBack",
-                self.settings.deadlines.stabilize.0,
-                async || {
-                    Ok(
-                        match slot_ready(self, slot, &target.task_definition, desired).await? {
-                            Ok(()) => Progress::Done(()),
-                            Err(state) => Progress::NotYet { state, hint: None },
-                        },
-                    )
-                },
+                slot,
+                &target.task_definition,
+                desired,
+                deadline,
             )
             .await?;
         }

@@ -6,18 +6,26 @@ use std::time::Duration;
 use super::{Engine, EngineError, Lease};
 use crate::ports::{Cloud, Release, Slot, Status, Weights};
 
-/// Reads may lag a write for a moment (eventual consistency); re-read this often before
-/// writing again, and give up on the weights after the deadline.
-const READBACKS: u32 = 4;
-const READBACK_PAUSE: Duration = Duration::from_millis(500);
+/// ELBv2 reads are eventually consistent: a read soon after a write may still show the
+/// weights from before it, which can equal the target of a rollback. Only a read this long
+/// after our last write counts as a read-back (the sim found the bug: a stale read
+/// "confirmed" a rollback whose write had been throttled).
+pub(crate) const CONSISTENCY: Duration = Duration::from_secs(5);
+/// Re-read this often before writing again, and give up on the weights after the deadline.
+const READBACKS: u32 = 3;
+const READBACK_PAUSE: Duration = Duration::from_secs(1);
 const WEIGHTS_DEADLINE: Duration = Duration::from_secs(120);
 
 impl<C: Cloud> Engine<'_, C> {
     /// Set the production weights and read them back until they are exactly `target`.
+    /// With `watch`, alarms are read while the write settles: traffic moving to a bad
+    /// release is exactly when they fire, and waiting out the settle time first would add
+    /// it to the reaction time.
     pub(crate) async fn set_weights(
         &self,
         lease: &Lease,
         target: Weights,
+        watch: bool,
     ) -> Result<(), EngineError> {
         let end = tokio::time::Instant::now() + WEIGHTS_DEADLINE;
         let mut seen = None;
@@ -31,6 +39,22 @@ impl<C: Cloud> Engine<'_, C> {
             {
                 Ok(()) | Err(EngineError::Port { .. }) => {}
                 Err(e) => return Err(e),
+            }
+            let settled = self.settle(watch).await;
+            if !matches!(settled, Ok(Ok(()))) {
+                // Whatever stopped the wait (an alarm, a cancel), read back before anything
+                // else happens (invariant 3; the abort matrix caught a cancel skipping it).
+                self.uncancellable()
+                    .read("read back production weights", || {
+                        self.cloud.production_weights()
+                    })
+                    .await?;
+                let status = Status::Shifting(target.blue.max(target.green));
+                return Err(match settled {
+                    Ok(Err(reason)) => EngineError::failed(status, reason),
+                    Err(e) => e,
+                    Ok(Ok(())) => unreachable!("checked above"),
+                });
             }
             for _ in 0..READBACKS {
                 let now = self
@@ -69,7 +93,7 @@ impl<C: Cloud> Engine<'_, C> {
         // Moving traffic back is never cut short by a cancel: that is what a cancel asks for.
         let eng = self.uncancellable();
         let target = Weights::all_on(slot);
-        match eng.set_weights(lease, target).await {
+        match eng.set_weights(lease, target, false).await {
             Ok(()) => Ok(()),
             Err(e @ EngineError::LockLost { .. }) => Err(e),
             // The write failed, but traffic may never have left: then there is nothing to undo.
@@ -85,7 +109,30 @@ impl<C: Cloud> Engine<'_, C> {
         }
     }
 
+    /// Wait out the consistency window, reading alarms meanwhile when `watch`.
+    async fn settle(&self, watch: bool) -> Result<Result<(), String>, EngineError> {
+        let end = tokio::time::Instant::now() + CONSISTENCY;
+        loop {
+            if watch && let Err(reason) = self.alarms_clear().await? {
+                return Ok(Err(reason));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                return Ok(Ok(()));
+            }
+            let every = if watch {
+                self.watch_every()
+            } else {
+                CONSISTENCY
+            };
+            self.pause(every.min(end - now)).await?;
+        }
+    }
+
     async fn weights_are(&self, target: Weights) -> bool {
+        if self.pause(CONSISTENCY).await.is_err() {
+            return false;
+        }
         let read = self.read("read back production weights", || {
             self.cloud.production_weights()
         });

@@ -3,8 +3,6 @@
 
 use serde::Serialize;
 
-use super::calls::Progress;
-use super::observe::slot_ready;
 use super::{Engine, EngineError, Lease, Observed, Plan, TaskDefinitionAction, plan};
 use crate::ports::{Cloud, Release, Slot, Status, TaskDefinition, TaskSpec};
 
@@ -157,12 +155,13 @@ impl<C: Cloud> Engine<'_, C> {
             e
         };
         if let Err(e) = self
-            .wait_until("Staging", plan.stabilize_deadline, async || {
-                Ok(match slot_ready(self, idle, &td.id, plan.desired).await? {
-                    Ok(()) => Progress::Done(()),
-                    Err(state) => Progress::NotYet { state, hint: None },
-                })
-            })
+            .wait_ready(
+                "Staging",
+                idle,
+                &td.id,
+                plan.desired,
+                plan.stabilize_deadline,
+            )
             .await
         {
             return Err(failed(e).await);

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Polling};
 use crate::config::settings::Probe;
 use crate::ports::{AlarmState, CheckResult, Cloud, ProbeRequest};
 use crate::version::Version;
 
-/// How often alarms are read while traffic is on a new release (see benches/engine_lag.rs).
-pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(2);
+/// How often alarms are read while traffic is on a new release. Alarms fire at any moment,
+/// so the reaction lag is up to this interval; 2.5 s keeps the calls within 4x a 15 s
+/// poller's rate (see benches/engine_lag.rs).
+pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(2500);
 /// Probe failures in a row that fail a watch: one failed request is noise, two is a trend.
 const WATCH_PROBE_FAILURES: u32 = 2;
 
@@ -72,8 +74,15 @@ impl<C: Cloud> Engine<'_, C> {
         )))
     }
 
+    pub(crate) fn watch_every(&self) -> Duration {
+        match self.polling {
+            Polling::Adaptive => WATCH_EVERY,
+            Polling::Fixed(every) => every,
+        }
+    }
+
     /// Err(reason) when a named alarm is in ALARM.
-    async fn alarms_clear(&self) -> Result<Result<(), String>, EngineError> {
+    pub(crate) async fn alarms_clear(&self) -> Result<Result<(), String>, EngineError> {
         let names = &self.settings.validation.alarms;
         if names.is_empty() {
             return Ok(Ok(()));
@@ -123,7 +132,7 @@ impl<C: Cloud> Engine<'_, C> {
             if now >= end {
                 return Ok(Ok(()));
             }
-            self.pause(WATCH_EVERY.min(end - now)).await?;
+            self.pause(self.watch_every().min(end - now)).await?;
         }
     }
 }

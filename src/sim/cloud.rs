@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::world::{EPOCH_MS, World};
+use super::world::{EPOCH_MS, HEALTH_CHECK_INTERVAL_MS, HEALTHY_THRESHOLD, World};
 use crate::ports::{
-    AlarmState, CheckResult, Clock, Compute, Digest, Images, Lock, Millis, PortError, PortResult,
-    ProbeRequest, Prober, Release, Reporter, Signals, Slot, SlotState, StatusEvent, Store,
-    TargetHealth, TaskDefinition, TaskSpec, Traffic, Weights,
+    AlarmState, CheckResult, Clock, Compute, Digest, HealthCheckTiming, Images, Lock, Millis,
+    PortError, PortResult, ProbeRequest, Prober, Release, Reporter, Signals, Slot, SlotState,
+    StatusEvent, Store, TargetHealth, TaskDefinition, TaskSpec, Traffic, Weights,
 };
 use crate::version::Version;
 
@@ -209,6 +209,16 @@ impl Traffic for SimCloud {
         self.write(&format!("point_test_listener({slot})"), |w, _| {
             w.test_listener = Some(slot);
             Ok(())
+        })
+        .await
+    }
+
+    async fn health_check_timing(&self, _: Slot) -> PortResult<HealthCheckTiming> {
+        self.call("health_check_timing", Kind::Read, |_, _, _| {
+            Ok(HealthCheckTiming {
+                interval: Duration::from_millis(HEALTH_CHECK_INTERVAL_MS),
+                healthy_threshold: HEALTHY_THRESHOLD as u32,
+            })
         })
         .await
     }

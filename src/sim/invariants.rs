@@ -141,8 +141,11 @@ impl World {
                 let live = self.weights.live();
                 let ok = live.is_some_and(|s| {
                     let td = self.slots[idx(s)].td.clone().unwrap_or_default();
-                    self.td_spec(&td).map(|t| &t.version) == event.version.as_ref()
-                        && self.slot_healthy(now, s)
+                    // Health is sampled: a target that fails a check in the instant between
+                    // the engine's read and its report is not a false success.
+                    let healthy = self.slot_healthy(now, s)
+                        || self.slot_healthy(now.saturating_sub(5_000), s);
+                    self.td_spec(&td).map(|t| &t.version) == event.version.as_ref() && healthy
                 });
                 if !ok {
                     self.violation(

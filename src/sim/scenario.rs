@@ -71,10 +71,41 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn replay_command(&self) -> String {
+        let s = self.scenario;
+        let plain = Scenario::from_seed(s.seed) == s;
+        let pinned = if plain {
+            String::new()
+        } else {
+            format!(
+                " CUTOVER_SIM_PROFILE={} CUTOVER_SIM_STRATEGY={:?}",
+                s.profile, s.strategy
+            )
+        };
         format!(
-            "CUTOVER_SIM_SEED={} cargo nextest run --test all sim_replay --no-capture",
-            self.scenario.seed
+            "CUTOVER_SIM_SEED={}{pinned} cargo nextest run --test all sim_replay --no-capture",
+            s.seed
         )
+    }
+}
+
+impl Scenario {
+    /// The scenario a replay command names: the seed, and a profile and strategy when given.
+    pub fn from_env() -> Option<Scenario> {
+        let seed = std::env::var("CUTOVER_SIM_SEED").ok()?.parse().ok()?;
+        let mut s = Scenario::from_seed(seed);
+        if let Some(p) = std::env::var("CUTOVER_SIM_PROFILE")
+            .ok()
+            .and_then(|p| Profile::parse(&p))
+        {
+            s.profile = p;
+        }
+        if let Ok(name) = std::env::var("CUTOVER_SIM_STRATEGY") {
+            s.strategy = StrategyKind::ALL
+                .into_iter()
+                .find(|k| format!("{k:?}") == name)
+                .unwrap_or(s.strategy);
+        }
+        Some(s)
     }
 }
 
@@ -156,10 +187,8 @@ pub async fn run(scenario: Scenario) -> RunReport {
         p if p.bad_release() && !matches!(p, Profile::Alarm) => Some(version(OLD)),
         _ => None,
     };
-    let promoted = d
-        .sim
-        .version_on(d.sim.weights().live().expect("checked at the end"))
-        == Some(version(NEW));
+    let live = d.sim.weights().live();
+    let promoted = live.and_then(|s| d.sim.version_on(s)) == Some(version(NEW));
     if !killed && promoted && d.chance(0.4) {
         let dave = d.sim.runner("dave", None);
         let eng = Engine::new(&dave, &dave, &d.sim.settings, "dave");

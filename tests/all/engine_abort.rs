@@ -102,6 +102,17 @@ fn engine_abort_matrix_every_stage_every_strategy_ends_on_the_last_good_release(
     assert!(checked >= 3 * 12, "matrix rows: {checked}");
 }
 
+/// The abort matrix found it: a cancel while a weight write settled skipped the read-back
+/// and the rollback wrote first (invariant 3).
+#[test]
+fn regression_cancel_while_weights_settle_skipped_the_read_back() {
+    block_on(abort_case(
+        StrategyKind::AllAtOnce,
+        "abort at Shifting(100%)",
+        Inject::AbortAt(Status::Shifting(100)),
+    ));
+}
+
 async fn abort_case(strategy: StrategyKind, name: &str, inject: Inject) {
     let abort_at = match &inject {
         Inject::AbortAt(s) => Some(*s),

@@ -4,4 +4,5 @@ mod engine_abort;
 mod engine_focused;
 mod sim_invariants;
 mod sim_property;
+mod sim_regressions;
 mod sim_support;

@@ -31,7 +31,11 @@ fn sim_property_every_seed_keeps_every_invariant() {
     let mut failures = Vec::new();
     let mut seen = std::collections::BTreeMap::<&str, u32>::new();
     for seed in 0..seeds {
-        let report = run(Scenario::from_seed(seed));
+        let scenario = Scenario::from_seed(seed);
+        let Ok(report) = std::panic::catch_unwind(|| run(scenario)) else {
+            failures.push(format!("{scenario}: panicked\n    replay: CUTOVER_SIM_SEED={seed} cargo nextest run --test all sim_replay --no-capture"));
+            continue;
+        };
         for (kind, needle) in COVERAGE {
             if report.outcomes.iter().any(|o| o.contains(needle))
                 || report.log.iter().any(|l| l.contains(needle))
@@ -69,10 +73,9 @@ fn sim_property_every_seed_keeps_every_invariant() {
 /// Replays one seed with its full log: `CUTOVER_SIM_SEED=123 cargo nextest run --test all sim_replay --no-capture`.
 #[test]
 fn sim_replay() {
-    // Without the variable it replays seed 1, so the test always checks something.
-    let seed: u64 = std::env::var("CUTOVER_SIM_SEED")
-        .map_or(1, |s| s.parse().expect("CUTOVER_SIM_SEED is a number"));
-    let report = run(Scenario::from_seed(seed));
+    // Without the variables it replays seed 1, so the test always checks something.
+    let scenario = Scenario::from_env().unwrap_or(Scenario::from_seed(1));
+    let report = run(scenario);
     eprintln!(
         "{}\n{}\noutcomes: {:#?}",
         report.scenario,
