@@ -101,12 +101,25 @@ impl fmt::Display for Digest {
 }
 
 /// What to run on a slot: the rendered task definition for one version, by digest.
-/// `content` is the rendered JSON; adapters register it and tag it with the version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `content` is the rendered JSON; adapters register it and tag it with the version. It can
+/// hold container environment values, so it is never serialized or debug-printed
+/// (invariant 10).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub version: Version,
     pub digest: Digest,
+    #[serde(skip_serializing, default)]
     pub content: String,
+}
+
+impl fmt::Debug for TaskSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSpec")
+            .field("version", &self.version)
+            .field("digest", &self.digest)
+            .field("content", &format_args!("<{} bytes>", self.content.len()))
+            .finish()
+    }
 }
 
 /// A registered task definition (an ECS `family:revision` ARN) and what it runs.

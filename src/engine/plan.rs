@@ -225,6 +225,63 @@ mod tests {
         assert_eq!(s.last().unwrap().hold, Duration::from_secs(300));
     }
 
+    fn empty_service() -> Observed {
+        let empty = crate::ports::SlotState {
+            task_definition: None,
+            desired: 0,
+            running: 0,
+            pending: 0,
+            rollout: crate::ports::Rollout::Completed,
+            events: vec![],
+            stopped_reasons: vec![],
+        };
+        Observed {
+            weights: crate::ports::Weights::all_on(Slot::Blue),
+            blue: empty.clone(),
+            green: empty,
+            test_listener: None,
+            history: vec![],
+        }
+    }
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            version: Version::parse("v1.0.0").unwrap(),
+            digest: Digest("sha256:00".into()),
+            content: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_service_stages_one_task_on_the_slot_without_weight() {
+        let settings = crate::sim::settings(
+            crate::sim::StrategyKind::Canary,
+            crate::config::settings::OldSlotPolicy::KeepWarm,
+        );
+        let plan = plan(&spec(), &empty_service(), &settings).unwrap();
+        assert_eq!((plan.live, plan.idle, plan.desired), (None, Slot::Green, 1));
+        assert_eq!(plan.task_definition, TaskDefinitionAction::Register);
+        let holds: Duration = plan.steps.iter().map(|s| s.hold).sum();
+        assert_eq!(
+            plan.longest,
+            settings.deadlines.stabilize.0 + settings.deadlines.validate.0 + holds
+        );
+    }
+
+    #[test]
+    fn refuses_to_plan_over_an_interrupted_shift() {
+        let mut observed = empty_service();
+        observed.weights = crate::ports::Weights::split(Slot::Green, 30);
+        let settings = crate::sim::settings(
+            crate::sim::StrategyKind::AllAtOnce,
+            crate::config::settings::OldSlotPolicy::KeepWarm,
+        );
+        assert!(matches!(
+            plan(&spec(), &observed, &settings),
+            Err(EngineError::Usage(_))
+        ));
+    }
+
     #[test]
     fn refuses_a_canary_of_zero_or_everything() {
         for percent in [0, 100] {

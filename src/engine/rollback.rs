@@ -64,6 +64,7 @@ impl<C: Cloud> Engine<'_, C> {
         }
         let slot = live.other();
         let desired = observed.slot(live).desired.max(1);
+        self.require_image(&target.digest).await?;
         self.report(
             Status::RollingBack,
             Some(&target.version),

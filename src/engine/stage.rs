@@ -66,6 +66,7 @@ impl<C: Cloud> Engine<'_, C> {
             observed = self.observe().await?;
         }
         let plan = plan(spec, &observed, self.settings)?;
+        self.require_image(&spec.digest).await?;
         if let Some(live) = plan.live
             && let Some(td) = &observed.slot(live).task_definition
             && td.spec == *spec
@@ -187,6 +188,24 @@ impl<C: Cloud> Engine<'_, C> {
         self.record(lease, &release, Status::AwaitingApproval)
             .await?;
         Ok(release)
+    }
+
+    /// Deploy only what the registry has: a missing digest fails before anything changes.
+    pub(crate) async fn require_image(
+        &self,
+        digest: &crate::ports::Digest,
+    ) -> Result<(), EngineError> {
+        if self
+            .read("look the image up in the registry", || {
+                self.cloud.exists(digest)
+            })
+            .await?
+        {
+            return Ok(());
+        }
+        Err(EngineError::Usage(format!(
+            "image {digest} is not in the registry (deleted by a lifecycle policy, or never pushed); build and push it first"
+        )))
     }
 
     pub(crate) fn release(&self, td: &TaskDefinition, slot: Slot) -> Release {

@@ -89,6 +89,11 @@ impl Sim {
         }
     }
 
+    /// Put an image for `tag` in the simulated registry.
+    pub fn push_image(&self, tag: &str) {
+        self.world().add_image(tag, digest(tag));
+    }
+
     /// The secret planted in every task definition (invariant 10 checks outputs for it).
     pub fn secret(&self) -> String {
         self.world().secret.clone()

@@ -173,6 +173,7 @@ fn history_keeps_only_the_last_n_releases() {
         let ci = sim.runner("ci", None);
         let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
         for tag in ["v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0"] {
+            sim.push_image(tag);
             deploy(&engine, &sim, tag).await;
         }
         let history = sim.history();
@@ -460,5 +461,59 @@ fn plan_snapshot_shows_every_decision() {
             again.task_definition,
             cutover::engine::TaskDefinitionAction::Reuse("web:2".into())
         );
+    });
+}
+
+#[test]
+fn deploy_stages_and_promotes_under_one_lock() {
+    block_on(async {
+        let sim = calm(OldSlotPolicy::KeepWarm);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        let outcome = engine
+            .deploy(&StageRequest {
+                spec: sim.spec(NEW),
+            })
+            .await
+            .unwrap();
+        assert_eq!((outcome.version, outcome.slot), (version(NEW), Slot::Green));
+        let takes = sim
+            .log()
+            .iter()
+            .filter(|l| l.contains("create_lock(ci) -> Ok"))
+            .count();
+        assert_eq!(takes, 1, "one lock for the whole deploy");
+        sim.check_end_state(Some(&version(NEW)));
+        assert_clean(&sim);
+    });
+}
+
+#[test]
+fn an_image_missing_from_the_registry_changes_nothing() {
+    block_on(async {
+        let sim = calm(OldSlotPolicy::KeepWarm);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        let err = stage(&engine, &sim, "v2.0.0").await.unwrap_err();
+        assert!(err.to_string().contains("not in the registry"), "{err}");
+        assert_eq!(exit(err), ExitCode::Usage);
+        assert_eq!(sim.desired_on(Slot::Green), 0);
+        assert_clean(&sim);
+    });
+}
+
+#[test]
+fn status_output_never_holds_task_definition_content() {
+    block_on(async {
+        let sim = calm(OldSlotPolicy::KeepWarm);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        let observed = engine.observe().await.unwrap();
+        let json = serde_json::to_string(&observed).unwrap();
+        assert!(
+            json.contains("v1.0.0") && !json.contains(&sim.secret()),
+            "{json}"
+        );
+        assert!(!format!("{observed:?}").contains(&sim.secret()));
     });
 }
