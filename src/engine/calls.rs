@@ -88,7 +88,7 @@ pub(crate) struct Backoff {
 pub(crate) const POLL_FIRST: Duration = Duration::from_millis(500);
 pub(crate) const POLL_MAX: Duration = Duration::from_secs(8);
 /// Polling interval once the condition can turn true at any moment.
-pub(crate) const POLL_CLOSE: Duration = Duration::from_millis(1500);
+pub(crate) const POLL_CLOSE: Duration = Duration::from_millis(1200);
 
 impl Backoff {
     pub(crate) fn new(polling: Polling) -> Self {
