@@ -58,6 +58,9 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.code;
         }
+        if let Some(engine) = cause.downcast_ref::<crate::engine::EngineError>() {
+            return engine.exit_code();
+        }
         if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
             return ExitCode::Usage;
         }

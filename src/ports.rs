@@ -101,13 +101,89 @@ impl fmt::Display for Digest {
 }
 
 /// What to run on a slot: the rendered task definition for one version, by digest.
-/// `content` is the rendered JSON; adapters register it and tag it with the version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `content` is the rendered JSON; adapters register it and tag it with the version. It can
+/// hold container environment values, so it is never serialized or debug-printed
+/// (invariant 10). Two specs are the same when version, digest and the content's
+/// fingerprint match: AWS does not give the content back as written, so a spec read from
+/// a slot carries the fingerprint cutover tagged it with and may have empty `content`.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub version: Version,
     pub digest: Digest,
+    #[serde(skip_serializing, default)]
     pub content: String,
     pub fingerprint: String,
+}
+
+impl TaskSpec {
+    pub fn new(version: Version, digest: Digest, content: String) -> Self {
+        let fingerprint = fingerprint(&content);
+        Self {
+            version,
+            digest,
+            content,
+            fingerprint,
+        }
+    }
+}
+
+impl PartialEq for TaskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.digest == other.digest
+            && self.fingerprint == other.fingerprint
+    }
+}
+
+impl Eq for TaskSpec {}
+
+/// The fingerprint of task-definition content: sha256 of its canonical JSON (keys sorted,
+/// no whitespace), so formatting and key order do not count as changes.
+pub fn fingerprint(content: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let canonical = match serde_json::from_str::<serde_json::Value>(content) {
+        Ok(v) => canonical_json(&v),
+        Err(_) => content.to_string(),
+    };
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn canonical_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::from(k.as_str()),
+                        canonical_json(&m[k.as_str()])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        serde_json::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+impl fmt::Debug for TaskSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSpec")
+            .field("version", &self.version)
+            .field("digest", &self.digest)
+            .field("content", &format_args!("<{} bytes>", self.content.len()))
+            .finish()
+    }
 }
 
 /// A registered task definition (an ECS `family:revision` ARN) and what it runs.
@@ -160,6 +236,14 @@ pub struct TargetHealth {
     pub id: String,
     pub state: TargetState,
     pub reason: Option<String>,
+}
+
+/// How a target group health-checks its targets: a new target turns healthy after
+/// `interval × healthy_threshold` (DescribeTargetGroups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckTiming {
+    pub interval: std::time::Duration,
+    pub healthy_threshold: u32,
 }
 
 /// Alarm state as CloudWatch reports it; `InsufficientData` is not ALARM.
@@ -294,6 +378,10 @@ pub trait Traffic {
         &self,
         slot: Slot,
     ) -> impl Future<Output = PortResult<Vec<TargetHealth>>> + Send;
+    fn health_check_timing(
+        &self,
+        slot: Slot,
+    ) -> impl Future<Output = PortResult<HealthCheckTiming>> + Send;
 }
 
 /// ECR.
@@ -378,3 +466,17 @@ pub trait Reporter {
 pub trait Cloud: Compute + Traffic + Images + Store + Signals + Prober + Clock + Sync {}
 
 impl<T: Compute + Traffic + Images + Store + Signals + Prober + Clock + Sync> Cloud for T {}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprint_ignores_formatting_and_key_order() {
+        let a = fingerprint(r#"{"family": "web", "cpu": "256"}"#);
+        let b = fingerprint("{\n  \"cpu\":\"256\",\n  \"family\":\"web\"\n}");
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint(r#"{"family": "web", "cpu": "512"}"#));
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use super::cloudwatch::CloudWatch;
-use super::ecs::{self, Ecs};
+use super::ecs::Ecs;
 use super::elb::{Elb, Forward, Production};
 use super::ssm::Ssm;
 use crate::config::{EnvironmentSettings, ServiceSettings};
@@ -217,6 +217,12 @@ impl Traffic for AwsCloud {
     async fn target_health(&self, slot: Slot) -> PortResult<Vec<TargetHealth>> {
         self.elb.target_health(self.slot_target_group(slot)).await
     }
+
+    async fn health_check_timing(&self, slot: Slot) -> PortResult<HealthCheckTiming> {
+        self.elb
+            .health_check_timing(self.slot_target_group(slot))
+            .await
+    }
 }
 
 impl Images for AwsCloud {
@@ -407,9 +413,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// The fingerprint adapters and the engine agree on for task-definition content.
-pub fn fingerprint(content: &str) -> String {
-    ecs::fingerprint(content)
 }

@@ -420,43 +420,6 @@ fn count(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
-/// The fingerprint of task-definition content: sha256 of its canonical JSON (keys sorted,
-/// no whitespace), so formatting and key order do not count as changes.
-pub fn fingerprint(content: &str) -> String {
-    use sha2::{Digest as _, Sha256};
-    let canonical = match serde_json::from_str::<serde_json::Value>(content) {
-        Ok(v) => canonical_json(&v),
-        Err(_) => content.to_string(),
-    };
-    let hash = Sha256::digest(canonical.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn canonical_json(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        serde_json::Value::from(k.as_str()),
-                        canonical_json(&m[k.as_str()])
-                    )
-                })
-                .collect();
-            format!("{{{}}}", parts.join(","))
-        }
-        serde_json::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,14 +430,5 @@ mod tests {
             family_of("arn:aws:ecs:eu-west-1:1:task-definition/web-prod:17"),
             "web-prod"
         );
-    }
-
-    #[test]
-    fn fingerprint_ignores_formatting_and_key_order() {
-        let a = fingerprint(r#"{"family": "web", "cpu": "256"}"#);
-        let b = fingerprint("{\n  \"cpu\":\"256\",\n  \"family\":\"web\"\n}");
-        assert_eq!(a, b);
-        assert_ne!(a, fingerprint(r#"{"family": "web", "cpu": "512"}"#));
-        assert_eq!(a.len(), 64);
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::errors::{Call, port_error};
-use crate::ports::{PortError, PortResult, TargetHealth, TargetState};
+use crate::ports::{HealthCheckTiming, PortError, PortResult, TargetHealth, TargetState};
 
 /// Where production weights live.
 #[derive(Debug, Clone)]
@@ -206,6 +206,33 @@ impl Elb {
                 TargetHealth { id, state, reason }
             })
             .collect())
+    }
+
+    /// Health-check interval and healthy threshold: a new target turns healthy after
+    /// their product, which is when the engine polls closely.
+    pub async fn health_check_timing(&self, target_group: &str) -> PortResult<HealthCheckTiming> {
+        let call = Call {
+            action: "elasticloadbalancing:DescribeTargetGroups",
+            resource: target_group,
+            write: false,
+        };
+        let out = self
+            .client
+            .describe_target_groups()
+            .target_group_arns(target_group)
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        let tg = out
+            .target_groups()
+            .first()
+            .ok_or_else(|| PortError::NotFound(format!("target group {target_group}")))?;
+        let secs = tg.health_check_interval_seconds().unwrap_or(30);
+        Ok(HealthCheckTiming {
+            interval: std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(30)),
+            healthy_threshold: u32::try_from(tg.healthy_threshold_count().unwrap_or(5))
+                .unwrap_or(5),
+        })
     }
 
     /// Does the target group exist, and which load balancers use it (for `verify`).

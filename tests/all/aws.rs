@@ -1,6 +1,6 @@
 //! The AWS adapters on the wire against moto: every port call, read back through the SDK.
 
-use cutover::aws::cloud::{AwsCloud, fingerprint};
+use cutover::aws::cloud::AwsCloud;
 use cutover::config::{Context, Layout};
 use cutover::ports::*;
 use cutover::version::Version;
@@ -39,12 +39,11 @@ fn spec(stack: &Stack, version: &str, cpu: &str) -> TaskSpec {
             "environment": [{"name": "VERSION", "value": version}]}]
     })
     .to_string();
-    TaskSpec {
-        version: Version::parse(version).unwrap(),
-        digest: Digest(format!("sha256:{:0>64}", 1)),
-        fingerprint: fingerprint(&content),
+    TaskSpec::new(
+        Version::parse(version).unwrap(),
+        Digest(format!("sha256:{:0>64}", 1)),
         content,
-    }
+    )
 }
 
 #[tokio::test]

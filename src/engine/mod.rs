@@ -1,0 +1,113 @@
+//! The blue/green lifecycle of DESIGN.md, written once against the ports in [`crate::ports`].
+//! Every command reads the real state first and continues or repairs from there (no local
+//! state file), so a re-run after a crash converges.
+
+mod calls;
+mod error;
+mod lease;
+mod observe;
+mod plan;
+mod promote;
+mod ready;
+mod rollback;
+mod shift;
+mod stage;
+mod validate;
+
+use crate::config::settings::ServiceSettings;
+use crate::ports::{Cloud, Reporter, Slot, Status, StatusEvent};
+use crate::version::Version;
+
+pub use calls::{Cancel, CancelHandle, Polling};
+pub use error::EngineError;
+pub use observe::Observed;
+pub use plan::{Plan, Step, TaskDefinitionAction, plan, steps};
+pub use promote::PromoteOutcome;
+pub use rollback::{RollbackOutcome, RollbackPath};
+pub use stage::{StageOutcome, StageRequest};
+
+use lease::Lease;
+
+/// The engine for one environment/service: the cloud behind its ports, where status goes,
+/// the service's settings and who is running it (recorded in the lock and the history).
+pub struct Engine<'a, C: Cloud> {
+    cloud: &'a C,
+    reporter: &'a (dyn Reporter + Sync),
+    settings: &'a ServiceSettings,
+    owner: String,
+    cancel: Cancel,
+    polling: Polling,
+    /// Makes each lock token of this run unique (the token is the fencing token).
+    acquisitions: std::sync::atomic::AtomicU64,
+}
+
+impl<'a, C: Cloud> Engine<'a, C> {
+    /// `owner` names this run in the lock and history: a run URL or `user@host`.
+    pub fn new(
+        cloud: &'a C,
+        reporter: &'a (dyn Reporter + Sync),
+        settings: &'a ServiceSettings,
+        owner: impl Into<String>,
+    ) -> Self {
+        Self {
+            cloud,
+            reporter,
+            settings,
+            owner: owner.into(),
+            cancel: Cancel::never(),
+            polling: Polling::Adaptive,
+            acquisitions: Default::default(),
+        }
+    }
+
+    /// Stop at the next safe point when `cancel` fires (SIGINT, a cancelled workflow).
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The live state as the ports report it, without taking the lock.
+    pub async fn observe(&self) -> Result<Observed, EngineError> {
+        observe::observe(self).await
+    }
+
+    /// Break the lock whoever holds it (`cutover unlock`). Returns the lock that was broken.
+    pub async fn unlock(&self) -> Result<Option<crate::ports::Lock>, EngineError> {
+        lease::break_explicitly(self).await
+    }
+
+    /// How waits poll (adaptive unless a benchmark asks otherwise).
+    pub fn with_polling(mut self, polling: Polling) -> Self {
+        self.polling = polling;
+        self
+    }
+
+    /// The same engine with cancellation ignored, for steps that must finish once begun.
+    fn uncancellable(&self) -> Engine<'a, C> {
+        Engine {
+            cancel: Cancel::never(),
+            polling: self.polling,
+            ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
+        }
+    }
+
+    fn report(
+        &self,
+        status: Status,
+        version: Option<&Version>,
+        slot: Option<Slot>,
+        detail: String,
+    ) {
+        tracing::info!(%status, ?slot, %detail, "status");
+        self.reporter.status(&StatusEvent {
+            status,
+            version: version.cloned(),
+            slot,
+            detail,
+        });
+    }
+
+    async fn lock(&self) -> Result<Lease, EngineError> {
+        Lease::acquire(self).await
+    }
+}

@@ -1,0 +1,290 @@
+//! `promote`: shift production traffic to the staged release step by step, watching alarms
+//! and probes; on any failure move it back by itself. Refuses any version but the staged one.
+
+use serde::Serialize;
+
+use super::plan::{Step, steps};
+use super::ready::slot_ready;
+use super::{Engine, EngineError, Lease, Observed};
+use crate::config::settings::OldSlotPolicy;
+use crate::ports::{Cloud, Release, Slot, Status, Weights};
+use crate::version::Version;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PromoteOutcome {
+    pub version: Version,
+    pub slot: Slot,
+    /// It was already live and promoted: nothing was done.
+    pub already: bool,
+}
+
+/// Where a promote starts from, as read from the real state.
+struct Start {
+    new: Slot,
+    release: Release,
+    /// Steps still to take (all of them, or the rest of an interrupted shift).
+    steps: Vec<Step>,
+}
+
+impl<C: Cloud> Engine<'_, C> {
+    /// Promote exactly `version`, which must be the validated release on the idle slot
+    /// (or one whose shift was interrupted).
+    pub async fn promote(&self, version: &Version) -> Result<PromoteOutcome, EngineError> {
+        let lease = self.lock().await?;
+        let result = self.promote_locked(&lease, version, None).await;
+        lease.release(self).await;
+        result
+    }
+
+    /// `steps`: the strategy's unless given (a redeploy of an old release uses one step).
+    pub(crate) async fn promote_locked(
+        &self,
+        lease: &Lease,
+        version: &Version,
+        steps_override: Option<Vec<Step>>,
+    ) -> Result<PromoteOutcome, EngineError> {
+        let observed = self.observe().await?;
+        let all = match steps_override {
+            Some(s) => s,
+            None => steps(&self.settings.strategy)?,
+        };
+        let start = match self.start(lease, &observed, version, all).await? {
+            Ok(start) => start,
+            Err(done) => return Ok(done),
+        };
+        let new = start.new;
+        let old = new.other();
+        let on_new = observed.weights.of(new);
+        let new_state = observed.slot(new);
+        if let Err(state) =
+            slot_ready(self, new, &start.release.task_definition, new_state.desired).await?
+        {
+            let reason = format!("{version} on {new} is not healthy: {state}");
+            if on_new == 0 {
+                self.report(
+                    Status::Failed,
+                    Some(version),
+                    Some(new),
+                    format!("{reason}; production traffic was not moved"),
+                );
+                return Err(EngineError::failed("Shifting", reason));
+            }
+            return Err(self.roll_back(lease, &start.release, old, reason).await);
+        }
+        match self.shift(lease, &start).await {
+            Ok(()) => {}
+            Err(e @ (EngineError::LockLost { .. } | EngineError::RollbackFailed { .. })) => {
+                return Err(e);
+            }
+            Err(EngineError::Cancelled { detail }) => {
+                let e = self
+                    .roll_back(lease, &start.release, old, format!("cancelled: {detail}"))
+                    .await;
+                return Err(match e {
+                    EngineError::RolledBack { .. } => EngineError::Cancelled {
+                        detail: format!("{detail}; traffic is back on {old}"),
+                    },
+                    other => other,
+                });
+            }
+            Err(e) => {
+                return Err(self
+                    .roll_back(lease, &start.release, old, e.to_string())
+                    .await);
+            }
+        }
+        self.record(lease, &start.release, Status::Promoted).await?;
+        self.report(
+            Status::Promoted,
+            Some(version),
+            Some(new),
+            format!("100% on {new}, bake passed"),
+        );
+        if self.settings.old_slot.policy == OldSlotPolicy::ScaleToZero {
+            self.scale_down_old(lease, old).await?;
+        }
+        Ok(PromoteOutcome {
+            version: version.clone(),
+            slot: new,
+            already: false,
+        })
+    }
+
+    /// Decide where to start, or Err(outcome) when there is nothing to do.
+    async fn start(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        version: &Version,
+        all: Vec<Step>,
+    ) -> Result<Result<Start, PromoteOutcome>, EngineError> {
+        let runs = |slot: Slot| observed.slot(slot).version() == Some(version);
+        let (new, weight) = match observed.weights.live() {
+            Some(live) if runs(live) => (live, 100),
+            Some(live) => (live.other(), 0),
+            None => match [Slot::Blue, Slot::Green]
+                .into_iter()
+                .find(|s| runs(*s) && observed.weights.of(*s) > 0)
+            {
+                Some(new) => (new, observed.weights.of(new)),
+                None => {
+                    self.repair_shift(lease, observed).await?;
+                    return Err(self.mismatch(observed, observed.safe_slot().other(), version));
+                }
+            },
+        };
+        let entry = observed.release_on(new).filter(|_| runs(new));
+        let Some(release) = entry else {
+            if weight == 100 {
+                // Live and not in history (older than its depth): nothing to promote.
+                return Ok(Err(PromoteOutcome {
+                    version: version.clone(),
+                    slot: new,
+                    already: true,
+                }));
+            }
+            return Err(self.mismatch(observed, new, version));
+        };
+        let resumable = matches!(
+            release.status,
+            Status::AwaitingApproval | Status::Shifting(_) | Status::Baking
+        );
+        if weight == 100 && release.status == Status::Promoted {
+            return Ok(Err(PromoteOutcome {
+                version: version.clone(),
+                slot: new,
+                already: true,
+            }));
+        }
+        if !resumable {
+            if weight > 0 {
+                self.repair_shift(lease, observed).await?;
+            }
+            return Err(EngineError::Usage(format!(
+                "{version} on {new} is {} in the history, not awaiting approval; stage it again",
+                release.status
+            )));
+        }
+        // Resume: the steps above the weight already on the new slot; at 100% only the bake.
+        let rest: Vec<Step> = all
+            .iter()
+            .filter(|s| s.percent > weight || s.percent == 100)
+            .cloned()
+            .collect();
+        Ok(Ok(Start {
+            new,
+            release: release.clone(),
+            steps: rest,
+        }))
+    }
+
+    fn mismatch(&self, observed: &Observed, idle: Slot, asked: &Version) -> EngineError {
+        let staged = observed
+            .release_on(idle)
+            .filter(|r| r.status == Status::AwaitingApproval)
+            .map(|r| r.version.clone());
+        EngineError::VersionMismatch {
+            staged,
+            asked: asked.clone(),
+        }
+    }
+
+    async fn shift(&self, lease: &Lease, start: &Start) -> Result<(), EngineError> {
+        let version = &start.release.version;
+        let new = start.new;
+        let first = start.steps.first().map_or(100, |s| s.percent);
+        self.record(lease, &start.release, Status::Shifting(first))
+            .await?;
+        for step in &start.steps {
+            self.check_cancel()?;
+            self.report(
+                Status::Shifting(step.percent),
+                Some(version),
+                Some(new),
+                format!("{}% on {new}", step.percent),
+            );
+            self.set_weights(lease, Weights::split(new, step.percent), true)
+                .await?;
+            if step.percent == 100 {
+                self.record(lease, &start.release, Status::Baking).await?;
+                self.report(
+                    Status::Baking,
+                    Some(version),
+                    Some(new),
+                    format!("{}s", step.hold.as_secs()),
+                );
+            }
+            if let Err(reason) = self.watch(step.hold).await? {
+                return Err(EngineError::failed(Status::Shifting(step.percent), reason));
+            }
+        }
+        // Verifiably live (invariant 9): weights read back and the slot still healthy.
+        let weights = self
+            .read("read back production weights", || {
+                self.cloud.production_weights()
+            })
+            .await?;
+        if weights != Weights::all_on(new) {
+            return Err(EngineError::failed(
+                "Baking",
+                format!("weights changed under us: {weights}"),
+            ));
+        }
+        let desired = self
+            .read("read the new slot", || self.cloud.read_slot(new))
+            .await?
+            .desired;
+        if let Err(state) = slot_ready(self, new, &start.release.task_definition, desired).await? {
+            return Err(EngineError::failed(
+                "Baking",
+                format!("unhealthy after the bake: {state}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Traffic back on `old`, the release marked rolled back; returns the error to end with.
+    pub(crate) async fn roll_back(
+        &self,
+        lease: &Lease,
+        release: &Release,
+        old: Slot,
+        reason: String,
+    ) -> EngineError {
+        let eng = self.uncancellable();
+        // RollingBack first: a run that dies mid-rollback must not be resumed as a promote.
+        if let Err(e) = eng.record(lease, release, Status::RollingBack).await
+            && matches!(e, EngineError::LockLost { .. })
+        {
+            return e;
+        }
+        if let Err(e) = eng.flip_back(lease, old, &reason).await {
+            return e;
+        }
+        let _ = eng.record(lease, release, Status::RolledBack).await;
+        self.report(Status::RolledBack, None, Some(old), reason.clone());
+        EngineError::RolledBack { slot: old, reason }
+    }
+
+    /// Scale the previous slot to 0, only once a read-back shows no traffic on it.
+    async fn scale_down_old(&self, lease: &Lease, old: Slot) -> Result<(), EngineError> {
+        let weights = self
+            .read("read back production weights", || {
+                self.cloud.production_weights()
+            })
+            .await?;
+        if weights.of(old) != 0 {
+            return Ok(());
+        }
+        let state = self
+            .read("read the old slot", || self.cloud.read_slot(old))
+            .await?;
+        if let Some(td) = state.task_definition.filter(|_| state.desired > 0) {
+            self.write(lease, "scale the old slot to 0", || {
+                self.cloud.update_slot(old, &td.id, 0)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Is a slot ready (rolled out, running == desired, every target healthy)? And waiting for
+//! it cheaply: health checks make "healthy" predictable, so the wait sleeps through the
+//! quiet part and looks closely only when a target can turn healthy.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::calls::Progress;
+use super::{Engine, EngineError};
+use crate::ports::{Cloud, Rollout, Slot, TargetHealth, TargetState};
+
+/// Why a slot is not ready: the real state, for the deadline report (invariant 8).
+pub(crate) struct NotReady {
+    pub(crate) state: String,
+    targets: Vec<TargetHealth>,
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.state)
+    }
+}
+
+pub(crate) async fn slot_ready<C: Cloud>(
+    eng: &Engine<'_, C>,
+    slot: Slot,
+    td: &str,
+    desired: u32,
+) -> Result<Result<(), NotReady>, EngineError> {
+    let c = eng.cloud;
+    let state = eng.read("read the slot", || c.read_slot(slot)).await?;
+    let targets = eng
+        .read("read target health", || c.target_health(slot))
+        .await?;
+    let healthy = targets
+        .iter()
+        .filter(|t| t.state == TargetState::Healthy)
+        .count() as u32;
+    let on_td = state.task_definition.as_ref().map(|t| t.id.as_str()) == Some(td);
+    let ready = on_td
+        && state.rollout == Rollout::Completed
+        && state.desired == desired
+        && state.running == desired
+        && state.pending == 0
+        && desired > 0
+        && healthy == desired
+        && targets.iter().all(|t| t.state == TargetState::Healthy);
+    if ready {
+        return Ok(Ok(()));
+    }
+    let reasons: Vec<String> = targets
+        .iter()
+        .filter(|t| t.state != TargetState::Healthy)
+        .map(|t| {
+            format!(
+                "{} {:?}: {}",
+                t.id,
+                t.state,
+                t.reason.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    let state = format!(
+        "{slot}: task definition {}, rollout {:?}, desired {} running {} pending {}; \
+         stopped tasks: [{}]; unhealthy targets: [{}]",
+        state
+            .task_definition
+            .as_ref()
+            .map_or("none", |t| t.id.as_str()),
+        state.rollout,
+        state.desired,
+        state.running,
+        state.pending,
+        state.stopped_reasons.join("; "),
+        reasons.join("; "),
+    );
+    Ok(Err(NotReady { state, targets }))
+}
+
+/// Predicts when registered targets can first be healthy. A target first seen in `initial`
+/// registered after the previous poll, so it cannot pass `threshold` checks before
+/// previous poll + interval × threshold.
+struct Predictor {
+    healthy_after: Duration,
+    previous_poll: Option<Instant>,
+    earliest: BTreeMap<String, Instant>,
+}
+
+impl Predictor {
+    /// How long until the last unhealthy target can be healthy; None when unknown.
+    fn hint(&mut self, targets: &[TargetHealth]) -> Option<Duration> {
+        let now = Instant::now();
+        let since = self.previous_poll.unwrap_or(now);
+        self.previous_poll = Some(now);
+        for t in targets.iter().filter(|t| t.state == TargetState::Initial) {
+            self.earliest
+                .entry(t.id.clone())
+                .or_insert(since + self.healthy_after);
+        }
+        targets
+            .iter()
+            .filter(|t| t.state == TargetState::Initial)
+            .filter_map(|t| self.earliest.get(&t.id))
+            .max()
+            .map(|at| at.saturating_duration_since(now))
+    }
+}
+
+impl<C: Cloud> Engine<'_, C> {
+    /// Wait until `slot` runs `td` at `desired` with every target healthy, within `deadline`.
+    pub(crate) async fn wait_ready(
+        &self,
+        what: &str,
+        slot: Slot,
+        td: &str,
+        desired: u32,
+        deadline: Duration,
+    ) -> Result<(), EngineError> {
+        let timing = self
+            .read("read the health check settings", || {
+                self.cloud.health_check_timing(slot)
+            })
+            .await?;
+        let mut predictor = Predictor {
+            healthy_after: timing.interval * timing.healthy_threshold,
+            previous_poll: None,
+            earliest: BTreeMap::new(),
+        };
+        self.wait_until(what, deadline, async || {
+            Ok(match slot_ready(self, slot, td, desired).await? {
+                Ok(()) => Progress::Done(()),
+                Err(not) => Progress::NotYet {
+                    hint: predictor.hint(&not.targets),
+                    state: not.state,
+                },
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,247 @@
+//! `stage`: roll a release onto the idle slot, wait until it is healthy, point the test
+//! listener at it and validate it. Production traffic does not move.
+
+use serde::Serialize;
+
+use super::{Engine, EngineError, Lease, Observed, Plan, TaskDefinitionAction, plan};
+use crate::ports::{Cloud, Release, Slot, Status, TaskDefinition, TaskSpec};
+
+#[derive(Debug, Clone)]
+pub struct StageRequest {
+    pub spec: TaskSpec,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageOutcome {
+    pub plan: Plan,
+    pub release: Release,
+    /// The release was already live at 100%: nothing was staged.
+    pub already_live: bool,
+}
+
+impl<C: Cloud> Engine<'_, C> {
+    /// The plan for staging `spec` now (for `plan` and `--dry-run`); changes nothing.
+    pub async fn plan(&self, spec: &TaskSpec) -> Result<Plan, EngineError> {
+        plan(spec, &self.observe().await?, self.settings)
+    }
+
+    /// Stage and validate; ends at AwaitingApproval.
+    pub async fn stage(&self, request: &StageRequest) -> Result<StageOutcome, EngineError> {
+        let lease = self.lock().await?;
+        let result = self.stage_locked(&lease, request).await;
+        lease.release(self).await;
+        result
+    }
+
+    /// Stage, then promote the same version under the same lock (no approval required).
+    pub async fn deploy(
+        &self,
+        request: &StageRequest,
+    ) -> Result<super::PromoteOutcome, EngineError> {
+        let lease = self.lock().await?;
+        let mut result = self.stage_locked(&lease, request).await.map(|_| ());
+        let mut promoted = None;
+        if result.is_ok() {
+            match self
+                .promote_locked(&lease, &request.spec.version, None)
+                .await
+            {
+                Ok(p) => promoted = Some(p),
+                Err(e) => result = Err(e),
+            }
+        }
+        lease.release(self).await;
+        result.map(|()| promoted.expect("promoted when ok"))
+    }
+
+    pub(crate) async fn stage_locked(
+        &self,
+        lease: &Lease,
+        request: &StageRequest,
+    ) -> Result<StageOutcome, EngineError> {
+        let spec = &request.spec;
+        let mut observed = self.observe().await?;
+        if observed.weights.live().is_none() {
+            self.repair_shift(lease, &observed).await?;
+            observed = self.observe().await?;
+        }
+        let plan = plan(spec, &observed, self.settings)?;
+        self.require_image(&spec.digest).await?;
+        if let Some(live) = plan.live
+            && let Some(td) = &observed.slot(live).task_definition
+            && td.spec == *spec
+        {
+            let release = observed
+                .release_on(live)
+                .cloned()
+                .unwrap_or_else(|| self.release(td, live));
+            return Ok(StageOutcome {
+                plan,
+                release,
+                already_live: true,
+            });
+        }
+        self.report(
+            Status::Staging,
+            Some(&spec.version),
+            Some(plan.idle),
+            plan.to_string(),
+        );
+        let result = self.stage_steps(lease, &observed, &plan, spec).await;
+        match result {
+            Ok(release) => {
+                self.report(
+                    Status::AwaitingApproval,
+                    Some(&spec.version),
+                    Some(plan.idle),
+                    format!(
+                        "validated on {}; promote {} to shift traffic",
+                        plan.idle, spec.version
+                    ),
+                );
+                Ok(StageOutcome {
+                    plan,
+                    release,
+                    already_live: false,
+                })
+            }
+            Err(e @ EngineError::LockLost { .. }) => Err(e),
+            Err(e) => {
+                self.report(
+                    Status::Failed,
+                    Some(&spec.version),
+                    Some(plan.idle),
+                    format!("{e}; production traffic was not moved"),
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn stage_steps(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        plan: &Plan,
+        spec: &TaskSpec,
+    ) -> Result<Release, EngineError> {
+        let idle = plan.idle;
+        let td = match &plan.task_definition {
+            TaskDefinitionAction::Reuse(id) => observed
+                .slot(idle)
+                .task_definition
+                .clone()
+                .filter(|td| &td.id == id)
+                .expect("reuse names the idle slot's task definition"),
+            TaskDefinitionAction::Register => {
+                self.write(lease, "register the task definition", || {
+                    self.cloud.register_task_definition(spec)
+                })
+                .await?
+            }
+        };
+        let release = self.release(&td, idle);
+        let current = observed.slot(idle);
+        if current.task_definition.as_ref().map(|t| &t.id) != Some(&td.id)
+            || current.desired != plan.desired
+        {
+            self.write(lease, "update the idle slot", || {
+                self.cloud.update_slot(idle, &td.id, plan.desired)
+            })
+            .await?;
+        }
+        let failed = async |e: EngineError| {
+            // Best effort: the history shows the attempt; the error is what matters.
+            let _ = self.record(lease, &release, Status::Failed).await;
+            e
+        };
+        if let Err(e) = self
+            .wait_ready(
+                "Staging",
+                idle,
+                &td.id,
+                plan.desired,
+                plan.stabilize_deadline,
+            )
+            .await
+        {
+            return Err(failed(e).await);
+        }
+        let test = self
+            .read("read the test listener", || self.cloud.test_listener())
+            .await?;
+        if test != Some(idle) {
+            self.write(lease, "point the test listener at the idle slot", || {
+                self.cloud.point_test_listener(idle)
+            })
+            .await?;
+        }
+        self.report(
+            Status::Validating,
+            Some(&spec.version),
+            Some(idle),
+            format!("on {}", idle),
+        );
+        if let Err(e) = self.validate(&spec.version).await {
+            return Err(failed(e).await);
+        }
+        self.record(lease, &release, Status::AwaitingApproval)
+            .await?;
+        Ok(release)
+    }
+
+    /// Deploy only what the registry has: a missing digest fails before anything changes.
+    pub(crate) async fn require_image(
+        &self,
+        digest: &crate::ports::Digest,
+    ) -> Result<(), EngineError> {
+        if self
+            .read("look the image up in the registry", || {
+                self.cloud.exists(digest)
+            })
+            .await?
+        {
+            return Ok(());
+        }
+        Err(EngineError::Usage(format!(
+            "image {digest} is not in the registry (deleted by a lifecycle policy, or never pushed); build and push it first"
+        )))
+    }
+
+    pub(crate) fn release(&self, td: &TaskDefinition, slot: Slot) -> Release {
+        Release {
+            version: td.spec.version.clone(),
+            digest: td.spec.digest.clone(),
+            task_definition: td.id.clone(),
+            slot,
+            by: self.owner.clone(),
+            at: self.cloud.now(),
+            status: Status::Staging,
+        }
+    }
+
+    /// An earlier shift was interrupted (a runner died mid-way): put all traffic back on
+    /// the last good release and mark the interrupted release rolled back.
+    pub(crate) async fn repair_shift(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+    ) -> Result<(), EngineError> {
+        let safe = observed.safe_slot();
+        let reason = format!(
+            "an earlier shift was interrupted at {}; returning to {safe}",
+            observed.weights
+        );
+        let eng = self.uncancellable();
+        if let Some(interrupted) = observed.release_on(safe.other()) {
+            eng.record(lease, interrupted, Status::RollingBack).await?;
+        }
+        eng.flip_back(lease, safe, &reason).await?;
+        if let Some(interrupted) = observed.release_on(safe.other()) {
+            eng.record(lease, interrupted, Status::RolledBack).await?;
+        }
+        let version = observed.slot(safe).version();
+        self.report(Status::RolledBack, version, Some(safe), reason);
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! Validation of a staged slot (probes with consecutive successes, alarms, the optional
+//! command) and the watch kept during every shift step and the bake.
+
+use std::time::Duration;
+
+use super::{Engine, EngineError, Polling};
+use crate::config::settings::Probe;
+use crate::ports::{AlarmState, CheckResult, Cloud, ProbeRequest};
+use crate::version::Version;
+
+/// How often alarms are read while traffic is on a new release. Alarms fire at any moment,
+/// so the reaction lag is up to this interval; 2.5 s keeps the calls within 4x a 15 s
+/// poller's rate (see benches/engine_lag.rs).
+pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(2500);
+/// Probe failures in a row that fail a watch: one failed request is noise, two is a trend.
+const WATCH_PROBE_FAILURES: u32 = 2;
+
+impl<C: Cloud> Engine<'_, C> {
+    /// Validate the release behind the test listener; the whole of it within the deadline.
+    pub(crate) async fn validate(&self, version: &Version) -> Result<(), EngineError> {
+        let deadline = self.settings.deadlines.validate.0;
+        match tokio::time::timeout(deadline, self.validate_unbounded(version)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Err(EngineError::failed(
+                "Validating",
+                format!("validation did not finish within {}s", deadline.as_secs()),
+            )),
+        }
+    }
+
+    async fn validate_unbounded(&self, version: &Version) -> Result<(), EngineError> {
+        let fail = |reason: String| EngineError::failed("Validating", reason);
+        self.alarms_clear().await?.map_err(fail)?;
+        for probe in &self.settings.validation.probes {
+            self.probe_until_passing(probe).await?.map_err(fail)?;
+        }
+        let v = &self.settings.validation;
+        if let Some(argv) = &v.command
+            && let CheckResult::Fail(why) = self
+                .cloud
+                .run_command(argv, version, v.command_timeout.0)
+                .await
+        {
+            return Err(fail(format!("validation command failed: {why}")));
+        }
+        self.alarms_clear().await?.map_err(fail)
+    }
+
+    async fn probe_until_passing(&self, probe: &Probe) -> Result<Result<(), String>, EngineError> {
+        let request = probe_request(probe);
+        let mut streak = 0;
+        let mut last = String::new();
+        for attempt in 1..=probe.attempts {
+            match self.cloud.probe(&request).await {
+                CheckResult::Pass => {
+                    streak += 1;
+                    if streak >= probe.consecutive_successes {
+                        return Ok(Ok(()));
+                    }
+                }
+                CheckResult::Fail(why) => {
+                    streak = 0;
+                    last = why;
+                }
+            }
+            if attempt < probe.attempts {
+                self.pause(probe.interval.0).await?;
+            }
+        }
+        Ok(Err(format!(
+            "probe {} did not pass {} times in a row in {} attempts (last: {last})",
+            probe.path, probe.consecutive_successes, probe.attempts
+        )))
+    }
+
+    pub(crate) fn watch_every(&self) -> Duration {
+        match self.polling {
+            Polling::Adaptive => WATCH_EVERY,
+            Polling::Fixed(every) => every,
+        }
+    }
+
+    /// Err(reason) when a named alarm is in ALARM.
+    pub(crate) async fn alarms_clear(&self) -> Result<Result<(), String>, EngineError> {
+        let names = &self.settings.validation.alarms;
+        if names.is_empty() {
+            return Ok(Ok(()));
+        }
+        let states = self
+            .read("read alarm states", || self.cloud.alarm_states(names))
+            .await?;
+        let firing: Vec<&str> = states
+            .iter()
+            .filter(|(_, s)| **s == AlarmState::Alarm)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if firing.is_empty() {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(format!("alarm in ALARM: {}", firing.join(", "))))
+        }
+    }
+
+    /// Watch alarms and probes for `hold`; Err(reason) as soon as one fails.
+    pub(crate) async fn watch(&self, hold: Duration) -> Result<Result<(), String>, EngineError> {
+        let end = tokio::time::Instant::now() + hold;
+        let probes = &self.settings.validation.probes;
+        let mut failures = vec![0u32; probes.len()];
+        let mut next_probe = tokio::time::Instant::now();
+        loop {
+            if let Err(reason) = self.alarms_clear().await? {
+                return Ok(Err(reason));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= next_probe {
+                for (probe, failed) in probes.iter().zip(failures.iter_mut()) {
+                    match self.cloud.probe(&probe_request(probe)).await {
+                        CheckResult::Pass => *failed = 0,
+                        CheckResult::Fail(why) => {
+                            *failed += 1;
+                            if *failed >= WATCH_PROBE_FAILURES {
+                                return Ok(Err(format!("probe {} failing: {why}", probe.path)));
+                            }
+                        }
+                    }
+                }
+                let every = probes.iter().map(|p| p.interval.0).min().unwrap_or(hold);
+                next_probe = now + every;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                return Ok(Ok(()));
+            }
+            self.pause(self.watch_every().min(end - now)).await?;
+        }
+    }
+}
+
+fn probe_request(probe: &Probe) -> ProbeRequest {
+    ProbeRequest {
+        path: probe.path.clone(),
+        expect_status: probe.expect_status,
+        body_contains: probe.body_contains.clone(),
+        timeout: probe.timeout.0,
+    }
+}

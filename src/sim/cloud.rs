@@ -1,0 +1,386 @@
+//! One runner's connection to the simulated cloud: implements every port. Each call takes
+//! a little virtual time, may hit a seeded fault, is logged, and is checked against the
+//! invariants; a runner can be killed at any call.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::world::{EPOCH_MS, HEALTH_CHECK_INTERVAL_MS, HEALTHY_THRESHOLD, World};
+use crate::ports::{
+    AlarmState, CheckResult, Clock, Compute, Digest, HealthCheckTiming, Images, Lock, Millis,
+    PortError, PortResult, ProbeRequest, Prober, Release, Reporter, Signals, Slot, SlotState,
+    StatusEvent, Store, TargetHealth, TaskDefinition, TaskSpec, Traffic, Weights,
+};
+use crate::version::Version;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    /// A read that may be served stale.
+    EventualRead,
+    Write,
+    /// Lock operations: writes to SSM that are not fenced by the lock itself.
+    LockWrite,
+}
+
+/// A runner's handle on the shared simulated world.
+#[derive(Clone)]
+pub struct SimCloud {
+    world: Arc<Mutex<World>>,
+    start: tokio::time::Instant,
+    runner: usize,
+    killed: Arc<Notify>,
+}
+
+impl SimCloud {
+    pub(crate) fn new(
+        world: Arc<Mutex<World>>,
+        start: tokio::time::Instant,
+        runner: usize,
+    ) -> Self {
+        Self {
+            world,
+            start,
+            runner,
+            killed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The runner's name: use it as the engine's owner (the lock check compares them).
+    pub fn name(&self) -> String {
+        self.world().runners[self.runner].name.clone()
+    }
+
+    /// Resolves when this runner has been killed (its in-flight call never returns).
+    pub async fn killed(&self) {
+        self.killed.notified().await;
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().expect("sim world")
+    }
+
+    async fn call<T: std::fmt::Debug>(
+        &self,
+        op: &str,
+        kind: Kind,
+        apply: impl FnOnce(&mut World, u64, usize) -> PortResult<T>,
+    ) -> PortResult<T> {
+        let latency = self.world().rng.range(20, 250);
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+        let now = self.now_ms();
+        let (result, killed) = {
+            let mut w = self.world();
+            let r = self.runner;
+            w.runners[r].calls += 1;
+            w.metrics.calls[r] += 1;
+            let killed = w.runners[r].kill_at == Some(w.runners[r].calls);
+            let f = w.faults.clone();
+            let is_write = matches!(kind, Kind::Write | Kind::LockWrite);
+            let result = if f.deny.iter().any(|d| op.starts_with(d)) {
+                Err(PortError::AccessDenied(format!(
+                    "not authorized to perform {op}"
+                )))
+            } else if w.rng.chance(f.throttle) {
+                Err(PortError::Throttled("Rate exceeded".into()))
+            } else if w.rng.chance(f.transient) {
+                Err(PortError::Transient("500 InternalFailure".into()))
+            } else if (is_write && w.rng.chance(f.ambiguous)) || (killed && w.rng.chance(0.5)) {
+                // Applied, but the answer is lost.
+                let _ = apply(&mut w, now, r);
+                Err(PortError::Ambiguous(
+                    "connection reset after sending".into(),
+                ))
+            } else if killed {
+                Err(PortError::Ambiguous("killed before sending".into()))
+            } else {
+                apply(&mut w, now, r)
+            };
+            let name = w.runners[r].name.clone();
+            // The cloud's own answers may hold the secret (a task definition); the sim's log
+            // redacts it. Only the engine's outputs are checked for it (invariant 10).
+            let line = format!("{now:>9} {name} {op} -> {result:?}").replace(&w.secret, "***");
+            w.log.push(line);
+            w.after_call(now);
+            if killed {
+                w.runners[r].killed = true;
+                w.log.push(format!("{now:>9} {name} KILLED"));
+            }
+            (result, killed)
+        };
+        if killed {
+            self.killed.notify_one();
+            std::future::pending::<()>().await;
+        }
+        result
+    }
+
+    async fn write<T: std::fmt::Debug>(
+        &self,
+        op: &str,
+        apply: impl FnOnce(&mut World, u64) -> PortResult<T>,
+    ) -> PortResult<T> {
+        self.call(op, Kind::Write, |w, now, r| {
+            w.before_write(now, r, op);
+            apply(w, now)
+        })
+        .await
+    }
+
+    /// Staleness: an eventually consistent read sees the world a few seconds back.
+    fn read_time(w: &mut World, now: u64) -> u64 {
+        if w.rng.chance(w.faults.stale) {
+            now.saturating_sub(3_000)
+        } else {
+            now
+        }
+    }
+}
+
+impl Clock for SimCloud {
+    fn now(&self) -> Millis {
+        EPOCH_MS + self.now_ms()
+    }
+}
+
+impl Compute for SimCloud {
+    async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
+        self.call("read_slot", Kind::EventualRead, |w, now, _| {
+            let at = Self::read_time(w, now);
+            Ok(w.read_slot(at, slot))
+        })
+        .await
+    }
+
+    async fn register_task_definition(&self, spec: &TaskSpec) -> PortResult<TaskDefinition> {
+        self.write("register_task_definition", |w, _| {
+            Ok(w.register(spec.clone()))
+        })
+        .await
+    }
+
+    async fn update_slot(&self, slot: Slot, task_definition: &str, desired: u32) -> PortResult<()> {
+        let op = format!("update_slot({slot}, {task_definition}, {desired})");
+        self.write(&op, |w, now| {
+            w.before_update(now, slot, task_definition, desired);
+            w.update_slot(now, slot, task_definition, desired)
+        })
+        .await
+    }
+}
+
+impl Traffic for SimCloud {
+    async fn production_weights(&self) -> PortResult<Weights> {
+        self.call("production_weights", Kind::EventualRead, |w, now, r| {
+            w.ghost.pending_readback.remove(&r);
+            Ok(w.production_weights(now))
+        })
+        .await
+    }
+
+    async fn set_production_weights(&self, weights: Weights) -> PortResult<()> {
+        let op = format!("set_production_weights({weights})");
+        self.call(&op, Kind::Write, |w, now, r| {
+            w.before_write(now, r, &op);
+            w.ghost.pending_readback.insert(r);
+            w.set_weights(now, weights)
+        })
+        .await
+    }
+
+    async fn test_listener(&self) -> PortResult<Option<Slot>> {
+        self.call("test_listener", Kind::Read, |w, now, _| {
+            if w.metrics.ready_at.is_some_and(|t| t <= now) && w.metrics.ready_acted_at.is_none() {
+                w.metrics.ready_acted_at = Some(now);
+            }
+            Ok(w.test_listener)
+        })
+        .await
+    }
+
+    async fn point_test_listener(&self, slot: Slot) -> PortResult<()> {
+        self.write(&format!("point_test_listener({slot})"), |w, _| {
+            w.test_listener = Some(slot);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn health_check_timing(&self, _: Slot) -> PortResult<HealthCheckTiming> {
+        self.call("health_check_timing", Kind::Read, |_, _, _| {
+            Ok(HealthCheckTiming {
+                interval: Duration::from_millis(HEALTH_CHECK_INTERVAL_MS),
+                healthy_threshold: HEALTHY_THRESHOLD as u32,
+            })
+        })
+        .await
+    }
+
+    async fn target_health(&self, slot: Slot) -> PortResult<Vec<TargetHealth>> {
+        self.call("target_health", Kind::EventualRead, |w, now, _| {
+            let at = Self::read_time(w, now);
+            Ok(w.target_health(at, slot))
+        })
+        .await
+    }
+}
+
+impl Images for SimCloud {
+    async fn digest_for_tag(&self, tag: &str) -> PortResult<Option<Digest>> {
+        self.call("digest_for_tag", Kind::Read, |w, _, _| Ok(w.image(tag)))
+            .await
+    }
+
+    async fn exists(&self, digest: &Digest) -> PortResult<bool> {
+        self.call(
+            "image_exists",
+            Kind::Read,
+            |w, _, _| Ok(w.has_image(digest)),
+        )
+        .await
+    }
+}
+
+impl Store for SimCloud {
+    async fn history(&self) -> PortResult<Vec<Release>> {
+        self.call("history", Kind::Read, |w, _, _| Ok(w.history.clone()))
+            .await
+    }
+
+    async fn record(&self, release: &Release, cap: usize) -> PortResult<()> {
+        let op = format!(
+            "record({} {} {})",
+            release.version, release.task_definition, release.status
+        );
+        self.write(&op, |w, now| {
+            w.before_record(now, release, cap);
+            w.record(release, cap);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_lock(&self, lock: &Lock) -> PortResult<()> {
+        self.call(
+            &format!("create_lock({})", lock.owner),
+            Kind::LockWrite,
+            |w, _, _| match &w.lock {
+                Some(held) => Err(PortError::Conflict(format!(
+                    "ParameterAlreadyExists (held by {})",
+                    held.owner
+                ))),
+                None => {
+                    w.lock = Some(lock.clone());
+                    Ok(())
+                }
+            },
+        )
+        .await
+    }
+
+    async fn read_lock(&self) -> PortResult<Option<Lock>> {
+        self.call("read_lock", Kind::Read, |w, _, _| Ok(w.lock.clone()))
+            .await
+    }
+
+    async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
+        self.call("renew_lock", Kind::LockWrite, |w, now, r| {
+            let name = w.runners[r].name.clone();
+            if w.lock.as_ref().map(|l| &l.token) != Some(&lock.token) {
+                w.violation(now, format!("I5: {name} renewed a lock it does not hold"));
+            }
+            w.lock = Some(lock.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_lock(&self) -> PortResult<()> {
+        self.call("delete_lock", Kind::LockWrite, |w, _, _| {
+            match w.lock.take() {
+                Some(_) => Ok(()),
+                None => Err(PortError::NotFound("ParameterNotFound".into())),
+            }
+        })
+        .await
+    }
+}
+
+impl Signals for SimCloud {
+    async fn alarm_states(&self, names: &[String]) -> PortResult<BTreeMap<String, AlarmState>> {
+        self.call("alarm_states", Kind::Read, |w, now, _| {
+            let state = w.alarm_state(now);
+            Ok(names
+                .iter()
+                .map(|n| {
+                    let known = w.alarm_names.contains(n);
+                    (
+                        n.clone(),
+                        if known {
+                            state
+                        } else {
+                            AlarmState::InsufficientData
+                        },
+                    )
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+impl Prober for SimCloud {
+    async fn probe(&self, request: &ProbeRequest) -> CheckResult {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let now = self.now_ms();
+        let mut w = self.world();
+        let result = w.probe(now);
+        let name = w.runners[self.runner].name.clone();
+        w.log.push(format!(
+            "{now:>9} {name} probe {} -> {result:?}",
+            request.path
+        ));
+        match result {
+            Ok(()) => CheckResult::Pass,
+            Err(why) => CheckResult::Fail(why),
+        }
+    }
+
+    async fn run_command(&self, argv: &[String], version: &Version, _: Duration) -> CheckResult {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut w = self.world();
+        let now = self.now_ms();
+        let bad = w.faults.bad_probe && *version == w.new_version;
+        w.log.push(format!(
+            "{now:>9} command {argv:?} {version} -> ok={}",
+            !bad
+        ));
+        if bad {
+            CheckResult::Fail("exit status 1".into())
+        } else {
+            CheckResult::Pass
+        }
+    }
+}
+
+impl Reporter for SimCloud {
+    fn status(&self, event: &StatusEvent) {
+        let now = self.now_ms();
+        self.world().on_report(now, self.runner, event);
+    }
+
+    fn notice(&self, message: &str) {
+        let now = self.now_ms();
+        let mut w = self.world();
+        w.check_secret(now, message);
+        let name = w.runners[self.runner].name.clone();
+        w.log.push(format!("{now:>9} {name} NOTICE {message}"));
+    }
+}

@@ -1,0 +1,228 @@
+//! Invariants 1–10 of DESIGN.md, checked by the simulated cloud itself on every call.
+//! There is no switch: every port call of the sim goes through [`World::after_call`] and
+//! every write through [`World::before_write`], and a violation is kept for the run report.
+
+use super::world::{EPOCH_MS, World, idx};
+use crate::ports::{Release, Slot, Status, StatusEvent};
+
+impl World {
+    fn live_td(&self) -> Option<String> {
+        self.weights
+            .live()
+            .and_then(|s| self.slots[idx(s)].td.clone())
+    }
+
+    /// The last good release as the history says: the newest Promoted entry.
+    fn last_good_td(&self) -> Option<String> {
+        self.history
+            .iter()
+            .rev()
+            .find(|r| r.status == Status::Promoted)
+            .map(|r| r.task_definition.clone())
+    }
+
+    /// Before any write applies: the writer holds the lock (5) and has read back its last
+    /// weight change (3).
+    pub(crate) fn before_write(&mut self, now: u64, runner: usize, op: &str) {
+        let name = self.runners[runner].name.clone();
+        let wall = EPOCH_MS + now;
+        match &self.lock {
+            Some(l) if l.owner == name && l.expires_at > wall => {}
+            other => {
+                let holder = other
+                    .as_ref()
+                    .map_or("nobody".to_string(), |l| l.owner.clone());
+                self.violation(
+                    now,
+                    format!("I5: {name} wrote ({op}) without holding the lock (held by {holder})"),
+                );
+            }
+        }
+        if self.ghost.pending_readback.contains(&runner) {
+            self.violation(
+                now,
+                format!("I3: {name} wrote ({op}) before reading back its weight change"),
+            );
+        }
+    }
+
+    /// Before an UpdateService applies: never shrink or replace a slot carrying traffic (3).
+    pub(crate) fn before_update(&mut self, now: u64, slot: Slot, td: &str, desired: u32) {
+        let s = &self.slots[idx(slot)];
+        let shrinks = desired < s.desired || s.td.as_deref() != Some(td);
+        let weight = self.weights.of(slot);
+        if shrinks && weight > 0 {
+            self.violation(
+                now,
+                format!("I3: {slot} replaced or scaled down while carrying {weight}%"),
+            );
+        }
+    }
+
+    /// Before a history write: a release is recorded good only when it is live at 100% and
+    /// has been for its bake (7, 9); the history stays within its cap.
+    pub(crate) fn before_record(&mut self, now: u64, release: &Release, cap: usize) {
+        if cap != self.history_cap {
+            self.violation(
+                now,
+                format!("history cap {cap}, configured {}", self.history_cap),
+            );
+        }
+        if release.status != Status::Promoted {
+            return;
+        }
+        let since = match &self.ghost.full_since {
+            Some((td, since)) if *td == release.task_definition => Some(*since),
+            _ => None,
+        };
+        match since {
+            Some(since) if now - since >= self.ghost.bake_ms => {}
+            Some(since) => self.violation(
+                now,
+                format!(
+                    "I9: {} recorded Promoted after {}ms at 100%, bake is {}ms",
+                    release.version,
+                    now - since,
+                    self.ghost.bake_ms
+                ),
+            ),
+            None => self.violation(
+                now,
+                format!(
+                    "I9: {} recorded Promoted while not at 100%",
+                    release.version
+                ),
+            ),
+        }
+    }
+
+    /// After every call: weights always add to 100 (2) and traffic only reaches validated
+    /// task definitions (1).
+    pub(crate) fn after_call(&mut self, now: u64) {
+        let w = self.weights;
+        if u16::from(w.blue) + u16::from(w.green) != 100 {
+            self.violation(now, format!("I2: weights {w} do not add up to 100"));
+        }
+        for slot in [Slot::Blue, Slot::Green] {
+            if w.of(slot) == 0 {
+                continue;
+            }
+            let td = self.slots[idx(slot)].td.clone().unwrap_or_default();
+            if !self.ghost.validated.contains(&td) {
+                self.violation(
+                    now,
+                    format!(
+                        "I1: {}% on {slot} running {td}, which never passed validation",
+                        w.of(slot)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Every status report: nothing secret in it (10); Promoted only when verifiably live
+    /// (9); a failure or rollback ends on the last good release (4).
+    pub(crate) fn on_report(&mut self, now: u64, runner: usize, event: &StatusEvent) {
+        let name = self.runners[runner].name.clone();
+        self.log.push(format!(
+            "{now:>9} {name} STATUS {} {}",
+            event.status, event.detail
+        ));
+        self.check_secret(now, &event.detail);
+        if let Some((status, cancel)) = &self.cancel_on
+            && *status == event.status
+        {
+            self.log
+                .push(format!("{now:>9} ABORT injected at {status}"));
+            cancel.cancel();
+        }
+        match event.status {
+            Status::Promoted => {
+                let live = self.weights.live();
+                let ok = live.is_some_and(|s| {
+                    let td = self.slots[idx(s)].td.clone().unwrap_or_default();
+                    // Health is sampled: a target that fails a check in the instant between
+                    // the engine's read and its report is not a false success.
+                    let healthy = self.slot_healthy(now, s)
+                        || self.slot_healthy(now.saturating_sub(5_000), s);
+                    self.td_spec(&td).map(|t| &t.version) == event.version.as_ref() && healthy
+                });
+                if !ok {
+                    self.violation(
+                        now,
+                        format!(
+                            "I9: reported Promoted {:?} but it is not verifiably live ({})",
+                            event.version, self.weights
+                        ),
+                    );
+                }
+            }
+            Status::RolledBack | Status::Failed => {
+                let good = self.last_good_td();
+                if good.is_some() && self.live_td() != good {
+                    self.violation(
+                        now,
+                        format!(
+                            "I4: reported {} with production on {:?}, last good is {good:?} ({})",
+                            event.status,
+                            self.live_td(),
+                            self.weights
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn check_secret(&mut self, now: u64, text: &str) {
+        if text.contains(&self.secret) {
+            self.violation(now, "I10: a secret appeared in output".into());
+        }
+    }
+
+    /// At the end of a scenario: one slot at 100% on a validated release (1, 2), the lock
+    /// released, the history within its cap and still holding the starting release (6).
+    pub(crate) fn end_state(&mut self, now: u64, expect_version: Option<&crate::version::Version>) {
+        let Some(live) = self.weights.live() else {
+            let w = self.weights;
+            self.violation(now, format!("end: I2: no slot at 100% ({w})"));
+            return;
+        };
+        // A flapping release may be caught between health checks; that is its nature.
+        if !self.faults.flapping && !self.slot_healthy(now, live) {
+            self.violation(now, format!("end: live slot {live} is not healthy"));
+        }
+        if self.lock.is_some() {
+            self.violation(now, "end: the deploy lock was left behind".into());
+        }
+        if self.history.len() > self.history_cap {
+            self.violation(
+                now,
+                format!("end: history holds {} entries", self.history.len()),
+            );
+        }
+        let live_td = self.live_td();
+        let live_version = live_td
+            .as_deref()
+            .and_then(|td| self.td_spec(td))
+            .map(|s| s.version.clone());
+        if let Some(v) = expect_version
+            && live_version.as_ref() != Some(v)
+        {
+            self.violation(
+                now,
+                format!("end: expected {v} live, found {live_version:?}"),
+            );
+        }
+        if self.last_good_td() != live_td {
+            self.violation(
+                now,
+                format!(
+                    "end: I4: live {live_td:?} is not the last good release {:?}",
+                    self.last_good_td()
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! A simulated cloud for deterministic tests and benchmarks: every port in memory, virtual
+//! time (tokio's paused clock), seeded faults, and invariants 1–10 checked on every call.
+//! Public so integration tests and benches can drive the engine against it.
+
+mod cloud;
+mod faults;
+mod invariants;
+mod rng;
+mod scenario;
+mod world;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::duration::Duration;
+use crate::config::settings::{
+    Deadlines, EcsSettings, HistorySettings, ImageSettings, OldSlotPolicy, OldSlotSettings, Probe,
+    ServiceSettings, SlotSettings, Slots, Strategy, TrafficSettings, ValidationSettings,
+};
+use crate::ports::{Digest, Release, Slot, TaskSpec, Weights};
+use crate::version::Version;
+
+pub use cloud::SimCloud;
+pub use faults::{Faults, Profile};
+pub use rng::Rng;
+pub use scenario::{RunReport, Scenario, StrategyKind, run, seeds_from_env};
+pub use world::{EPOCH_MS, Metrics};
+
+/// The release live when a simulation starts, and the one being deployed.
+pub const OLD: &str = "v1.0.0";
+pub const NEW: &str = "v1.1.0";
+
+/// A simulated world shared by any number of runners.
+pub struct Sim {
+    world: Arc<Mutex<world::World>>,
+    start: tokio::time::Instant,
+    pub settings: ServiceSettings,
+}
+
+impl Sim {
+    /// `OLD` live on blue at 100% with 2 healthy tasks, green empty, history [`OLD`].
+    /// Must be called inside a tokio runtime (its clock is the sim's clock).
+    pub fn new(seed: u64, faults: Faults, settings: ServiceSettings) -> Self {
+        let mut w = world::World::new(seed, faults, version(NEW));
+        w.ghost.required_successes = settings
+            .validation
+            .probes
+            .iter()
+            .map(|p| p.consecutive_successes)
+            .max()
+            .unwrap_or(1);
+        let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
+        w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
+        w.history_cap = settings.history.depth as usize;
+        w.alarm_names = settings.validation.alarms.clone();
+        for tag in [OLD, NEW, "v1.2.0"] {
+            w.add_image(tag, digest(tag));
+        }
+        let sim = Self {
+            start: tokio::time::Instant::now(),
+            world: Arc::new(Mutex::new(w)),
+            settings,
+        };
+        let old = sim.spec(OLD);
+        sim.world().seed_live(Slot::Blue, old, 2, "seed");
+        sim
+    }
+
+    fn world(&self) -> MutexGuard<'_, world::World> {
+        self.world.lock().expect("sim world")
+    }
+
+    /// A new runner; `kill_at_call` kills it at its n-th call.
+    pub fn runner(&self, name: &str, kill_at_call: Option<u32>) -> SimCloud {
+        let r = self.world().add_runner(name, kill_at_call);
+        SimCloud::new(self.world.clone(), self.start, r)
+    }
+
+    /// The task spec of a version: its digest and a rendered task definition that holds a
+    /// secret environment value (which must never be printed).
+    pub fn spec(&self, tag: &str) -> TaskSpec {
+        let secret = self.world().secret.clone();
+        TaskSpec::new(
+            version(tag),
+            digest(tag),
+            format!(
+                r#"{{"image":"web@{}","environment":[{{"name":"DB_PASSWORD","value":"{secret}"}}]}}"#,
+                digest(tag)
+            ),
+        )
+    }
+
+    /// Put an image for `tag` in the simulated registry.
+    pub fn push_image(&self, tag: &str) {
+        self.world().add_image(tag, digest(tag));
+    }
+
+    /// The secret planted in every task definition (invariant 10 checks outputs for it).
+    pub fn secret(&self) -> String {
+        self.world().secret.clone()
+    }
+
+    pub fn weights(&self) -> Weights {
+        self.world().weights
+    }
+
+    pub fn history(&self) -> Vec<Release> {
+        self.world().history.clone()
+    }
+
+    pub fn lock_holder(&self) -> Option<String> {
+        self.world().lock.as_ref().map(|l| l.owner.clone())
+    }
+
+    /// The version running on a slot.
+    pub fn version_on(&self, slot: Slot) -> Option<Version> {
+        let w = self.world();
+        let td = w.slots[world::idx(slot)].td.clone()?;
+        w.td_spec(&td).map(|s| s.version.clone())
+    }
+
+    pub fn desired_on(&self, slot: Slot) -> u32 {
+        self.world().slots[world::idx(slot)].desired
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.world().violations.clone()
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.world().log.clone()
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let mut m = self.world().metrics.clone();
+        m.elapsed_ms = self.start.elapsed().as_millis() as u64;
+        m
+    }
+
+    /// End-of-run checks; `expect` is the version that must be live, when known.
+    pub fn check_end_state(&self, expect: Option<&Version>) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.world().end_state(now, expect);
+    }
+
+    /// Record a violation found by the scenario driver (e.g. a deadline overrun).
+    pub fn violation(&self, what: String) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.world().violation(now, what);
+    }
+
+    /// Check any text the run produced (errors included) for the planted secret.
+    pub fn check_output(&self, text: &str) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.world().check_secret(now, text);
+    }
+
+    /// Abort injection: the returned [`Cancel`] fires when any runner reports `status`.
+    pub fn cancel_at(&self, status: crate::ports::Status) -> crate::engine::Cancel {
+        let (handle, cancel) = crate::engine::Cancel::new();
+        self.world().cancel_on = Some((status, handle));
+        cancel
+    }
+
+    /// Test hook: mark a task definition as having passed validation outside the engine.
+    pub fn mark_validated(&self, task_definition: &str) {
+        self.world()
+            .ghost
+            .validated
+            .insert(task_definition.to_string());
+    }
+}
+
+pub fn version(tag: &str) -> Version {
+    Version::parse(tag).expect("sim versions are valid")
+}
+
+pub fn digest(tag: &str) -> Digest {
+    let mut rng = Rng::new(
+        tag.bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+    );
+    Digest(format!(
+        "sha256:{:016x}{:016x}",
+        rng.next_u64(),
+        rng.next_u64()
+    ))
+}
+
+/// Service settings for simulations: one probe, two alarms, a validation command, short
+/// deadlines, history of 10.
+pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSettings {
+    let s = Duration::from_secs;
+    let bake = s(180);
+    ServiceSettings {
+        image: ImageSettings {
+            repository: "web".into(),
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            target: None,
+            platform: None,
+            build_args: Default::default(),
+            cache_from_previous: true,
+        },
+        ecs: EcsSettings {
+            cluster: "sim".into(),
+            container: "web".into(),
+            container_port: 8080,
+        },
+        slots: Slots {
+            blue: SlotSettings {
+                service: "web-blue".into(),
+                target_group_arn: "tg/blue".into(),
+            },
+            green: SlotSettings {
+                service: "web-green".into(),
+                target_group_arn: "tg/green".into(),
+            },
+        },
+        traffic: TrafficSettings {
+            production_listener_arn: Some("listener/prod".into()),
+            production_rule_arn: None,
+            test_listener_arn: "listener/test".into(),
+            test_url: "http://test.sim:8443".into(),
+        },
+        strategy: match strategy {
+            StrategyKind::AllAtOnce => Strategy::AllAtOnce { bake },
+            StrategyKind::Canary => Strategy::Canary {
+                percent: 10,
+                wait: s(120),
+                bake,
+            },
+            StrategyKind::Linear => Strategy::Linear {
+                step: 25,
+                interval: s(60),
+                bake,
+            },
+        },
+        validation: ValidationSettings {
+            probes: vec![Probe {
+                path: "/health".into(),
+                expect_status: 200,
+                body_contains: Some("ok".into()),
+                timeout: s(5),
+                interval: s(5),
+                consecutive_successes: 3,
+                attempts: 12,
+            }],
+            alarms: vec!["web-5xx".into(), "web-latency".into()],
+            command: Some(vec!["./smoke-test".into()]),
+            command_timeout: s(60),
+        },
+        deadlines: Deadlines {
+            stabilize: s(300),
+            validate: s(180),
+            lock_ttl: s(600),
+        },
+        history: HistorySettings { depth: 10 },
+        old_slot: OldSlotSettings { policy: old_slot },
+    }
+}

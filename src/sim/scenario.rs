@@ -1,0 +1,288 @@
+//! Scenarios for the property test: a seed picks a strategy, a fault profile and the
+//! operator's moves (stage, promote, a wrong promote, a crash and re-run, a race, a
+//! rollback); the run ends with end-state checks. Same seed, same event log.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use super::{NEW, OLD, Profile, Rng, Sim, SimCloud, settings, version};
+use crate::config::settings::OldSlotPolicy;
+use crate::engine::{Engine, EngineError, StageRequest};
+use crate::version::Version;
+
+/// Each command must end within its deadlines; this is far beyond them (invariant 8).
+const COMMAND_BUDGET: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyKind {
+    AllAtOnce,
+    Canary,
+    Linear,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 3] = [
+        StrategyKind::AllAtOnce,
+        StrategyKind::Canary,
+        StrategyKind::Linear,
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    pub seed: u64,
+    pub strategy: StrategyKind,
+    pub profile: Profile,
+}
+
+impl Scenario {
+    /// Every seed maps to one strategy × profile, cycling through all combinations.
+    pub fn from_seed(seed: u64) -> Self {
+        let n = StrategyKind::ALL.len() as u64;
+        Self {
+            seed,
+            strategy: StrategyKind::ALL[(seed % n) as usize],
+            profile: Profile::ALL[((seed / n) % Profile::ALL.len() as u64) as usize],
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {} ({:?}, {})",
+            self.seed, self.strategy, self.profile
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub scenario: Scenario,
+    pub log: Vec<String>,
+    pub violations: Vec<String>,
+    /// What each command ended with, in order.
+    pub outcomes: Vec<String>,
+    pub metrics: super::Metrics,
+}
+
+impl RunReport {
+    pub fn replay_command(&self) -> String {
+        let s = self.scenario;
+        let plain = Scenario::from_seed(s.seed) == s;
+        let pinned = if plain {
+            String::new()
+        } else {
+            format!(
+                " CUTOVER_SIM_PROFILE={} CUTOVER_SIM_STRATEGY={:?}",
+                s.profile, s.strategy
+            )
+        };
+        format!(
+            "CUTOVER_SIM_SEED={}{pinned} cargo nextest run --test all sim_replay --no-capture",
+            s.seed
+        )
+    }
+}
+
+impl Scenario {
+    /// The scenario a replay command names: the seed, and a profile and strategy when given.
+    pub fn from_env() -> Option<Scenario> {
+        let seed = std::env::var("CUTOVER_SIM_SEED").ok()?.parse().ok()?;
+        let mut s = Scenario::from_seed(seed);
+        if let Some(p) = std::env::var("CUTOVER_SIM_PROFILE")
+            .ok()
+            .and_then(|p| Profile::parse(&p))
+        {
+            s.profile = p;
+        }
+        if let Ok(name) = std::env::var("CUTOVER_SIM_STRATEGY") {
+            s.strategy = StrategyKind::ALL
+                .into_iter()
+                .find(|k| format!("{k:?}") == name)
+                .unwrap_or(s.strategy);
+        }
+        Some(s)
+    }
+}
+
+/// The seeds to sweep: `CUTOVER_SIM_SEEDS` (a count) or `default`.
+pub fn seeds_from_env(default: u64) -> u64 {
+    std::env::var("CUTOVER_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How a command ended, or that its runner was killed.
+enum Ended<T> {
+    Done(Result<T, EngineError>),
+    Killed,
+}
+
+async fn until_killed<T>(
+    cloud: &SimCloud,
+    work: impl Future<Output = Result<T, EngineError>>,
+) -> Ended<T> {
+    tokio::select! {
+        r = work => Ended::Done(r),
+        () = cloud.killed() => Ended::Killed,
+    }
+}
+
+struct Driver {
+    sim: Sim,
+    // Shared by racing pipelines polled in the same task: never borrowed across an await.
+    rng: RefCell<Rng>,
+    outcomes: RefCell<Vec<String>>,
+}
+
+/// Run one scenario. Call it on a current-thread runtime whose clock is paused
+/// (`start_paused(true)`, tokio's `test-util`): the sim's time is tokio's time.
+pub async fn run(scenario: Scenario) -> RunReport {
+    let mut rng = Rng::new(scenario.seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let faults = scenario.profile.faults(&mut rng);
+    let policy = if rng.chance(0.5) {
+        OldSlotPolicy::KeepWarm
+    } else {
+        OldSlotPolicy::ScaleToZero
+    };
+    let sim = Sim::new(
+        scenario.seed,
+        faults.clone(),
+        settings(scenario.strategy, policy),
+    );
+    let d = Driver {
+        sim,
+        rng: RefCell::new(rng),
+        outcomes: RefCell::new(Vec::new()),
+    };
+    let alice = d.sim.runner("alice", faults.kill_at_call);
+    let mut killed = if faults.race {
+        let bob = d.sim.runner("bob", None);
+        let (a, b) = tokio::join!(d.pipeline(&alice), d.pipeline(&bob));
+        a || b
+    } else {
+        d.pipeline(&alice).await
+    };
+    if killed {
+        // The operator notices the dead run: waits out its lock, or unlocks explicitly.
+        if d.chance(0.5) {
+            tokio::time::sleep(d.sim.settings.deadlines.lock_ttl.0 + Duration::from_secs(1)).await;
+        } else {
+            let ops = d.sim.runner("ops", None);
+            let unlock = Engine::new(&ops, &ops, &d.sim.settings, "ops")
+                .unlock()
+                .await;
+            d.note("unlock", unlock.map(|l| l.map(|l| l.owner)));
+        }
+        let carol = d.sim.runner("carol", None);
+        killed = d.pipeline(&carol).await;
+    }
+    let mut expect = match scenario.profile {
+        Profile::Calm | Profile::FlakyApi | Profile::Race => Some(version(NEW)),
+        p if p.bad_release() && !matches!(p, Profile::Alarm) => Some(version(OLD)),
+        _ => None,
+    };
+    let live = d.sim.weights().live();
+    let promoted = live.and_then(|s| d.sim.version_on(s)) == Some(version(NEW));
+    if !killed && promoted && d.chance(0.4) {
+        let dave = d.sim.runner("dave", None);
+        let eng = Engine::new(&dave, &dave, &d.sim.settings, "dave");
+        let r = d.budget(eng.rollback(None)).await;
+        if matches!(
+            scenario.profile,
+            Profile::Calm | Profile::FlakyApi | Profile::Race
+        ) {
+            expect = Some(version(OLD));
+        }
+        if r.is_ok() {
+            expect = Some(version(OLD));
+        }
+        d.note("rollback", r.map(|o| o.path));
+    }
+    d.sim.check_end_state(expect.as_ref());
+    RunReport {
+        scenario,
+        log: d.sim.log(),
+        violations: d.sim.violations(),
+        outcomes: d.outcomes.into_inner(),
+        metrics: d.sim.metrics(),
+    }
+}
+
+impl Driver {
+    fn chance(&self, p: f64) -> bool {
+        self.rng.borrow_mut().chance(p)
+    }
+
+    fn note<T: fmt::Debug>(&self, what: &str, r: Result<T, EngineError>) {
+        if let Err(e) = &r {
+            self.sim.check_output(&e.to_string());
+        }
+        self.outcomes.borrow_mut().push(format!("{what}: {r:?}"));
+    }
+
+    async fn budget<T>(
+        &self,
+        work: impl Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        match tokio::time::timeout(COMMAND_BUDGET, work).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.sim
+                    .violation("I8: a command ran past every deadline".into());
+                Err(EngineError::Usage("budget exceeded".into()))
+            }
+        }
+    }
+
+    /// Stage then promote NEW, as a tag push followed by an approval would. Sometimes an
+    /// approval for the wrong version comes first (invariant 7). Returns whether killed.
+    async fn pipeline(&self, cloud: &SimCloud) -> bool {
+        let name = cloud.name();
+        let settings = self.sim.settings.clone();
+        let eng = Engine::new(cloud, cloud, &settings, name);
+        let request = StageRequest {
+            spec: self.sim.spec(NEW),
+        };
+        let staged = match until_killed(cloud, self.budget(eng.stage(&request))).await {
+            Ended::Killed => return true,
+            Ended::Done(r) => r.map(|o| o.already_live),
+        };
+        let ok = staged.is_ok();
+        self.note("stage", staged);
+        if !ok {
+            return false;
+        }
+        if self.chance(0.3) {
+            let before = self.sim.weights();
+            let wrong: Version = version("v1.2.0");
+            match until_killed(cloud, self.budget(eng.promote(&wrong))).await {
+                Ended::Killed => return true,
+                Ended::Done(
+                    r @ Err(EngineError::VersionMismatch { .. } | EngineError::LockHeld { .. }),
+                ) => {
+                    self.note("wrong promote", r);
+                }
+                Ended::Done(other) => self
+                    .sim
+                    .violation(format!("I7: promote of an unstaged version gave {other:?}")),
+            }
+            if self.sim.weights() != before {
+                self.sim
+                    .violation("I7: a refused promote moved traffic".into());
+            }
+        }
+        match until_killed(cloud, self.budget(eng.promote(&version(NEW)))).await {
+            Ended::Killed => true,
+            Ended::Done(r) => {
+                self.note("promote", r.map(|o| o.already));
+                false
+            }
+        }
+    }
+}

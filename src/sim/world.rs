@@ -1,0 +1,479 @@
+//! The simulated cloud's state and physics: two ECS slots whose tasks take time to start
+//! and pass health checks, weights, a test listener, ECR, SSM (history + lock), alarms.
+//! Time is tokio's (paused in tests), so a run is a pure function of its seed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::faults::Faults;
+use super::rng::Rng;
+use crate::ports::{
+    AlarmState, Digest, Lock, PortError, PortResult, Release, Rollout, Slot, SlotState,
+    TargetHealth, TargetState, TaskDefinition, TaskSpec, Weights,
+};
+use crate::version::Version;
+
+/// ALB health checks: a target is healthy after interval × threshold.
+pub const HEALTH_CHECK_INTERVAL_MS: u64 = 10_000;
+pub const HEALTHY_THRESHOLD: u64 = 3;
+pub const DEREGISTRATION_DELAY_MS: u64 = 30_000;
+/// How far behind a stale read is.
+const STALE_MS: u64 = 3_000;
+/// Wall time at the start of every simulated run.
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSim {
+    id: u32,
+    td: String,
+    running_at: u64,
+    /// None: never passes health checks.
+    healthy_at: Option<u64>,
+    /// Set when deregistered: draining until then, gone after.
+    gone_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SlotSim {
+    pub(crate) td: Option<String>,
+    pub(crate) desired: u32,
+    tasks: Vec<TaskSim>,
+    events: Vec<String>,
+    stopped: Vec<String>,
+}
+
+/// One runner (a CI job or a laptop) as the sim sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunnerSim {
+    pub(crate) name: String,
+    pub(crate) calls: u32,
+    pub(crate) kill_at: Option<u32>,
+    pub(crate) killed: bool,
+}
+
+/// What the invariant checker knows independently of the engine's own claims.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ghost {
+    /// Task definitions that passed probes on the test listener (or were live at start).
+    pub(crate) validated: BTreeSet<String>,
+    streak: BTreeMap<String, u32>,
+    pub(crate) required_successes: u32,
+    /// Runners that changed weights and have not read them back yet.
+    pub(crate) pending_readback: BTreeSet<usize>,
+    /// The task definition at 100% and since when.
+    pub(crate) full_since: Option<(String, u64)>,
+    pub(crate) bake_ms: u64,
+    /// When the release under test first got production traffic.
+    pub(crate) new_traffic_since: Option<u64>,
+}
+
+/// Figures for the lag benchmark, measured on the sim's side.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    /// When the idle slot became fully ready (rolled out, every target healthy).
+    pub ready_at: Option<u64>,
+    /// When the engine next acted after that (its first call past the wait).
+    pub ready_acted_at: Option<u64>,
+    /// When an alarm was first in ALARM with the new release taking traffic.
+    pub alarm_true_at: Option<u64>,
+    /// When the engine moved traffic off the new release after that.
+    pub alarm_acted_at: Option<u64>,
+    /// AWS calls per runner.
+    pub calls: Vec<u32>,
+    /// Virtual milliseconds the run took.
+    pub elapsed_ms: u64,
+}
+
+pub struct World {
+    pub(crate) rng: Rng,
+    pub(crate) faults: Faults,
+    pub(crate) log: Vec<String>,
+    pub(crate) violations: Vec<String>,
+    pub(crate) slots: [SlotSim; 2],
+    tds: Vec<TaskDefinition>,
+    pub(crate) weights: Weights,
+    prev_weights: Weights,
+    weights_changed: u64,
+    pub(crate) test_listener: Option<Slot>,
+    images: BTreeMap<String, Digest>,
+    pub(crate) history: Vec<Release>,
+    pub(crate) history_cap: usize,
+    pub(crate) lock: Option<Lock>,
+    pub(crate) alarm_names: Vec<String>,
+    /// The release under test: release faults apply to it only.
+    pub(crate) new_version: Version,
+    pub(crate) ghost: Ghost,
+    pub(crate) runners: Vec<RunnerSim>,
+    next_task: u32,
+    /// Planted in the task definition; must never appear in any output (invariant 10).
+    pub(crate) secret: String,
+    pub(crate) metrics: Metrics,
+    /// Abort injection: cancel the engine when a status matching this is reported.
+    pub(crate) cancel_on: Option<(crate::ports::Status, crate::engine::CancelHandle)>,
+}
+
+pub(crate) fn idx(slot: Slot) -> usize {
+    match slot {
+        Slot::Blue => 0,
+        Slot::Green => 1,
+    }
+}
+
+impl World {
+    pub(crate) fn new(seed: u64, faults: Faults, new_version: Version) -> Self {
+        Self {
+            rng: Rng::new(seed),
+            faults,
+            log: Vec::new(),
+            violations: Vec::new(),
+            slots: Default::default(),
+            tds: Vec::new(),
+            weights: Weights::all_on(Slot::Blue),
+            prev_weights: Weights::all_on(Slot::Blue),
+            weights_changed: 0,
+            test_listener: None,
+            images: BTreeMap::new(),
+            history: Vec::new(),
+            history_cap: 10,
+            lock: None,
+            alarm_names: Vec::new(),
+            new_version,
+            ghost: Ghost::default(),
+            runners: Vec::new(),
+            next_task: 1,
+            secret: format!("s3cr3t-{seed:x}"),
+            metrics: Metrics::default(),
+            cancel_on: None,
+        }
+    }
+
+    pub(crate) fn image(&self, tag: &str) -> Option<Digest> {
+        self.images.get(tag).cloned()
+    }
+
+    pub(crate) fn has_image(&self, digest: &Digest) -> bool {
+        self.images.values().any(|d| d == digest)
+    }
+
+    pub(crate) fn add_image(&mut self, tag: &str, digest: Digest) {
+        self.images.insert(tag.to_string(), digest);
+    }
+
+    /// Put a release live on `slot` at 100% from the start, healthy and validated.
+    pub(crate) fn seed_live(&mut self, slot: Slot, spec: TaskSpec, desired: u32, release_by: &str) {
+        let td = self.register(spec).id;
+        let s = &mut self.slots[idx(slot)];
+        s.td = Some(td.clone());
+        s.desired = desired;
+        for _ in 0..desired {
+            s.tasks.push(TaskSim {
+                id: self.next_task,
+                td: td.clone(),
+                running_at: 0,
+                healthy_at: Some(0),
+                gone_at: None,
+            });
+            self.next_task += 1;
+        }
+        self.weights = Weights::all_on(slot);
+        self.prev_weights = self.weights;
+        self.ghost.validated.insert(td.clone());
+        self.ghost.full_since = Some((td.clone(), 0));
+        let spec = &self.tds.last().expect("registered").spec;
+        self.history.push(Release {
+            version: spec.version.clone(),
+            digest: spec.digest.clone(),
+            task_definition: td,
+            slot,
+            by: release_by.into(),
+            at: EPOCH_MS,
+            status: crate::ports::Status::Promoted,
+        });
+    }
+
+    pub(crate) fn add_runner(&mut self, name: &str, kill_at: Option<u32>) -> usize {
+        self.runners.push(RunnerSim {
+            name: name.into(),
+            calls: 0,
+            kill_at,
+            killed: false,
+        });
+        self.metrics.calls.push(0);
+        self.runners.len() - 1
+    }
+
+    pub(crate) fn violation(&mut self, now: u64, what: String) {
+        self.log.push(format!("{now:>9} VIOLATION {what}"));
+        self.violations.push(format!("t={now}ms {what}"));
+    }
+
+    fn is_new(&self, td: &str) -> bool {
+        self.tds
+            .iter()
+            .any(|t| t.id == td && t.spec.version == self.new_version)
+    }
+
+    pub(crate) fn td_spec(&self, td: &str) -> Option<&TaskSpec> {
+        self.tds.iter().find(|t| t.id == td).map(|t| &t.spec)
+    }
+
+    // ---- ECS ----
+
+    pub(crate) fn register(&mut self, spec: TaskSpec) -> TaskDefinition {
+        if let Some(td) = self.tds.iter().find(|t| t.spec == spec) {
+            return td.clone();
+        }
+        let td = TaskDefinition {
+            id: format!("web:{}", self.tds.len() + 1),
+            spec,
+        };
+        self.tds.push(td.clone());
+        td
+    }
+
+    pub(crate) fn update_slot(
+        &mut self,
+        now: u64,
+        slot: Slot,
+        td: &str,
+        desired: u32,
+    ) -> PortResult<()> {
+        if !self.tds.iter().any(|t| t.id == td) {
+            return Err(PortError::NotFound(format!("task definition {td}")));
+        }
+        let never = self.faults.never_healthy && self.is_new(td);
+        let s = &mut self.slots[idx(slot)];
+        let replace = s.td.as_deref() != Some(td);
+        let mut live: Vec<usize> = (0..s.tasks.len())
+            .filter(|i| s.tasks[*i].gone_at.is_none())
+            .collect();
+        if replace {
+            for i in live.drain(..) {
+                s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
+            }
+        }
+        while live.len() > desired as usize {
+            let i = live.pop().expect("non-empty");
+            s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
+        }
+        for _ in live.len()..desired as usize {
+            let running_at = now + self.rng.range(5_000, 40_000);
+            s.tasks.push(TaskSim {
+                id: self.next_task,
+                td: td.to_string(),
+                running_at,
+                healthy_at: (!never)
+                    .then_some(running_at + HEALTH_CHECK_INTERVAL_MS * HEALTHY_THRESHOLD),
+                gone_at: None,
+            });
+            self.next_task += 1;
+        }
+        s.td = Some(td.to_string());
+        s.desired = desired;
+        s.events
+            .insert(0, format!("updated to {td} with desired {desired}"));
+        s.events.truncate(5);
+        if never {
+            s.stopped.insert(
+                0,
+                "Task failed ELB health checks in (target-group web-tg)".into(),
+            );
+            s.stopped.truncate(5);
+        }
+        // When the slot is fully ready, for the lag benchmark.
+        let ready = s
+            .tasks
+            .iter()
+            .try_fold(now, |at, t| match (t.gone_at, t.healthy_at) {
+                (Some(gone), _) => Some(at.max(gone)),
+                (None, Some(h)) => Some(at.max(h)),
+                (None, None) => None,
+            });
+        if desired > 0 && self.weights.of(slot) == 0 {
+            self.metrics.ready_at = ready;
+            self.metrics.ready_acted_at = None;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_slot(&self, at: u64, slot: Slot) -> SlotState {
+        let s = &self.slots[idx(slot)];
+        let current = |t: &&TaskSim| t.gone_at.is_none();
+        let running = s
+            .tasks
+            .iter()
+            .filter(current)
+            .filter(|t| t.running_at <= at)
+            .count() as u32;
+        let pending = s
+            .tasks
+            .iter()
+            .filter(current)
+            .filter(|t| t.running_at > at)
+            .count() as u32;
+        let draining = s.tasks.iter().any(|t| t.gone_at.is_some_and(|g| g > at));
+        let rollout = if pending == 0 && !draining && running == s.desired {
+            Rollout::Completed
+        } else {
+            Rollout::InProgress
+        };
+        SlotState {
+            task_definition: s
+                .td
+                .as_ref()
+                .and_then(|id| self.tds.iter().find(|t| &t.id == id).cloned()),
+            desired: s.desired,
+            running,
+            pending,
+            rollout,
+            events: s.events.clone(),
+            stopped_reasons: s.stopped.clone(),
+        }
+    }
+
+    pub(crate) fn target_health(&self, at: u64, slot: Slot) -> Vec<TargetHealth> {
+        let flapping = self.faults.flapping;
+        self.slots[idx(slot)]
+            .tasks
+            .iter()
+            .filter(|t| t.running_at <= at && t.gone_at.is_none_or(|g| g > at))
+            .map(|t| {
+                let (state, reason) = match (t.gone_at, t.healthy_at) {
+                    (Some(_), _) => (
+                        TargetState::Draining,
+                        Some("Target.DeregistrationInProgress"),
+                    ),
+                    (None, None) => (
+                        TargetState::Unhealthy,
+                        Some("Target.ResponseCodeMismatch: 502"),
+                    ),
+                    (None, Some(h)) if h > at => {
+                        (TargetState::Initial, Some("Elb.RegistrationInProgress"))
+                    }
+                    // Flapping: the new release's targets fail 10 s out of every 45 s.
+                    (None, Some(_)) if flapping && self.is_new(&t.td) && at % 45_000 < 10_000 => {
+                        (TargetState::Unhealthy, Some("Target.Timeout"))
+                    }
+                    _ => (TargetState::Healthy, None),
+                };
+                TargetHealth {
+                    id: format!("task-{}", t.id),
+                    state,
+                    reason: reason.map(str::to_string),
+                }
+            })
+            .collect()
+    }
+
+    /// Every target of the slot's current task definition healthy, nothing else registered.
+    pub(crate) fn slot_healthy(&self, at: u64, slot: Slot) -> bool {
+        let s = &self.slots[idx(slot)];
+        let health = self.target_health(at, slot);
+        s.desired > 0
+            && health.len() == s.desired as usize
+            && health.iter().all(|t| t.state == TargetState::Healthy)
+    }
+
+    // ---- ELBv2 ----
+
+    pub(crate) fn production_weights(&mut self, now: u64) -> Weights {
+        if now.saturating_sub(self.weights_changed) < STALE_MS && self.rng.chance(self.faults.stale)
+        {
+            return self.prev_weights;
+        }
+        self.weights
+    }
+
+    pub(crate) fn set_weights(&mut self, now: u64, w: Weights) -> PortResult<()> {
+        if u16::from(w.blue) + u16::from(w.green) != 100 {
+            return Err(PortError::Conflict(format!(
+                "weights must add up to 100: {w}"
+            )));
+        }
+        self.prev_weights = self.weights;
+        self.weights = w;
+        self.weights_changed = now;
+        let live_td = |s: Slot| self.slots[idx(s)].td.clone().unwrap_or_default();
+        self.ghost.full_since = match (w.live(), self.ghost.full_since.take()) {
+            (Some(s), Some((td, since))) if td == live_td(s) => Some((td, since)),
+            (Some(s), _) => Some((live_td(s), now)),
+            (None, _) => None,
+        };
+        let on_new = [Slot::Blue, Slot::Green]
+            .into_iter()
+            .any(|s| w.of(s) > 0 && self.is_new(&live_td(s)));
+        match (on_new, self.ghost.new_traffic_since) {
+            (true, None) => self.ghost.new_traffic_since = Some(now),
+            (false, Some(_)) => {
+                self.ghost.new_traffic_since = None;
+                if self.metrics.alarm_true_at.is_some() && self.metrics.alarm_acted_at.is_none() {
+                    self.metrics.alarm_acted_at = Some(now);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ---- CloudWatch ----
+
+    /// Alarms fire from `alarm_at` while the release under test takes production traffic.
+    pub(crate) fn alarm_state(&mut self, now: u64) -> AlarmState {
+        let firing = match (self.faults.alarm_at, self.ghost.new_traffic_since) {
+            (Some(at), Some(since)) => {
+                let at = at.as_millis() as u64;
+                if now >= at && self.metrics.alarm_true_at.is_none() {
+                    self.metrics.alarm_true_at = Some(at.max(since));
+                }
+                now >= at
+            }
+            _ => false,
+        };
+        if firing {
+            AlarmState::Alarm
+        } else {
+            AlarmState::Ok
+        }
+    }
+
+    // ---- probes ----
+
+    /// A probe through the test listener: passes when its slot has a healthy target and the
+    /// release answers well. Tracks consecutive passes for invariant 1.
+    pub(crate) fn probe(&mut self, now: u64) -> Result<(), String> {
+        let Some(slot) = self.test_listener else {
+            return Err("test listener forwards nowhere".into());
+        };
+        let td = self.slots[idx(slot)].td.clone().unwrap_or_default();
+        let healthy = self
+            .target_health(now, slot)
+            .iter()
+            .any(|t| t.state == TargetState::Healthy);
+        let result = if !healthy {
+            Err("503 Service Unavailable (no healthy target)".to_string())
+        } else if self.faults.bad_probe && self.is_new(&td) {
+            Err("500 Internal Server Error".to_string())
+        } else {
+            Ok(())
+        };
+        let passed = result.is_ok() && self.slot_healthy(now, slot);
+        let streak = self.ghost.streak.entry(td.clone()).or_default();
+        if passed {
+            *streak += 1;
+            if *streak >= self.ghost.required_successes {
+                self.ghost.validated.insert(td);
+            }
+        } else {
+            *streak = 0;
+        }
+        result
+    }
+
+    // ---- SSM ----
+
+    pub(crate) fn record(&mut self, release: &Release, cap: usize) {
+        self.history.retain(|r| !r.same_release(release));
+        self.history.push(release.clone());
+        let excess = self.history.len().saturating_sub(cap);
+        self.history.drain(..excess);
+    }
+}
