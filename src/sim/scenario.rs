@@ -192,7 +192,10 @@ pub async fn run(scenario: Scenario) -> RunReport {
     if !killed && promoted && d.chance(0.4) {
         let dave = d.sim.runner("dave", None);
         let eng = Engine::new(&dave, &dave, &d.sim.settings, "dave");
-        let r = d.budget(eng.rollback(None)).await;
+        // Half the time by name (`--to`): a redeploy of OLD's digest, validated and baked.
+        let old = version(OLD);
+        let to = d.chance(0.5).then_some(&old);
+        let r = d.budget(eng.rollback(to)).await;
         if matches!(
             scenario.profile,
             Profile::Calm | Profile::FlakyApi | Profile::Race
@@ -202,7 +205,12 @@ pub async fn run(scenario: Scenario) -> RunReport {
         if r.is_ok() {
             expect = Some(version(OLD));
         }
-        d.note("rollback", r.map(|o| o.path));
+        let what = if to.is_some() {
+            "rollback --to"
+        } else {
+            "rollback"
+        };
+        d.note(what, r.map(|o| o.path));
     }
     d.sim.check_end_state(expect.as_ref());
     RunReport {

@@ -9,7 +9,8 @@ use crate::sim_support::{assert_clean, run};
 const DEFAULT_SEEDS: u64 = 2_000;
 
 /// Situations the sweep must reach, by a marker in the outcomes or the event log.
-const COVERAGE: [(&str, &str); 11] = [
+const COVERAGE: [(&str, &str); 12] = [
+    ("rollback --to", "rollback --to: Ok"),
     ("lease renewed", "renew_lock -> Ok"),
     ("promoted", "STATUS Promoted"),
     ("auto rollback", "STATUS RolledBack"),
