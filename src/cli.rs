@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::build::PrebuiltImage;
-use crate::commands::{BuildRequest, InitRequest, RenderRequest, Request, Target, Unimplemented};
+use crate::commands::{
+    BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
+    RollbackRequest, StatusRequest, Target, Verb,
+};
 use crate::version::Version;
 
 /// Tag-to-traffic blue/green deploys for AWS ECS.
@@ -37,7 +40,7 @@ pub enum Command {
     /// Compile a service's task definition and settings into build/<env>/<service>/.
     Render(RenderArgs),
     /// Show what a deploy would do, with its expected duration; changes nothing.
-    Plan(TagArgs),
+    Plan(PlanArgs),
     /// Build the image for a tag and push it to ECR (skipped when ECR already has it).
     Build(BuildArgs),
     /// Roll a version onto the idle slot and validate it; production traffic stays put.
@@ -116,6 +119,15 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub tag: TagArgs,
+    /// Plan for this pre-built image (repo@sha256:…); default: what the registry has for the tag.
+    #[arg(long, env = "CUTOVER_IMAGE")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct StageArgs {
     #[command(flatten)]
     pub tag: TagArgs,
@@ -125,6 +137,12 @@ pub struct StageArgs {
     /// Print the plan and its expected duration; change nothing.
     #[arg(long, env = "CUTOVER_DRY_RUN")]
     pub dry_run: bool,
+    /// The commit being built (default: GITHUB_SHA, else `git rev-parse HEAD`).
+    #[arg(long, env = "GITHUB_SHA")]
+    pub git_sha: Option<String>,
+    /// Rebuild and re-push even when a mutable repository holds the tag with other content.
+    #[arg(long, env = "CUTOVER_FORCE_REBUILD")]
+    pub force_rebuild: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,14 +176,37 @@ pub struct StatusArgs {
 }
 
 impl StageArgs {
-    /// `--image`, checked to be pinned by digest so a bad reference is a usage error
-    /// before anything runs.
-    pub fn prebuilt_image(&self) -> anyhow::Result<Option<PrebuiltImage>> {
-        Ok(self
-            .image
-            .as_deref()
-            .map(PrebuiltImage::parse)
-            .transpose()?)
+    /// The library request; `--image` is checked to be pinned by digest here, so a bad
+    /// reference is a usage error before anything runs.
+    fn into_release(self, config_dir: PathBuf) -> anyhow::Result<ReleaseRequest> {
+        if let Some(image) = &self.image {
+            PrebuiltImage::parse(image)?;
+        }
+        Ok(ReleaseRequest {
+            version: Version::parse(&self.tag.tag)?,
+            target: Target {
+                config_dir,
+                env: self.tag.target.env,
+                service: self.tag.target.service,
+            },
+            image: self.image,
+            git_sha: self.git_sha,
+            force_rebuild: self.force_rebuild,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+impl PlanArgs {
+    fn into_release(self, config_dir: PathBuf) -> anyhow::Result<ReleaseRequest> {
+        StageArgs {
+            tag: self.tag,
+            image: self.image,
+            dry_run: true,
+            git_sha: None,
+            force_rebuild: false,
+        }
+        .into_release(config_dir)
     }
 }
 
@@ -197,26 +238,33 @@ impl Cli {
                 git_sha: a.git_sha,
                 build_root: a.build_root,
             }),
-            Command::Plan(_) => Request::Unimplemented(Unimplemented("plan")),
+            Command::Plan(a) => Request::Release(Verb::Plan, a.into_release(config_dir.clone())?),
             Command::Build(a) => Request::Build(BuildRequest {
                 version: Version::parse(&a.tag.tag)?,
                 target: target(a.tag.target),
                 git_sha: a.git_sha,
                 force_rebuild: a.force_rebuild,
             }),
-            Command::Stage(a) => {
-                a.prebuilt_image()?;
-                Request::Unimplemented(Unimplemented("stage"))
-            }
-            Command::Promote(_) => Request::Unimplemented(Unimplemented("promote")),
-            Command::Rollback(_) => Request::Unimplemented(Unimplemented("rollback")),
+            Command::Stage(a) => Request::Release(Verb::Stage, a.into_release(config_dir.clone())?),
             Command::Deploy(a) => {
-                a.prebuilt_image()?;
-                Request::Unimplemented(Unimplemented("deploy"))
+                Request::Release(Verb::Deploy, a.into_release(config_dir.clone())?)
             }
-            Command::Status(_) => Request::Unimplemented(Unimplemented("status")),
-            Command::Verify(_) => Request::Unimplemented(Unimplemented("verify")),
-            Command::Unlock(_) => Request::Unimplemented(Unimplemented("unlock")),
+            Command::Promote(a) => Request::Promote(PromoteRequest {
+                version: Version::parse(&a.tag.tag)?,
+                target: target(a.tag.target),
+                dry_run: a.dry_run,
+            }),
+            Command::Rollback(a) => Request::Rollback(RollbackRequest {
+                to: a.to.as_deref().map(Version::parse).transpose()?,
+                target: target(a.target),
+                dry_run: a.dry_run,
+            }),
+            Command::Status(a) => Request::Status(StatusRequest {
+                target: target(a.target),
+                json: a.json,
+            }),
+            Command::Verify(a) => Request::Verify(target(a)),
+            Command::Unlock(a) => Request::Unlock(target(a)),
         })
     }
 }

@@ -10,6 +10,7 @@ use super::cloudwatch::CloudWatch;
 use super::ecs::Ecs;
 use super::elb::{Elb, Forward, Production};
 use super::ssm::Ssm;
+use crate::build::Registry;
 use crate::config::{EnvironmentSettings, ServiceSettings};
 use crate::ports::*;
 use crate::version::Version;
@@ -20,8 +21,10 @@ pub struct AwsCloud {
     pub elb: Elb,
     pub ssm: Ssm,
     pub cloudwatch: CloudWatch,
-    pub ecr: aws_sdk_ecr::Client,
     pub settings: ServiceSettings,
+    sdk: SdkConfig,
+    registry: tokio::sync::OnceCell<Registry>,
+    registry_override: Option<String>,
     production: Production,
     history_parameter: String,
     lock_parameter: String,
@@ -53,8 +56,10 @@ impl AwsCloud {
             elb: Elb::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
             ssm: Ssm::new(aws_sdk_ssm::Client::new(sdk)),
             cloudwatch: CloudWatch::new(aws_sdk_cloudwatch::Client::new(sdk)),
-            ecr: aws_sdk_ecr::Client::new(sdk),
             settings: settings.clone(),
+            sdk: sdk.clone(),
+            registry: tokio::sync::OnceCell::new(),
+            registry_override: env.registry.clone(),
             production,
             history_parameter: format!("{base}/history"),
             lock_parameter: format!("{base}/lock"),
@@ -225,51 +230,86 @@ impl Traffic for AwsCloud {
     }
 }
 
+/// Images are looked up through the registry's v2 API with the ECR token — the same path
+/// the build uses — so "does this digest exist" is answered by the registry that serves
+/// the pulls (ECR itself, or `environment.toml`'s registry override).
 impl Images for AwsCloud {
     async fn digest_for_tag(&self, tag: &str) -> PortResult<Option<Digest>> {
-        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
-            .image_tag(tag)
-            .build();
-        self.describe_image(id).await
+        let registry = self.registry().await?;
+        registry
+            .digest(&self.settings.image.repository, tag)
+            .await
+            .map(|d| d.map(Digest))
+            .map_err(|e| PortError::Transient(format!("{e:#}")))
     }
 
     async fn exists(&self, digest: &Digest) -> PortResult<bool> {
-        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
-            .image_digest(&digest.0)
-            .build();
-        Ok(self.describe_image(id).await?.is_some())
+        // The v2 API takes a digest wherever it takes a tag.
+        Ok(self.digest_for_tag(&digest.0).await?.is_some())
     }
 }
 
+/// Existence checks for `verify`.
 impl AwsCloud {
-    async fn describe_image(
-        &self,
-        id: aws_sdk_ecr::types::ImageIdentifier,
-    ) -> PortResult<Option<Digest>> {
-        let repo = &self.settings.image.repository;
+    /// An IAM role exists (iam:GetRole on that role; terraform's deploy role allows it).
+    pub async fn role_exists(&self, arn: &str) -> Result<(), String> {
+        let name = arn.rsplit('/').next().unwrap_or(arn);
         let call = super::errors::Call {
-            action: "ecr:DescribeImages",
-            resource: repo,
+            action: "iam:GetRole",
+            resource: arn,
             write: false,
         };
-        match self
-            .ecr
-            .describe_images()
-            .repository_name(repo)
-            .image_ids(id)
+        match aws_sdk_iam::Client::new(&self.sdk)
+            .get_role()
+            .role_name(name)
             .send()
             .await
         {
-            Ok(out) => Ok(out
-                .image_details()
-                .first()
-                .and_then(|d| d.image_digest())
-                .map(|d| Digest(d.to_string()))),
-            Err(e) => match super::errors::port_error(call, e) {
-                PortError::NotFound(m) if !m.contains("RepositoryNotFound") => Ok(None),
-                other => Err(other),
-            },
+            Ok(_) => Ok(()),
+            Err(e) => Err(match super::errors::port_error(call, e) {
+                PortError::NotFound(_) => "no such role: create it (terraform/ does) or fix the ARN in variables.json / taskdef.json".to_string(),
+                other => other.to_string(),
+            }),
         }
+    }
+
+    /// The service's ECR repository exists.
+    pub async fn repository_exists(&self) -> PortResult<()> {
+        let repo = &self.settings.image.repository;
+        let call = super::errors::Call {
+            action: "ecr:DescribeRepositories",
+            resource: repo,
+            write: false,
+        };
+        aws_sdk_ecr::Client::new(&self.sdk)
+            .describe_repositories()
+            .repository_names(repo)
+            .send()
+            .await
+            .map_err(|e| super::errors::port_error(call, e))?;
+        Ok(())
+    }
+
+    /// `host/repository@digest` in the registry this environment pulls from.
+    pub async fn image_reference(&self, digest: &Digest) -> PortResult<String> {
+        let host = self.registry().await?.host();
+        Ok(format!(
+            "{host}/{}@{digest}",
+            self.settings.image.repository
+        ))
+    }
+
+    async fn registry(&self) -> PortResult<&Registry> {
+        self.registry
+            .get_or_try_init(|| async {
+                let auth = super::ecr::Ecr::new(&self.sdk)
+                    .authorization()
+                    .await
+                    .map_err(|e| PortError::AccessDenied(format!("{e:#}")))?;
+                Registry::new(&auth.with_host(self.registry_override.as_deref()))
+                    .map_err(|e| PortError::Transient(format!("{e:#}")))
+            })
+            .await
     }
 }
 

@@ -54,6 +54,7 @@ const NOT_FOUND: &[&str] = &[
     "RepositoryNotFoundException",
     "ResourceNotFound",
     "ResourceNotFoundException",
+    "NoSuchEntity",
 ];
 const CONFLICT: &[&str] = &[
     "ParameterAlreadyExists",

@@ -71,6 +71,11 @@ impl Registry {
         })
     }
 
+    /// The registry host references are written with.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// The digest a tag points at, or None when the repository has no such tag.
     pub async fn digest(&self, repository: &str, tag: &str) -> anyhow::Result<Option<String>> {
         let url = format!("{}/v2/{repository}/manifests/{tag}", self.base);

@@ -2,14 +2,14 @@
 //! its reference by digest on stdout (the one line of data this verb outputs).
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
+use aws_config::SdkConfig;
 
 use super::Target;
 use crate::aws::{self, AwsTarget, ecr::Ecr};
-use crate::build::{self, BuildSpec, ImageJob, Registry};
-use crate::config::{self, Context, Layout};
+use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
+use crate::config::Loaded;
 use crate::exit::{Coded, ExitCode};
 use crate::version::Version;
 
@@ -23,25 +23,50 @@ pub struct BuildRequest {
 }
 
 pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let git_sha = match request.git_sha.clone() {
+    let git_sha = resolve_git_sha(request.git_sha.as_deref())?;
+    let t = &request.target;
+    let loaded = super::session::load_config(t, Some(&request.version), None, Some(&git_sha))?;
+    let job = image_job(
+        &loaded,
+        &request.version,
+        git_sha,
+        request.force_rebuild,
+        None,
+    )?;
+    let published = super::session::runtime()?.block_on(async {
+        let sdk = aws::load(&AwsTarget {
+            environment: t.env.clone(),
+            region: loaded.environment.region.clone(),
+            profile: loaded.environment.profile.clone(),
+        })
+        .await;
+        publish(&sdk, &loaded, job, out).await
+    })?;
+    writeln!(out, "{}", published.reference)?;
+    Ok(ExitCode::Ok)
+}
+
+/// The commit being built: `--git-sha`/GITHUB_SHA, else `git rev-parse HEAD`; it must fit
+/// Docker's tag grammar because it becomes a tag.
+pub fn resolve_git_sha(given: Option<&str>) -> anyhow::Result<String> {
+    let sha = match given {
         Some(sha) if !sha.trim().is_empty() => sha.trim().to_string(),
         _ => head_commit()?,
     };
-    check_tag_syntax(&git_sha)?;
-    let t = &request.target;
-    let context = Context {
-        env: t.env.clone(),
-        service: t.service.clone(),
-        version: Some(request.version.clone()),
-        // The image is what this verb produces; settings do not depend on it.
-        image: None,
-        git_sha: Some(git_sha.clone()),
-        build_dir: PathBuf::from("build").join(&t.env).join(&t.service),
-    };
-    let loaded = config::load(&Layout::new(&t.config_dir), context)?;
-    let (env, service) = (loaded.environment, loaded.service);
+    check_tag_syntax(&sha)?;
+    Ok(sha)
+}
+
+/// What to build for a loaded service. Bad build settings fail here, before any AWS call.
+pub fn image_job(
+    loaded: &Loaded,
+    version: &Version,
+    git_sha: String,
+    force_rebuild: bool,
+    previous_image: Option<String>,
+) -> anyhow::Result<ImageJob> {
     let repo_root = std::env::current_dir().context("reading the current directory")?;
-    let image = &service.image;
+    let image = &loaded.service.image;
     let spec = BuildSpec {
         context_dir: repo_root.join(&image.context),
         dockerfile: image.dockerfile.clone(),
@@ -50,45 +75,38 @@ pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCod
         platform: image.platform.clone(),
         ..Default::default()
     };
-    // Bad input fails before any AWS call.
     spec.validate()?;
-    let job = ImageJob {
+    Ok(ImageJob {
         spec,
         repository: image.repository.clone(),
-        version: request.version,
+        version: version.clone(),
         git_sha,
         source_url: source_url(),
-        // The previous release comes from history, which `deploy` reads; a bare `build`
-        // has none and builds without a cache image.
-        previous_image: None,
-        force_rebuild: request.force_rebuild,
-    };
-    let aws_target = AwsTarget {
-        environment: request.target.env.clone(),
-        region: env.region.clone(),
-        profile: env.profile.clone(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let published = runtime.block_on(async {
-        let sdk = aws::load(&aws_target).await;
-        let auth = Ecr::new(&sdk)
-            .authorization()
-            .await?
-            .with_host(env.registry.as_deref());
-        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            for line in auth.github_masks() {
-                writeln!(out, "{line}")?;
-            }
-            out.flush()?;
+        previous_image: previous_image.filter(|_| image.cache_from_previous),
+        force_rebuild,
+    })
+}
+
+/// ECR auth (masked under GitHub Actions before anything else is printed), then build and
+/// push — or reuse what the registry already has.
+pub async fn publish(
+    sdk: &SdkConfig,
+    loaded: &Loaded,
+    job: ImageJob,
+    out: &mut dyn Write,
+) -> anyhow::Result<Published> {
+    let auth = Ecr::new(sdk)
+        .authorization()
+        .await?
+        .with_host(loaded.environment.registry.as_deref());
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        for line in auth.github_masks() {
+            writeln!(out, "{line}")?;
         }
-        let registry = Registry::new(&auth)?;
-        build::publish(&registry, &auth, job).await
-    })?;
-    writeln!(out, "{}", published.reference)?;
-    Ok(ExitCode::Ok)
+        out.flush()?;
+    }
+    let registry = Registry::new(&auth)?;
+    build::publish(&registry, &auth, job).await
 }
 
 /// The commit becomes an image tag, so it must fit Docker's tag grammar.
@@ -109,7 +127,7 @@ fn check_tag_syntax(sha: &str) -> anyhow::Result<()> {
     }
 }
 
-fn head_commit() -> anyhow::Result<String> {
+pub(super) fn head_commit() -> anyhow::Result<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .output();

@@ -4,14 +4,23 @@
 
 mod build;
 mod init;
+mod operate;
+mod release;
 mod render;
+mod session;
+mod status;
+mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::exit::{Coded, ExitCode};
+use crate::exit::ExitCode;
 use crate::version::Version;
 pub use build::BuildRequest;
+pub use operate::{PromoteRequest, RollbackRequest};
+pub use release::{ReleaseRequest, Verb};
+pub use session::ReadOnly;
+pub use status::StatusRequest;
 
 /// Which environment/service a request is about, and where its config lives.
 #[derive(Debug, Clone)]
@@ -38,16 +47,17 @@ pub struct RenderRequest {
     pub build_root: PathBuf,
 }
 
-/// A verb whose implementation has not landed yet. Running it is an error, never a fake success.
-#[derive(Debug, Clone)]
-pub struct Unimplemented(pub &'static str);
-
 #[derive(Debug, Clone)]
 pub enum Request {
     Init(InitRequest),
     Render(RenderRequest),
     Build(BuildRequest),
-    Unimplemented(Unimplemented),
+    Release(Verb, ReleaseRequest),
+    Promote(PromoteRequest),
+    Rollback(RollbackRequest),
+    Status(StatusRequest),
+    Verify(Target),
+    Unlock(Target),
 }
 
 pub fn run(request: Request, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -55,10 +65,11 @@ pub fn run(request: Request, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Request::Build(req) => build::run(req, out),
         Request::Init(req) => init::run(&req, out),
         Request::Render(req) => render::run(&req, out),
-        Request::Unimplemented(Unimplemented(verb)) => Err(Coded::new(
-            ExitCode::Usage,
-            format!("not implemented yet: {verb} (see README.md, \"Commands\", for what is built)"),
-        )
-        .into()),
+        Request::Release(verb, req) => release::run(verb, &req, out),
+        Request::Promote(req) => operate::promote(&req, out),
+        Request::Rollback(req) => operate::rollback(&req, out),
+        Request::Status(req) => status::run(&req, out),
+        Request::Verify(target) => verify::run(&target, out),
+        Request::Unlock(target) => operate::unlock(&target, out),
     }
 }

@@ -189,31 +189,32 @@ fn variables_merge_into_the_render() {
 }
 
 #[test]
-fn unimplemented_verbs_exit_2_and_say_so() {
+fn aws_verbs_refuse_bad_input_before_any_aws_call() {
+    // No AWS endpoint or credentials exist here: reaching AWS would fail differently.
     let dir = scaffold();
-    let target = ["--env", "production", "--service", "web"];
-    let cases: &[(&str, &[&str])] = &[
-        ("plan", &["--tag", "v1.0.0"]),
-        ("stage", &["--tag", "v1.0.0"]),
-        ("promote", &["--tag", "v1.0.0"]),
-        ("rollback", &[]),
-        ("deploy", &["--tag", "v1.0.0"]),
-        ("status", &[]),
-        ("verify", &[]),
-        ("unlock", &[]),
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("plan", &["--tag", "v1.0.0"], "unknown environment `nope`"),
+        ("stage", &["--tag", "v1.0.0"], "unknown environment `nope`"),
+        ("promote", &["--tag", "v1.0.0"], "unknown environment `nope`"),
+        ("rollback", &[], "unknown environment `nope`"),
+        ("deploy", &["--tag", "v1.0.0"], "unknown environment `nope`"),
+        ("status", &[], "unknown environment `nope`"),
+        ("verify", &[], "unknown environment `nope`"),
+        ("unlock", &[], "unknown environment `nope`"),
+        ("rollback", &["--to", "latest"], "`latest` is not a release tag"),
+        ("promote", &["--tag", "v2"], "`v2` is not a release tag"),
+        ("stage", &["--tag", "v1.0.0", "--image", "web:latest"], "is not pinned by digest"),
     ];
-    for (verb, extra) in cases {
+    for (verb, extra, expect) in cases {
         let a = cutover(dir.path())
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .arg(verb)
-            .args(target)
+            .args(["--env", "nope", "--service", "web"])
             .args(*extra)
             .assert()
             .code(2);
         let err = stderr_of(&a);
-        assert!(
-            err.contains(&format!("not implemented yet: {verb}")),
-            "{verb}: {err}"
-        );
+        assert!(err.contains(expect), "{verb} {extra:?}: {err}");
         assert!(a.get_output().stdout.is_empty(), "{verb} printed data");
     }
 }

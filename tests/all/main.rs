@@ -4,6 +4,7 @@ mod aws;
 mod build;
 mod build_dockerignore;
 mod cli;
+mod e2e;
 mod engine_abort;
 mod engine_focused;
 mod github;

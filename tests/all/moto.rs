@@ -84,7 +84,6 @@ impl Stack {
     }
 
     /// Environment variables that point the cutover binary at this moto.
-    #[allow(dead_code)] // used by the CLI end-to-end tests
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
@@ -101,6 +100,18 @@ impl Stack {
         let layout = cutover::config::Layout::new(dir.join("deploy"));
         cutover::config::scaffold::init(&layout, "test", &self.name, Some(&dir.join("tf.json")))
             .unwrap();
+        // moto's ECR has no registry behind it: images live in the test registry, reached
+        // with moto's ECR token (services.sh gives the registry that password).
+        if let Ok(registry) = std::env::var("CUTOVER_TEST_REGISTRY") {
+            let env = layout.env_dir("test").join("environment.toml");
+            let text = std::fs::read_to_string(&env).unwrap();
+            let text = text.replacen(
+                "\nssm_prefix = ",
+                &format!("\nregistry = \"{registry}\"\nssm_prefix = "),
+                1,
+            );
+            std::fs::write(&env, text).unwrap();
+        }
         layout.root
     }
 }

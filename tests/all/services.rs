@@ -115,7 +115,18 @@ impl Services {
 /// The cutover binary with a clean environment: fake static AWS credentials, no GitHub
 /// variables, no user config.
 pub fn cutover_bin(project: &Project) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("cutover").unwrap();
+    cutover_in(&project.root)
+}
+
+/// The cutover binary run in `dir` with a clean environment: fake static AWS credentials,
+/// no GitHub variables, no user AWS config.
+pub fn cutover_in(dir: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(cutover_std(dir))
+}
+
+/// [`cutover_in`] as a plain process, for tests that run several at once.
+pub fn cutover_std(dir: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cutover"));
     for (key, _) in std::env::vars() {
         if key.starts_with("AWS_")
             || key.starts_with("GITHUB_")
@@ -126,13 +137,13 @@ pub fn cutover_bin(project: &Project) -> assert_cmd::Command {
             cmd.env_remove(key);
         }
     }
-    cmd.current_dir(&project.root)
+    cmd.current_dir(dir)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", project.root.join("no-aws-config"))
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
-            project.root.join("no-aws-credentials"),
+            dir.join("no-aws-credentials"),
         )
         .env("NO_COLOR", "1");
     cmd

@@ -119,6 +119,13 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
+    sid = "VerifyTaskRoles"
+    # `cutover verify` checks that the roles the task definition names exist.
+    actions   = ["iam:GetRole"]
+    resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
+  }
+
+  statement {
     sid       = "ShiftWeights"
     actions   = ["elasticloadbalancing:ModifyListener"]
     resources = local.listener_arns

@@ -1,0 +1,140 @@
+//! `promote`, `rollback` and `unlock`: verbs that act on what is already staged or live.
+
+use std::io::Write;
+
+use super::Target;
+use super::session::{Session, load_config, runtime};
+use crate::engine::RollbackPath;
+use crate::exit::ExitCode;
+use crate::version::Version;
+
+#[derive(Debug, Clone)]
+pub struct PromoteRequest {
+    pub target: Target,
+    pub version: Version,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RollbackRequest {
+    pub target: Target,
+    pub to: Option<Version>,
+    pub dry_run: bool,
+}
+
+pub fn promote(req: &PromoteRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let settings = load_config(&req.target, Some(&req.version), None, None)?;
+    runtime()?.block_on(async {
+        let session = Session::open(&req.target, settings).await?;
+        let engine = session.engine();
+        if req.dry_run {
+            let observed = engine.observe().await?;
+            let steps = crate::engine::steps(&session.loaded.service.strategy)?;
+            writeln!(out, "production {}", observed.weights)?;
+            for slot in [crate::ports::Slot::Blue, crate::ports::Slot::Green] {
+                let v = observed
+                    .slot(slot)
+                    .version()
+                    .map_or_else(|| "nothing".to_string(), ToString::to_string);
+                writeln!(out, "{slot:<10} {v}")?;
+            }
+            let total: u64 = steps.iter().map(|s| s.hold.as_secs()).sum();
+            for s in &steps {
+                writeln!(
+                    out,
+                    "shift      {:>3}% on {} then hold {}s",
+                    s.percent,
+                    req.version,
+                    s.hold.as_secs()
+                )?;
+            }
+            writeln!(
+                out,
+                "expected   {total}s (a promote refuses unless {} is the staged release)",
+                req.version
+            )?;
+            return Ok(ExitCode::Ok);
+        }
+        let outcome = engine.promote(&req.version).await?;
+        if outcome.already {
+            writeln!(
+                out,
+                "{} is already promoted on {}",
+                outcome.version, outcome.slot
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{} promoted: 100% of production on {}",
+                outcome.version, outcome.slot
+            )?;
+        }
+        Ok(ExitCode::Ok)
+    })
+}
+
+pub fn rollback(req: &RollbackRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let settings = load_config(&req.target, None, None, None)?;
+    runtime()?.block_on(async {
+        let session = Session::open(&req.target, settings).await?;
+        let engine = session.engine();
+        if req.dry_run {
+            let observed = engine.observe().await?;
+            let target = match &req.to {
+                Some(v) => observed
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|r| &r.version == v)
+                    .map(|r| format!("{} on {} (from history)", r.version, r.slot)),
+                None => observed
+                    .history
+                    .iter()
+                    .rev()
+                    .filter(|r| r.status == crate::ports::Status::Promoted)
+                    .nth(1)
+                    .map(|r| format!("{} on {}", r.version, r.slot)),
+            };
+            writeln!(out, "production {}", observed.weights)?;
+            writeln!(
+                out,
+                "roll back to {}",
+                target.unwrap_or_else(|| "nothing: no earlier good release in history".into())
+            )?;
+            return Ok(ExitCode::Ok);
+        }
+        let outcome = engine.rollback(req.to.as_ref()).await?;
+        let version = outcome.version.map_or_else(
+            || "the previous task definition".to_string(),
+            |v| v.to_string(),
+        );
+        let how = match outcome.path {
+            RollbackPath::Fast => {
+                "fast path: the previous slot was warm, weights flipped and read back"
+            }
+            RollbackPath::Cold => {
+                "cold path: the previous slot was scaled up, validated, then flipped"
+            }
+            RollbackPath::Repair => "an interrupted shift was returned to the last good release",
+            RollbackPath::Nothing => "it was already live",
+        };
+        writeln!(out, "{version} live on {} ({how})", outcome.slot)?;
+        Ok(ExitCode::Ok)
+    })
+}
+
+pub fn unlock(target: &Target, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let settings = load_config(target, None, None, None)?;
+    runtime()?.block_on(async {
+        let session = Session::open(target, settings).await?;
+        match session.engine().unlock().await? {
+            Some(lock) => writeln!(
+                out,
+                "broke the lock held by {} (token {})",
+                lock.owner, lock.token
+            )?,
+            None => writeln!(out, "no lock was held")?,
+        }
+        Ok(ExitCode::Ok)
+    })
+}

@@ -1,0 +1,274 @@
+//! What every verb that talks to AWS starts with: the compiled config, one SDK config, the
+//! adapters behind the engine's ports, the reporters, and who is running (for the lock and
+//! the history). Also the dry-run guard that makes writes impossible.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::Target;
+use crate::aws::{self, AwsTarget, cloud::AwsCloud};
+use crate::config::{self, Context, Layout, Loaded};
+use crate::engine::{Cancel, CancelHandle, Engine};
+use crate::exit::{Coded, ExitCode};
+use crate::ports::*;
+use crate::report::{Fanout, console::Console};
+use crate::version::Version;
+
+/// The compiled config for a verb: version and image when the verb has them.
+pub fn load_config(
+    target: &Target,
+    version: Option<&Version>,
+    image: Option<&str>,
+    git_sha: Option<&str>,
+) -> anyhow::Result<Loaded> {
+    let context = Context {
+        env: target.env.clone(),
+        service: target.service.clone(),
+        version: version.cloned(),
+        image: image.map(str::to_string),
+        git_sha: git_sha.map(str::to_string),
+        build_dir: PathBuf::from("build")
+            .join(&target.env)
+            .join(&target.service),
+    };
+    Ok(config::load(&Layout::new(&target.config_dir), context)?)
+}
+
+/// One run against one environment/service.
+pub struct Session {
+    pub loaded: Loaded,
+    pub sdk: aws_config::SdkConfig,
+    pub cloud: AwsCloud,
+    pub owner: String,
+    reporter: Fanout,
+    cancel: Cancel,
+}
+
+impl Session {
+    /// Connect to AWS for `loaded`'s environment. When environment.toml names an account,
+    /// the credentials must be for it: deploying to the wrong account is refused before
+    /// any other call.
+    pub async fn open(target: &Target, loaded: Loaded) -> anyhow::Result<Self> {
+        let env = &loaded.environment;
+        let sdk = aws::load(&AwsTarget {
+            environment: target.env.clone(),
+            region: env.region.clone(),
+            profile: env.profile.clone(),
+        })
+        .await;
+        if let Some(expected) = &env.account_id {
+            let who = aws_sdk_sts::Client::new(&sdk)
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "sts:GetCallerIdentity failed: {}; check the AWS credentials for `{}`",
+                        aws_sdk_sts::error::DisplayErrorContext(&e),
+                        target.env
+                    )
+                })?;
+            let actual = who.account().unwrap_or_default();
+            if actual != expected {
+                return Err(Coded::new(
+                    ExitCode::Usage,
+                    format!("the AWS credentials are for account {actual}, but environment `{}` is account {expected} (environment.toml account_id); use that account's credentials or profile", target.env),
+                )
+                .into());
+            }
+        }
+        let cloud = AwsCloud::new(&sdk, &target.env, &target.service, env, &loaded.service);
+        let reporter = Fanout::default().with(Console::stderr());
+        let (handle, cancel) = Cancel::new();
+        spawn_signal_watch(handle);
+        Ok(Self {
+            loaded,
+            sdk,
+            cloud,
+            owner: owner(),
+            reporter,
+            cancel,
+        })
+    }
+
+    pub fn engine(&self) -> Engine<'_, AwsCloud> {
+        Engine::new(
+            &self.cloud,
+            &self.reporter,
+            &self.loaded.service,
+            self.owner.clone(),
+        )
+        .with_cancel(self.cancel.clone())
+    }
+
+    /// An engine over a guard that refuses every write: for `plan` and `--dry-run`.
+    pub fn dry_engine<'a>(&'a self, guard: &'a ReadOnly<'a>) -> Engine<'a, ReadOnly<'a>> {
+        Engine::new(
+            guard,
+            &self.reporter,
+            &self.loaded.service,
+            self.owner.clone(),
+        )
+    }
+}
+
+/// SIGINT or SIGTERM (what a cancelled GitHub run sends) asks the engine to stop at the
+/// next safe point; it never leaves traffic split.
+fn spawn_signal_watch(handle: CancelHandle) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("cancel requested: stopping at the next safe point");
+        handle.cancel();
+    });
+}
+
+/// Who runs: the GitHub run URL under Actions, else `user@host`.
+pub fn owner() -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(server), Some(repo), Some(run)) = (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        return format!("{}/{repo}/actions/runs/{run}", server.trim_end_matches('/'));
+    }
+    let user = var("USER").unwrap_or_else(|| "someone".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| var("HOSTNAME"))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// Start a runtime for a verb that talks to AWS.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The cloud with every write refused: `plan` and `--dry-run` run the engine's reads over
+/// it, so a dry run cannot change anything even by mistake. Refused writes are counted.
+pub struct ReadOnly<'a> {
+    pub inner: &'a AwsCloud,
+    pub refused: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> ReadOnly<'a> {
+    pub fn new(inner: &'a AwsCloud) -> Self {
+        Self {
+            inner,
+            refused: Default::default(),
+        }
+    }
+
+    fn refuse<T>(&self, call: &str) -> PortResult<T> {
+        self.refused
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(PortError::Conflict(format!("dry run: {call} not made")))
+    }
+}
+
+impl Compute for ReadOnly<'_> {
+    async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
+        self.inner.read_slot(slot).await
+    }
+    async fn register_task_definition(&self, _: &TaskSpec) -> PortResult<TaskDefinition> {
+        self.refuse("RegisterTaskDefinition")
+    }
+    async fn update_slot(&self, _: Slot, _: &str, _: u32) -> PortResult<()> {
+        self.refuse("UpdateService")
+    }
+}
+
+impl Traffic for ReadOnly<'_> {
+    async fn production_weights(&self) -> PortResult<Weights> {
+        self.inner.production_weights().await
+    }
+    async fn set_production_weights(&self, _: Weights) -> PortResult<()> {
+        self.refuse("ModifyListener")
+    }
+    async fn test_listener(&self) -> PortResult<Option<Slot>> {
+        self.inner.test_listener().await
+    }
+    async fn point_test_listener(&self, _: Slot) -> PortResult<()> {
+        self.refuse("ModifyListener (test)")
+    }
+    async fn target_health(&self, slot: Slot) -> PortResult<Vec<TargetHealth>> {
+        self.inner.target_health(slot).await
+    }
+    async fn health_check_timing(&self, slot: Slot) -> PortResult<HealthCheckTiming> {
+        self.inner.health_check_timing(slot).await
+    }
+}
+
+impl Images for ReadOnly<'_> {
+    async fn digest_for_tag(&self, tag: &str) -> PortResult<Option<Digest>> {
+        self.inner.digest_for_tag(tag).await
+    }
+    async fn exists(&self, digest: &Digest) -> PortResult<bool> {
+        self.inner.exists(digest).await
+    }
+}
+
+impl Store for ReadOnly<'_> {
+    async fn history(&self) -> PortResult<Vec<Release>> {
+        self.inner.history().await
+    }
+    async fn record(&self, _: &Release, _: usize) -> PortResult<()> {
+        self.refuse("PutParameter (history)")
+    }
+    async fn create_lock(&self, _: &Lock) -> PortResult<()> {
+        self.refuse("PutParameter (lock)")
+    }
+    async fn read_lock(&self) -> PortResult<Option<Lock>> {
+        self.inner.read_lock().await
+    }
+    async fn renew_lock(&self, _: &Lock) -> PortResult<()> {
+        self.refuse("PutParameter (lock)")
+    }
+    async fn delete_lock(&self) -> PortResult<()> {
+        self.refuse("DeleteParameter (lock)")
+    }
+}
+
+impl Signals for ReadOnly<'_> {
+    async fn alarm_states(&self, names: &[String]) -> PortResult<BTreeMap<String, AlarmState>> {
+        self.inner.alarm_states(names).await
+    }
+}
+
+impl Prober for ReadOnly<'_> {
+    async fn probe(&self, _: &ProbeRequest) -> CheckResult {
+        CheckResult::Fail("dry run: no probe sent".into())
+    }
+    async fn run_command(&self, _: &[String], _: &Version, _: std::time::Duration) -> CheckResult {
+        CheckResult::Fail("dry run: validation command not run".into())
+    }
+}
+
+impl Clock for ReadOnly<'_> {
+    fn now(&self) -> Millis {
+        self.inner.now()
+    }
+}

@@ -1,0 +1,125 @@
+//! `status`: what is live, the weights, what the idle slot holds, the release waiting for
+//! approval, who holds the lock, and recent history — as text or `--json`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::Target;
+use super::session::{Session, load_config, runtime};
+use crate::engine::Observed;
+use crate::exit::ExitCode;
+use crate::ports::{Lock, Release, Slot, Status, Store};
+
+#[derive(Debug, Clone)]
+pub struct StatusRequest {
+    pub target: Target,
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    environment: &'a str,
+    service: &'a str,
+    live: Option<Slot>,
+    live_version: Option<String>,
+    weights: crate::ports::Weights,
+    idle: Slot,
+    idle_version: Option<String>,
+    /// A validated release on the idle slot, waiting for `promote`.
+    awaiting_approval: Option<&'a Release>,
+    lock: Option<Lock>,
+    observed: &'a Observed,
+}
+
+pub fn run(req: &StatusRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let settings = load_config(&req.target, None, None, None)?;
+    runtime()?.block_on(async {
+        let session = Session::open(&req.target, settings).await?;
+        let observed = session.engine().observe().await?;
+        let lock = session
+            .cloud
+            .read_lock()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the lock: {e}"))?;
+        let live = observed.weights.live();
+        let idle = live.map_or(Slot::Green, Slot::other);
+        let version = |slot: Slot| observed.slot(slot).version().map(ToString::to_string);
+        let awaiting = observed
+            .release_on(idle)
+            .filter(|r| r.status == Status::AwaitingApproval && observed.weights.of(idle) == 0);
+        let report = Report {
+            environment: &req.target.env,
+            service: &req.target.service,
+            live,
+            live_version: live.and_then(version),
+            weights: observed.weights,
+            idle,
+            idle_version: version(idle),
+            awaiting_approval: awaiting,
+            lock,
+            observed: &observed,
+        };
+        if req.json {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+        } else {
+            write_text(&report, out)?;
+        }
+        Ok(ExitCode::Ok)
+    })
+}
+
+fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{}/{}", r.environment, r.service)?;
+    match r.live {
+        Some(slot) => writeln!(
+            out,
+            "live       {slot} ({})",
+            r.live_version
+                .as_deref()
+                .unwrap_or("not deployed by cutover")
+        )?,
+        None => writeln!(
+            out,
+            "live       split: {} (a shift is in progress or was interrupted)",
+            r.weights
+        )?,
+    }
+    writeln!(out, "weights    {}", r.weights)?;
+    let idle = r.observed.slot(r.idle);
+    writeln!(
+        out,
+        "idle       {} ({}, {}/{} tasks running)",
+        r.idle,
+        r.idle_version.as_deref().unwrap_or("empty"),
+        idle.running,
+        idle.desired
+    )?;
+    if let Some(rel) = r.awaiting_approval {
+        writeln!(
+            out,
+            "staged     {} on {}, validated, waiting for `cutover promote --tag {}`",
+            rel.version, rel.slot, rel.version
+        )?;
+    }
+    match &r.lock {
+        Some(l) => writeln!(out, "lock       held by {}", l.owner)?,
+        None => writeln!(out, "lock       free")?,
+    }
+    writeln!(out, "history    (newest first)")?;
+    for rel in r.observed.history.iter().rev() {
+        writeln!(
+            out,
+            "  {:<14} {:<6} {:<17} by {}",
+            rel.version.to_string(),
+            rel.slot.to_string(),
+            rel.status.to_string(),
+            rel.by
+        )?;
+    }
+    if r.observed.history.is_empty() {
+        writeln!(out, "  none yet")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! `verify`: preflight in the spirit of `ecspresso verify`. Checks that everything the
+//! config names exists and is wired as cutover expects, and says what to fix for each
+//! failure. Reads only.
+
+use std::io::Write;
+
+use super::Target;
+use super::session::{Session, load_config, runtime};
+use crate::exit::{Coded, ExitCode};
+use crate::ports::{Images, Signals, Slot, Status};
+
+/// One check's result: what was checked and, when it failed, what to do.
+struct Check {
+    what: String,
+    problem: Option<String>,
+}
+
+pub fn run(target: &Target, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    // Render the task definition with a placeholder image: the roles it names are the
+    // ones the next deploy registers.
+    let placeholder = format!("verify.invalid/placeholder@sha256:{}", "0".repeat(64));
+    let version = crate::version::Version::parse("v0.0.0")?;
+    let loaded = load_config(target, Some(&version), Some(&placeholder), Some("verify"))?;
+    let checks = runtime()?.block_on(async {
+        let session = Session::open(target, loaded).await?;
+        anyhow::Ok(checks(&session).await)
+    })?;
+    let mut failed = 0;
+    for c in &checks {
+        match &c.problem {
+            None => writeln!(out, "ok    {}", c.what)?,
+            Some(p) => {
+                failed += 1;
+                writeln!(out, "FAIL  {}\n      {p}", c.what)?;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Coded::new(ExitCode::Usage, format!("verify: {failed} of {} checks failed; fix the config or the infrastructure as said above", checks.len())).into());
+    }
+    writeln!(out, "all {} checks passed", checks.len())?;
+    Ok(ExitCode::Ok)
+}
+
+async fn checks(session: &Session) -> Vec<Check> {
+    let cloud = &session.cloud;
+    let s = &session.loaded.service;
+    let mut checks = Vec::new();
+    let mut check = |what: String, problem: Option<String>| checks.push(Check { what, problem });
+
+    let cluster = cloud.ecs.cluster();
+    check(
+        format!("ECS cluster `{cluster}` exists"),
+        match cloud.ecs.cluster_exists().await {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "no ACTIVE cluster `{cluster}`: fix [ecs] cluster in service.toml"
+            )),
+            Err(e) => Some(e.to_string()),
+        },
+    );
+    for slot in [Slot::Blue, Slot::Green] {
+        let (name, tg) = (cloud.slot_service(slot), cloud.slot_target_group(slot));
+        check(
+            format!("{slot} service `{name}` exists and registers in its target group"),
+            match cloud.ecs.service(name).await {
+                Ok(view) if view.load_balancer_target_groups.iter().any(|t| t == tg) => None,
+                Ok(view) => Some(format!(
+                    "`{name}` is attached to [{}], not to {tg}: fix [slots.{slot}] target_group_arn, or the service's load balancer",
+                    view.load_balancer_target_groups.join(", ")
+                )),
+                Err(e) => Some(format!("{e}: fix [slots.{slot}] service in service.toml")),
+            },
+        );
+    }
+    let production = cloud.production();
+    check(
+        "the production listener/rule forwards to both target groups".into(),
+        match cloud.elb.production_forward(production).await {
+            Ok(forward) => {
+                let missing: Vec<&str> = [Slot::Blue, Slot::Green]
+                    .into_iter()
+                    .map(|s| cloud.slot_target_group(s))
+                    .filter(|tg| !forward.iter().any(|(t, _)| t == tg))
+                    .collect();
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "its forward action lacks {}: both groups must stay in it (the idle one at weight 0) so the ALB health-checks both",
+                        missing.join(", ")
+                    )
+                })
+            }
+            Err(e) => Some(format!(
+                "{e}: fix [traffic] production_listener_arn / production_rule_arn"
+            )),
+        },
+    );
+    let test = &s.traffic.test_listener_arn;
+    check(
+        "the test listener exists".into(),
+        cloud
+            .elb
+            .listener_actions(test)
+            .await
+            .err()
+            .map(|e| format!("{e}: fix [traffic] test_listener_arn")),
+    );
+    if let Some(td) = &session.loaded.task_definition {
+        for (field, role) in [
+            ("taskRoleArn", &td.0["taskRoleArn"]),
+            ("executionRoleArn", &td.0["executionRoleArn"]),
+        ] {
+            if let Some(arn) = role.as_str() {
+                check(
+                    format!("{field} `{arn}` exists"),
+                    cloud.role_exists(arn).await.err(),
+                );
+            }
+        }
+    }
+    let repo = &s.image.repository;
+    check(
+        format!("ECR repository `{repo}` exists"),
+        cloud
+            .repository_exists()
+            .await
+            .err()
+            .map(|e| format!("{e}: fix [image] repository")),
+    );
+    if !s.validation.alarms.is_empty() {
+        check(
+            format!("alarms {} exist", s.validation.alarms.join(", ")),
+            cloud
+                .alarm_states(&s.validation.alarms)
+                .await
+                .err()
+                .map(|e| format!("{e}: fix [validation] alarms")),
+        );
+    }
+    match crate::ports::Store::history(cloud).await {
+        Ok(history) => {
+            let good: Vec<_> = history
+                .iter()
+                .filter(|r| r.status == Status::Promoted)
+                .collect();
+            if let Some(previous) = good.iter().rev().nth(1) {
+                check(
+                    format!("the rollback target {} ({}) is still in the registry", previous.version, previous.digest),
+                    match cloud.exists(&previous.digest).await {
+                        Ok(true) => None,
+                        Ok(false) => Some("its image is gone (a lifecycle policy?): keep at least [history] depth images in the repository".into()),
+                        Err(e) => Some(e.to_string()),
+                    },
+                );
+            }
+        }
+        Err(e) => check(
+            "the release history is readable".into(),
+            Some(e.to_string()),
+        ),
+    }
+    checks
+}

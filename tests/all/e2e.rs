@@ -1,0 +1,520 @@
+//! The CLI end to end against moto, the test registry and dockerd: the real binary, the
+//! real build, the real AWS adapters. moto runs no tasks and routes no traffic, so the test
+//! plays the ECS agent (registers as many targets as a slot's desired count) and the ALB's
+//! test listener (an HTTP server at `test_url` that answers the probes).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::moto::Stack;
+use crate::services::{Services, cutover_std};
+
+struct World {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    stack: Stack,
+    services: Services,
+    stop: Arc<AtomicBool>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl World {
+    fn new(prefix: &str) -> Option<Self> {
+        let services = Services::get()?;
+        let stack = Stack::create(prefix)?;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        stack.config_dir(&root);
+        let stop = Arc::new(AtomicBool::new(false));
+        let test_url = serve_health(stop.clone());
+        let svc = root.join(format!("deploy/services/{}/service.toml", stack.name));
+        let text = std::fs::read_to_string(&svc).unwrap();
+        let text = text
+            .replace("context = \".\"", "context = \"app\"")
+            .replace("test_url = \"http://127.0.0.1:1\"", &format!("test_url = \"{test_url}\""))
+            .replace("wait = \"5m\"\nbake = \"10m\"", "wait = \"1s\"\nbake = \"3s\"")
+            .replace("expect_status = 200\n", "expect_status = 200\ninterval = \"200ms\"\nconsecutive_successes = 2\nattempts = 10\n")
+            .replace("stabilize = \"10m\"\nvalidate = \"10m\"", "stabilize = \"90s\"\nvalidate = \"60s\"");
+        std::fs::write(&svc, text).unwrap();
+        let env = root.join("deploy/environments/test/environment.toml");
+        let text = std::fs::read_to_string(&env).unwrap();
+        let text = text.replace("required = true", "required = false");
+        std::fs::write(&env, text).unwrap();
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        std::fs::write(
+            root.join("app/Dockerfile"),
+            "FROM scratch\nCOPY version.txt /version.txt\n",
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let world = Self {
+            _dir: dir,
+            root,
+            stack,
+            services,
+            stop,
+            rt,
+        };
+        world.play_ecs_agent();
+        Some(world)
+    }
+
+    fn cutover(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.process())
+    }
+
+    fn process(&self) -> std::process::Command {
+        let mut cmd = cutover_std(&self.root);
+        for (k, v) in self.stack.env() {
+            cmd.env(k, v);
+        }
+        cmd.env("DOCKER_HOST", &self.services.docker_host)
+            .env("CUTOVER_ENV", "test")
+            .env("CUTOVER_SERVICE", &self.stack.name);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .cutover()
+            .args(args)
+            .timeout(Duration::from_secs(300))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    }
+
+    /// Run and require an exit code; on mismatch show everything.
+    fn expect(&self, code: i32, args: &[&str]) -> String {
+        let (got, stdout, stderr) = self.run(args);
+        assert_eq!(
+            got, code,
+            "cutover {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        stdout + &stderr
+    }
+
+    /// `deploy` / `stage` build from app/: each version gets its own image content.
+    fn version_file(&self, version: &str) {
+        std::fs::write(self.root.join("app/version.txt"), version).unwrap();
+    }
+
+    /// Production weights as moto holds them, read with the SDK (not through cutover).
+    fn weights(&self) -> (i64, i64) {
+        let stack = &self.stack;
+        self.rt.block_on(async {
+            let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.sdk().await);
+            let out = elb
+                .describe_listeners()
+                .listener_arns(stack.str("cutover_service.traffic.production_listener_arn"))
+                .send()
+                .await
+                .unwrap();
+            let tgs = out.listeners()[0].default_actions()[0]
+                .forward_config()
+                .unwrap()
+                .target_groups()
+                .to_vec();
+            let weight = |slot: &str| {
+                let arn = stack.str(&format!("cutover_service.slots.{slot}.target_group_arn"));
+                tgs.iter()
+                    .find(|t| t.target_group_arn() == Some(arn.as_str()))
+                    .and_then(|t| t.weight())
+                    .map_or(0, i64::from)
+            };
+            (weight("blue"), weight("green"))
+        })
+    }
+
+    fn set_alarm(&self, name: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+        let stack = &self.stack;
+        self.rt.block_on(async {
+            aws_sdk_cloudwatch::Client::new(&stack.sdk().await)
+                .set_alarm_state()
+                .alarm_name(name)
+                .state_value(state)
+                .state_reason("e2e")
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
+    /// Everything cutover may write, as moto holds it: for proving a dry run wrote nothing.
+    fn snapshot(&self) -> Value {
+        let stack = &self.stack;
+        self.rt.block_on(async {
+            let sdk = stack.sdk().await;
+            let ecs = aws_sdk_ecs::Client::new(&sdk);
+            let names = [stack.str("cutover_service.slots.blue.service"), stack.str("cutover_service.slots.green.service")];
+            let svcs = ecs.describe_services().cluster(stack.str("cutover_service.ecs.cluster")).set_services(Some(names.to_vec())).send().await.unwrap();
+            let services: Vec<Value> = svcs.services().iter().map(|s| serde_json::json!([s.service_name(), s.task_definition(), s.desired_count()])).collect();
+            let tds = ecs.list_task_definitions().family_prefix(stack.str("task_definition_family")).send().await.unwrap().task_definition_arns().to_vec();
+            let ssm = aws_sdk_ssm::Client::new(&sdk);
+            let params = ssm.get_parameters_by_path().path(format!("/cutover/test/{}", stack.name)).recursive(true).send().await.unwrap();
+            let params: Vec<Value> = params.parameters().iter().map(|p| serde_json::json!([p.name(), p.value(), p.version()])).collect();
+            let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+            let mut listeners = Vec::new();
+            for key in ["production_listener_arn", "test_listener_arn"] {
+                let out = elb.describe_listeners().listener_arns(stack.str(&format!("cutover_service.traffic.{key}"))).send().await.unwrap();
+                listeners.push(format!("{:?}", out.listeners()[0].default_actions()));
+            }
+            serde_json::json!({"services": services, "task_definitions": tds, "parameters": params, "listeners": listeners})
+        })
+    }
+
+    /// The ECS agent moto lacks: every slot gets as many registered targets as its desired
+    /// count, so target health reflects what ECS would have started.
+    fn play_ecs_agent(&self) {
+        let stack_outputs = self.stack.outputs.clone();
+        let (endpoint, region) = (self.stack.endpoint.clone(), self.stack.region.clone());
+        let stop = self.stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(region))
+                    .endpoint_url(endpoint)
+                    .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                        "testing", "testing", None, None, "moto",
+                    ))
+                    .load()
+                    .await;
+                let ecs = aws_sdk_ecs::Client::new(&sdk);
+                let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+                let v = |p: &str| {
+                    stack_outputs["cutover_service"]["value"]
+                        .pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap()
+                        .to_string()
+                };
+                let cluster = v("/ecs/cluster");
+                while !stop.load(Ordering::SeqCst) {
+                    for (i, slot) in ["blue", "green"].iter().enumerate() {
+                        let (service, tg) = (
+                            v(&format!("/slots/{slot}/service")),
+                            v(&format!("/slots/{slot}/target_group_arn")),
+                        );
+                        let Ok(out) = ecs
+                            .describe_services()
+                            .cluster(&cluster)
+                            .services(&service)
+                            .send()
+                            .await
+                        else {
+                            continue;
+                        };
+                        let desired = out
+                            .services()
+                            .first()
+                            .map_or(0, |s| s.desired_count())
+                            .max(0) as usize;
+                        let Ok(health) = elb
+                            .describe_target_health()
+                            .target_group_arn(&tg)
+                            .send()
+                            .await
+                        else {
+                            continue;
+                        };
+                        let have = health.target_health_descriptions().len();
+                        let target = |n: usize| {
+                            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                                .id(format!("10.0.{i}.{}", n + 10))
+                                .port(8080)
+                                .build()
+                        };
+                        if have < desired {
+                            let _ = elb
+                                .register_targets()
+                                .target_group_arn(&tg)
+                                .set_targets(Some((have..desired).map(target).collect()))
+                                .send()
+                                .await;
+                        } else if have > desired {
+                            let _ = elb
+                                .deregister_targets()
+                                .target_group_arn(&tg)
+                                .set_targets(Some((desired..have).map(target).collect()))
+                                .send()
+                                .await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        });
+    }
+}
+
+/// The test listener's data plane: an HTTP server answering every probe with 200 "ok".
+fn serve_health(stop: Arc<AtomicBool>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((mut conn, _)) => {
+                    conn.set_nonblocking(false).unwrap();
+                    let mut buf = [0u8; 2048];
+                    let _ = conn.read(&mut buf);
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    );
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    url
+}
+
+fn live(weights: (i64, i64)) -> &'static str {
+    match weights {
+        (100, 0) => "blue",
+        (0, 100) => "green",
+        other => panic!("production is split: {other:?}"),
+    }
+}
+
+#[test]
+fn the_release_story_against_moto() {
+    let Some(w) = World::new("e") else { return };
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+
+    // verify passes on what the fixture (terraform's shape) created.
+    let out = w.expect(0, &["verify"]);
+    assert!(out.contains("checks passed"), "{out}");
+
+    // First deploy with nothing cutover-managed live: built, staged, validated, promoted.
+    w.version_file("1.0.0");
+    let out = w.expect(0, &["deploy", "--tag", "v1.0.0", "--git-sha", sha]);
+    assert!(out.contains("v1.0.0 promoted"), "{out}");
+    let first = live(w.weights());
+
+    // A second version is staged and held: production weights do not move.
+    w.version_file("1.1.0");
+    let before = w.weights();
+    let out = w.expect(0, &["stage", "--tag", "v1.1.0", "--git-sha", sha]);
+    assert!(
+        out.contains("staged on") && out.contains("promote with"),
+        "{out}"
+    );
+    assert_eq!(
+        w.weights(),
+        before,
+        "stage must not move production traffic"
+    );
+    let status = w.expect(0, &["status"]);
+    assert!(status.contains("staged     v1.1.0"), "{status}");
+
+    // An approval for another version never promotes this one.
+    let out = w.expect(2, &["promote", "--tag", "v1.2.0"]);
+    assert!(out.contains("refusing to promote v1.2.0"), "{out}");
+    assert_eq!(w.weights(), before);
+
+    // Promote with the canary: traffic ends 100% on the other slot.
+    let out = w.expect(0, &["promote", "--tag", "v1.1.0"]);
+    assert!(out.contains("v1.1.0 promoted"), "{out}");
+    let second = live(w.weights());
+    assert_ne!(first, second);
+    let status = w.expect(0, &["status", "--json"]);
+    let json: Value = serde_json::from_str(&status[..status.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(json["live_version"], "v1.1.0");
+    assert_eq!(json["live"], second);
+
+    // Rollback: the previous slot is warm, so it is a weight flip.
+    let started = Instant::now();
+    let out = w.expect(0, &["rollback"]);
+    eprintln!("warm rollback took {:?}", started.elapsed());
+    assert!(
+        out.contains("v1.0.0 live") && out.contains("fast path"),
+        "{out}"
+    );
+    assert_eq!(live(w.weights()), first);
+
+    // Move on, then roll back by name to the first release.
+    w.version_file("1.2.0");
+    w.expect(0, &["deploy", "--tag", "v1.2.0", "--git-sha", sha]);
+    let out = w.expect(0, &["rollback", "--to", "v1.0.0"]);
+    assert!(out.contains("v1.0.0 live"), "{out}");
+    let json: Value = {
+        let s = w.expect(0, &["status", "--json"]);
+        serde_json::from_str(&s[..s.rfind('}').unwrap() + 1]).unwrap()
+    };
+    assert_eq!(json["live_version"], "v1.0.0");
+
+    // An alarm during the bake makes promote roll back by itself: exit 1, traffic back.
+    w.version_file("1.3.0");
+    w.expect(0, &["stage", "--tag", "v1.3.0", "--git-sha", sha]);
+    let good = w.weights();
+    let alarms: Vec<String> = w
+        .stack
+        .value("cutover_service.validation.alarms")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let child = w
+        .process()
+        .args(["promote", "--tag", "v1.3.0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while w.weights() != (good.1, good.0) {
+        assert!(Instant::now() < deadline, "promote never reached 100%");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.set_alarm(&alarms[0], aws_sdk_cloudwatch::types::StateValue::Alarm);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("rolled back"), "{text}");
+    assert_eq!(
+        w.weights(),
+        good,
+        "traffic must be back on the last good release"
+    );
+    w.set_alarm(&alarms[0], aws_sdk_cloudwatch::types::StateValue::Ok);
+    let status = w.expect(0, &["status"]);
+    assert!(
+        status.contains("v1.3.0") && status.contains("RolledBack"),
+        "{status}"
+    );
+
+    // Two concurrent stages: one wins the lock, the other fails naming the holder.
+    w.version_file("1.4.0");
+    let image = w.expect(0, &["build", "--tag", "v1.4.0", "--git-sha", sha]);
+    let image = image
+        .lines()
+        .find(|l| l.contains("@sha256:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let spawn = || {
+        w.process()
+            .args(["stage", "--tag", "v1.4.0", "--image", &image])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut codes = [a.status.code().unwrap(), b.status.code().unwrap()];
+    codes.sort();
+    let loser = if a.status.code() == Some(5) { &a } else { &b };
+    assert_eq!(
+        codes,
+        [0, 5],
+        "a: {}\nb: {}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let why = String::from_utf8_lossy(&loser.stderr);
+    assert!(
+        why.contains("lock is held by") && why.contains('@'),
+        "{why}"
+    );
+
+    // plan and --dry-run make no write call: moto's state is the same after them.
+    let before = w.snapshot();
+    w.version_file("1.5.0");
+    let out = w.expect(0, &["plan", "--tag", "v1.5.0"]);
+    assert!(
+        out.contains("expected") && out.contains("not in the registry yet"),
+        "{out}"
+    );
+    w.expect(
+        0,
+        &["stage", "--dry-run", "--tag", "v1.4.0", "--image", &image],
+    );
+    w.expect(0, &["deploy", "--dry-run", "--tag", "v1.5.0"]);
+    w.expect(0, &["promote", "--dry-run", "--tag", "v1.4.0"]);
+    w.expect(0, &["rollback", "--dry-run"]);
+    assert_eq!(w.snapshot(), before, "a dry run changed AWS state");
+
+    // History shows the story.
+    let status = w.expect(0, &["status"]);
+    for v in ["v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0"] {
+        assert!(status.contains(v), "{v} missing from history:\n{status}");
+    }
+}
+
+#[test]
+fn verify_names_what_to_fix() {
+    let Some(w) = World::new("v") else { return };
+    let svc = w
+        .root
+        .join(format!("deploy/services/{}/service.toml", w.stack.name));
+    let good = std::fs::read_to_string(&svc).unwrap();
+    let green_tg = w.stack.str("cutover_service.slots.green.target_group_arn");
+    let blue_tg = w.stack.str("cutover_service.slots.blue.target_group_arn");
+    let test_listener = w.stack.str("cutover_service.traffic.test_listener_arn");
+    let green = w.stack.str("cutover_service.slots.green.service");
+    let cases: [(&str, String, String, &str); 4] = [
+        (
+            "unknown target group ARN",
+            green_tg.clone(),
+            green_tg.replace(&green_tg[green_tg.len() - 6..], "ffffff"),
+            "fix [slots.green] target_group_arn",
+        ),
+        (
+            "missing service",
+            format!("service = \"{green}\""),
+            "service = \"no-such-service\"".into(),
+            "fix [slots.green] service",
+        ),
+        (
+            "wrong listener",
+            format!("test_listener_arn = \"{test_listener}\""),
+            format!(
+                "test_listener_arn = \"{}\"",
+                test_listener.replace("/app/", "/app/x")
+            ),
+            "fix [traffic] test_listener_arn",
+        ),
+        (
+            "production does not forward to the slot",
+            blue_tg.clone(),
+            green_tg.replace("green", "gren"),
+            "blue",
+        ),
+    ];
+    for (name, from, to, expect) in cases {
+        std::fs::write(&svc, good.replacen(&from, &to, 1)).unwrap();
+        let out = w.expect(2, &["verify"]);
+        assert!(
+            out.contains("FAIL") && out.contains(expect),
+            "{name}:\n{out}"
+        );
+    }
+    std::fs::write(&svc, good).unwrap();
+    w.expect(0, &["verify"]);
+}
