@@ -195,15 +195,27 @@ fn aws_verbs_refuse_bad_input_before_any_aws_call() {
     let cases: &[(&str, &[&str], &str)] = &[
         ("plan", &["--tag", "v1.0.0"], "unknown environment `nope`"),
         ("stage", &["--tag", "v1.0.0"], "unknown environment `nope`"),
-        ("promote", &["--tag", "v1.0.0"], "unknown environment `nope`"),
+        (
+            "promote",
+            &["--tag", "v1.0.0"],
+            "unknown environment `nope`",
+        ),
         ("rollback", &[], "unknown environment `nope`"),
         ("deploy", &["--tag", "v1.0.0"], "unknown environment `nope`"),
         ("status", &[], "unknown environment `nope`"),
         ("verify", &[], "unknown environment `nope`"),
         ("unlock", &[], "unknown environment `nope`"),
-        ("rollback", &["--to", "latest"], "`latest` is not a release tag"),
+        (
+            "rollback",
+            &["--to", "latest"],
+            "`latest` is not a release tag",
+        ),
         ("promote", &["--tag", "v2"], "`v2` is not a release tag"),
-        ("stage", &["--tag", "v1.0.0", "--image", "web:latest"], "is not pinned by digest"),
+        (
+            "stage",
+            &["--tag", "v1.0.0", "--image", "web:latest"],
+            "is not pinned by digest",
+        ),
     ];
     for (verb, extra, expect) in cases {
         let a = cutover(dir.path())
