@@ -34,18 +34,19 @@ pub struct ReleaseRequest {
 pub fn run(verb: Verb, req: &ReleaseRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let prebuilt = req.image.as_deref().map(PrebuiltImage::parse).transpose()?;
     let dry = req.dry_run || verb == Verb::Plan;
-    // Building needs the commit; a pre-built image or a dry run records it when known.
+    // The commit, when known, is recorded in the trail; building requires it, but only
+    // after the config has been checked, so bad config is reported first.
+    let known_sha = req.git_sha.clone().or_else(|| head_commit().ok());
+    let settings = load_config(
+        &req.target,
+        Some(&req.version),
+        None,
+        Some(known_sha.as_deref().unwrap_or("unknown")),
+    )?;
     let git_sha = match (&prebuilt, dry) {
-        (None, false) => Some(resolve_git_sha(req.git_sha.as_deref())?),
-        _ => Some(
-            req.git_sha
-                .clone()
-                .or_else(|| head_commit().ok())
-                .unwrap_or_else(|| "unknown".into()),
-        ),
+        (None, false) => Some(resolve_git_sha(known_sha.as_deref())?),
+        _ => Some(known_sha.unwrap_or_else(|| "unknown".into())),
     };
-    // Settings first (no image yet): bad config fails before any AWS call.
-    let settings = load_config(&req.target, Some(&req.version), None, git_sha.as_deref())?;
     let job = match (&prebuilt, dry) {
         (None, false) => Some(image_job(
             &settings,
