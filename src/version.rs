@@ -31,12 +31,12 @@ impl Version {
                 "the tag is empty (on GitHub, run on a tag push or pass --tag)".into(),
             ));
         }
-        if let Some(rest) = trimmed.strip_prefix("refs/") {
-            if !rest.starts_with("tags/") {
-                return Err(err(format!(
-                    "`refs/{rest}` is a branch or other ref, not a tag"
-                )));
-            }
+        if let Some(rest) = trimmed.strip_prefix("refs/")
+            && !rest.starts_with("tags/")
+        {
+            return Err(err(format!(
+                "`refs/{rest}` is a branch or other ref, not a tag"
+            )));
         }
         let bare = trimmed.strip_prefix("refs/tags/").unwrap_or(trimmed);
         let bare = bare.strip_prefix('v').unwrap_or(bare);

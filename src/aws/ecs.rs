@@ -334,10 +334,12 @@ impl Ecs {
             if family_of(arn) != family {
                 continue;
             }
-            if let Some(t) = self.tagged(arn).await? {
-                if t.fingerprint == fingerprint && &t.version == version && &t.digest == digest {
-                    return Ok(Some(t.arn));
-                }
+            if let Some(t) = self.tagged(arn).await?
+                && t.fingerprint == fingerprint
+                && &t.version == version
+                && &t.digest == digest
+            {
+                return Ok(Some(t.arn));
             }
         }
         Ok(None)

@@ -75,13 +75,13 @@ impl GithubDeployments {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some(task) = task {
-            if tokio::time::timeout(limit, task).await.is_err() {
-                tracing::warn!(
-                    "GitHub deployment statuses still pending after {}s; not waiting longer",
-                    limit.as_secs()
-                );
-            }
+        if let Some(task) = task
+            && tokio::time::timeout(limit, task).await.is_err()
+        {
+            tracing::warn!(
+                "GitHub deployment statuses still pending after {}s; not waiting longer",
+                limit.as_secs()
+            );
         }
     }
 }
