@@ -367,49 +367,6 @@ impl Ecs {
             .map_err(|e| port_error(call, e))?;
         Ok(())
     }
-
-    /// Scale only (keep the task definition), e.g. the old slot after a bake.
-    pub async fn scale(&self, service: &str, desired: u32) -> PortResult<()> {
-        let call = Call {
-            action: "ecs:UpdateService",
-            resource: service,
-            write: true,
-        };
-        self.client
-            .update_service()
-            .cluster(&self.cluster)
-            .service(service)
-            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
-        Ok(())
-    }
-
-    /// The roles a task definition names, for `verify`.
-    pub async fn roles_of(&self, arn: &str) -> PortResult<Vec<String>> {
-        let call = Call {
-            action: "ecs:DescribeTaskDefinition",
-            resource: arn,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
-        let td = out.task_definition();
-        Ok([
-            td.and_then(|t| t.task_role_arn()),
-            td.and_then(|t| t.execution_role_arn()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_string)
-        .collect())
-    }
 }
 
 /// `arn:aws:ecs:r:a:task-definition/web:7` → `web`.

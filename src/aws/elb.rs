@@ -234,27 +234,6 @@ impl Elb {
                 .unwrap_or(5),
         })
     }
-
-    /// Does the target group exist, and which load balancers use it (for `verify`).
-    pub async fn target_group_load_balancers(&self, target_group: &str) -> PortResult<Vec<String>> {
-        let call = Call {
-            action: "elasticloadbalancing:DescribeTargetGroups",
-            resource: target_group,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_target_groups()
-            .target_group_arns(target_group)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
-        let tg = out
-            .target_groups()
-            .first()
-            .ok_or_else(|| PortError::NotFound(format!("target group {target_group}")))?;
-        Ok(tg.load_balancer_arns().to_vec())
-    }
 }
 
 /// The forward action's target groups and weights. A plain `TargetGroupArn` forward
