@@ -9,8 +9,8 @@ use octocrab::Octocrab;
 use octocrab::models::DeploymentId;
 use octocrab::models::repos::DeploymentStatusState;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::mpsc;
 
+use super::queue::Queue;
 use crate::ports::{Reporter, Status, StatusEvent};
 
 /// Where and as whom to report; from the Actions environment (`GITHUB_*`).
@@ -31,8 +31,7 @@ pub struct GithubTarget {
 }
 
 pub struct GithubDeployments {
-    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<StatusEvent>>>,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    queue: Queue<StatusEvent>,
 }
 
 impl GithubDeployments {
@@ -42,8 +41,7 @@ impl GithubDeployments {
             .base_uri(target.api_url.as_str())?
             .personal_token(target.token.expose_secret().to_string())
             .build()?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<StatusEvent>();
-        let task = tokio::spawn(async move {
+        let queue = Queue::start(|mut rx| async move {
             let mut deployment: Option<DeploymentId> = None;
             while let Some(event) = rx.recv().await {
                 if let Err(e) = send(&octo, &target, &mut deployment, &event).await {
@@ -56,28 +54,12 @@ impl GithubDeployments {
                 }
             }
         });
-        Ok(Self {
-            tx: std::sync::Mutex::new(Some(tx)),
-            task: std::sync::Mutex::new(Some(task)),
-        })
+        Ok(Self { queue })
     }
 
     /// Wait (at most `limit`) for every queued status to reach GitHub.
     pub async fn finish(&self, limit: std::time::Duration) {
-        drop(
-            self.tx
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && tokio::time::timeout(limit, task).await.is_err()
-        {
+        if !self.queue.finish(limit).await {
             tracing::warn!(
                 "GitHub deployment statuses still pending after {}s; not waiting longer",
                 limit.as_secs()
@@ -88,14 +70,7 @@ impl GithubDeployments {
 
 impl Reporter for GithubDeployments {
     fn status(&self, event: &StatusEvent) {
-        if let Some(tx) = self
-            .tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            let _ = tx.send(event.clone());
-        }
+        self.queue.push(event.clone());
     }
 
     fn notice(&self, _message: &str) {}

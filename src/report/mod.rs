@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod github;
+mod queue;
 pub mod slack;
 pub mod summary;
 pub mod timeline;

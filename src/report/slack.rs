@@ -2,21 +2,19 @@
 //! webhook URL is a secret: it is never logged, and errors say only that Slack refused.
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::mpsc;
 
+use super::queue::Queue;
 use crate::ports::{Reporter, Status, StatusEvent};
 
 pub struct Slack {
-    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    queue: Queue<String>,
     heading: String,
 }
 
 impl Slack {
     /// `heading` names the environment/service, e.g. `production/web`.
     pub fn start(webhook: SecretString, heading: impl Into<String>, http: reqwest::Client) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-        let task = tokio::spawn(async move {
+        let queue = Queue::start(|mut rx| async move {
             while let Some(text) = rx.recv().await {
                 let body = serde_json::json!({ "text": text });
                 let request = http
@@ -41,27 +39,13 @@ impl Slack {
             }
         });
         Self {
-            tx: std::sync::Mutex::new(Some(tx)),
-            task: std::sync::Mutex::new(Some(task)),
+            queue,
             heading: heading.into(),
         }
     }
 
     pub async fn finish(&self, limit: std::time::Duration) {
-        drop(
-            self.tx
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            let _ = tokio::time::timeout(limit, task).await;
-        }
+        self.queue.finish(limit).await;
     }
 }
 
@@ -89,14 +73,7 @@ impl Reporter for Slack {
             .map(|v| format!(" {v}"))
             .unwrap_or_default();
         let text = format!("*{}*{version}: {what}. {}", self.heading, event.detail);
-        if let Some(tx) = self
-            .tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            let _ = tx.send(text);
-        }
+        self.queue.push(text);
     }
 
     fn notice(&self, _message: &str) {}
