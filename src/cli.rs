@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::build::PrebuiltImage;
+use crate::commands::action::Inputs;
 use crate::commands::{
-    BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
+    ActionRequest, BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
     RollbackRequest, StatusRequest, Target, Verb,
 };
 use crate::version::Version;
@@ -57,6 +58,54 @@ pub enum Command {
     Verify(TargetArgs),
     /// Break the deploy lock of an environment/service.
     Unlock(TargetArgs),
+    /// The GitHub Action's entry point: reads action.yml's inputs from INPUT_* variables.
+    Action(ActionArgs),
+}
+
+/// action.yml's inputs. The runner sets every declared input as `INPUT_<NAME>` (upper
+/// case, hyphens kept); an empty value means "not given". Flags work too, for testing.
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// deploy, build, stage, promote, rollback, status or verify.
+    #[arg(long, env = "INPUT_COMMAND")]
+    pub command: Option<String>,
+    /// Environment folder under <config-dir>/environments/.
+    #[arg(long, env = "INPUT_ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// Service folder(s), comma separated.
+    #[arg(long, env = "INPUT_SERVICES")]
+    pub services: Option<String>,
+    /// Folder holding environments/ and services/ (the `config-dir` input).
+    #[arg(long = "input-config-dir", env = "INPUT_CONFIG-DIR")]
+    pub config_dir: Option<String>,
+    /// The release tag (default: the pushed tag in GITHUB_REF).
+    #[arg(long, env = "INPUT_TAG")]
+    pub tag: Option<String>,
+    /// A pre-built image by digest.
+    #[arg(long, env = "INPUT_IMAGE")]
+    pub image: Option<String>,
+    /// `true` for the previous release, or a version.
+    #[arg(long, env = "INPUT_ROLLBACK")]
+    pub rollback: Option<String>,
+    /// all-at-once, canary or linear.
+    #[arg(long, env = "INPUT_STRATEGY")]
+    pub strategy: Option<String>,
+    /// Token for deployments and release notes (never printed).
+    #[arg(long, env = "INPUT_GITHUB-TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// Slack incoming-webhook URL (never printed).
+    #[arg(long, env = "INPUT_SLACK-WEBHOOK", hide_env_values = true)]
+    pub slack_webhook: Option<String>,
+    /// `true` to print the plan and change nothing.
+    #[arg(long, env = "INPUT_DRY-RUN")]
+    pub dry_run: Option<String>,
+    /// `true` to write GitHub-generated release notes to the tag's GitHub Release once the
+    /// version is promoted.
+    #[arg(long, env = "INPUT_RELEASE-NOTES")]
+    pub release_notes: Option<String>,
+    /// error, warn, info, debug or trace.
+    #[arg(long, env = "INPUT_LOG-LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +237,7 @@ impl StageArgs {
                 config_dir,
                 env: self.tag.target.env,
                 service: self.tag.target.service,
+                strategy: None,
             },
             image: self.image,
             git_sha: self.git_sha,
@@ -211,8 +261,17 @@ impl PlanArgs {
 }
 
 impl Cli {
+    /// `-v` count; under the action, its `log-level` input (debug, trace) raises it.
     pub fn verbosity(&self) -> u8 {
-        self.verbose
+        let input = match &self.command {
+            Command::Action(a) => match a.log_level.as_deref().map(str::trim) {
+                Some("debug") => 2,
+                Some("trace") => 3,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        self.verbose.max(input)
     }
 
     /// Turn parsed arguments into a library request. Tags are parsed here so a bad tag is
@@ -223,6 +282,7 @@ impl Cli {
             config_dir: config_dir.clone(),
             env: t.env,
             service: t.service,
+            strategy: None,
         };
         Ok(match self.command {
             Command::Init(a) => Request::Init(InitRequest {
@@ -265,6 +325,23 @@ impl Cli {
             }),
             Command::Verify(a) => Request::Verify(target(a)),
             Command::Unlock(a) => Request::Unlock(target(a)),
+            Command::Action(a) => Request::Action(ActionRequest::from_inputs(
+                Inputs {
+                    command: a.command,
+                    environment: a.environment,
+                    services: a.services,
+                    config_dir: a.config_dir,
+                    tag: a.tag,
+                    image: a.image,
+                    rollback: a.rollback,
+                    strategy: a.strategy,
+                    github_token: a.github_token,
+                    slack_webhook: a.slack_webhook,
+                    dry_run: a.dry_run,
+                    release_notes: a.release_notes,
+                },
+                std::env::var("GITHUB_REF").ok(),
+            )?),
         })
     }
 }

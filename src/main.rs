@@ -7,7 +7,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cutover::cli::Cli::parse();
     cutover::logging::init(cli.verbosity());
-    let mut stdout = std::io::stdout().lock();
+    // Not locked for the whole run: reporters on other threads (the action's workflow
+    // commands) write to stdout too.
+    let mut stdout = std::io::stdout();
     let code = match cli
         .into_request()
         .and_then(|req| cutover::commands::run(req, &mut stdout))

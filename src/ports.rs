@@ -461,6 +461,17 @@ pub trait Reporter {
     fn notice(&self, message: &str);
 }
 
+/// A shared reporter (the action keeps a handle to read its timeline afterwards).
+impl<R: Reporter + ?Sized> Reporter for std::sync::Arc<R> {
+    fn status(&self, event: &StatusEvent) {
+        (**self).status(event);
+    }
+
+    fn notice(&self, message: &str) {
+        (**self).notice(message);
+    }
+}
+
 /// Everything the engine needs from the cloud, as one bundle; an adapter struct (or the
 /// simulated cloud) implements each small trait.
 pub trait Cloud: Compute + Traffic + Images + Store + Signals + Prober + Clock + Sync {}

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context as _;
 use aws_config::SdkConfig;
 
-use super::Target;
+use super::{Io, Target};
 use crate::aws::{self, AwsTarget, ecr::Ecr};
 use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
 use crate::config::Loaded;
@@ -22,7 +22,8 @@ pub struct BuildRequest {
     pub force_rebuild: bool,
 }
 
-pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    io.outcome.version = Some(request.version.to_string());
     let git_sha = resolve_git_sha(request.git_sha.as_deref())?;
     let t = &request.target;
     let loaded = super::session::load_config(t, Some(&request.version), None, Some(&git_sha))?;
@@ -40,9 +41,12 @@ pub fn run(request: BuildRequest, out: &mut dyn Write) -> anyhow::Result<ExitCod
             profile: loaded.environment.profile.clone(),
         })
         .await;
-        publish(&sdk, &loaded, job, out).await
+        publish(&sdk, &loaded, job, io.out).await
     })?;
-    writeln!(out, "{}", published.reference)?;
+    writeln!(io.out, "{}", published.reference)?;
+    io.outcome.image = Some(published.reference.clone());
+    io.outcome.digest = Some(published.digest.clone());
+    io.outcome.status = Some(if published.built { "Built" } else { "AlreadyBuilt" }.into());
     Ok(ExitCode::Ok)
 }
 

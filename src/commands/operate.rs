@@ -1,8 +1,6 @@
 //! `promote`, `rollback` and `unlock`: verbs that act on what is already staged or live.
 
-use std::io::Write;
-
-use super::Target;
+use super::{Io, Target};
 use super::session::{Session, load_config, runtime};
 use crate::engine::RollbackPath;
 use crate::exit::ExitCode;
@@ -22,10 +20,15 @@ pub struct RollbackRequest {
     pub dry_run: bool,
 }
 
-pub fn promote(req: &PromoteRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn promote(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    io.outcome.version = Some(req.version.to_string());
     let settings = load_config(&req.target, Some(&req.version), None, None)?;
     runtime()?.block_on(async {
-        let session = Session::open(&req.target, settings).await?;
+        let session = Session::open(&req.target, settings, &io.reporters).await?;
+        session
+            .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
+            .await;
+        let out = &mut *io.out;
         let engine = session.engine();
         if req.dry_run {
             let observed = engine.observe().await?;
@@ -56,6 +59,8 @@ pub fn promote(req: &PromoteRequest, out: &mut dyn Write) -> anyhow::Result<Exit
             return Ok(ExitCode::Ok);
         }
         let outcome = engine.promote(&req.version).await?;
+        io.outcome.live_slot = Some(outcome.slot.to_string());
+        io.outcome.status = Some(crate::ports::Status::Promoted.to_string());
         if outcome.already {
             writeln!(
                 out,
@@ -73,10 +78,14 @@ pub fn promote(req: &PromoteRequest, out: &mut dyn Write) -> anyhow::Result<Exit
     })
 }
 
-pub fn rollback(req: &RollbackRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn rollback(req: &RollbackRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let settings = load_config(&req.target, None, None, None)?;
     runtime()?.block_on(async {
-        let session = Session::open(&req.target, settings).await?;
+        let session = Session::open(&req.target, settings, &io.reporters).await?;
+        session
+            .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
+            .await;
+        let out = &mut *io.out;
         let engine = session.engine();
         if req.dry_run {
             let observed = engine.observe().await?;
@@ -104,6 +113,9 @@ pub fn rollback(req: &RollbackRequest, out: &mut dyn Write) -> anyhow::Result<Ex
             return Ok(ExitCode::Ok);
         }
         let outcome = engine.rollback(req.to.as_ref()).await?;
+        io.outcome.version = outcome.version.as_ref().map(ToString::to_string);
+        io.outcome.live_slot = Some(outcome.slot.to_string());
+        io.outcome.status = Some(crate::ports::Status::RolledBack.to_string());
         let version = outcome.version.map_or_else(
             || "the previous task definition".to_string(),
             |v| v.to_string(),
@@ -123,10 +135,11 @@ pub fn rollback(req: &RollbackRequest, out: &mut dyn Write) -> anyhow::Result<Ex
     })
 }
 
-pub fn unlock(target: &Target, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn unlock(target: &Target, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let settings = load_config(target, None, None, None)?;
     runtime()?.block_on(async {
-        let session = Session::open(target, settings).await?;
+        let session = Session::open(target, settings, &io.reporters).await?;
+        let out = &mut *io.out;
         match session.engine().unlock().await? {
             Some(lock) => writeln!(
                 out,

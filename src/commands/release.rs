@@ -1,16 +1,14 @@
 //! `plan`, `stage` and `deploy`: get the image (build it, reuse it, or take `--image`),
 //! compile the task definition with it, then plan, stage, or stage and promote.
 
-use std::io::Write;
-
-use super::Target;
+use super::{Io, Target};
 use super::build::{head_commit, image_job, publish, resolve_git_sha};
 use super::session::{ReadOnly, Session, load_config, runtime};
 use crate::build::PrebuiltImage;
 use crate::config;
 use crate::engine::StageRequest;
 use crate::exit::ExitCode;
-use crate::ports::{Digest, Images, TaskSpec};
+use crate::ports::{Digest, Images, Status, TaskSpec};
 use crate::version::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +29,8 @@ pub struct ReleaseRequest {
     pub dry_run: bool,
 }
 
-pub fn run(verb: Verb, req: &ReleaseRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    io.outcome.version = Some(req.version.to_string());
     let prebuilt = req.image.as_deref().map(PrebuiltImage::parse).transpose()?;
     let dry = req.dry_run || verb == Verb::Plan;
     // The commit, when known, is recorded in the trail; building requires it, but only
@@ -58,7 +57,9 @@ pub fn run(verb: Verb, req: &ReleaseRequest, out: &mut dyn Write) -> anyhow::Res
         _ => None,
     };
     runtime()?.block_on(async {
-        let session = Session::open(&req.target, settings).await?;
+        let session = Session::open(&req.target, settings, &io.reporters).await?;
+        session.note_previous_version(&mut io.outcome, io.full_outcome && !dry).await;
+        let out = &mut *io.out;
         let (reference, digest, note) = match (prebuilt, job) {
             (Some(p), _) => (p.reference, p.digest, None),
             (None, Some(job)) => {
@@ -78,6 +79,8 @@ pub fn run(verb: Verb, req: &ReleaseRequest, out: &mut dyn Write) -> anyhow::Res
                 }
             }
         };
+        io.outcome.image = Some(reference.clone());
+        io.outcome.digest = Some(digest.clone());
         let loaded = load_config(&req.target, Some(&req.version), Some(&reference), git_sha.as_deref())?;
         let td = loaded.task_definition.as_ref().expect("an image was given, so the task definition was rendered");
         let spec = TaskSpec::new(req.version.clone(), Digest(digest), serde_json::to_string(&td.0)?);
@@ -93,6 +96,8 @@ pub fn run(verb: Verb, req: &ReleaseRequest, out: &mut dyn Write) -> anyhow::Res
             if verb == Verb::Deploy && loaded.environment.approval.required {
                 writeln!(out, "approval  required in `{}`: deploy stops after validation; promote with --tag {}", req.target.env, req.version)?;
             }
+            io.outcome.status = Some("Planned".into());
+            io.outcome.live_slot = plan.live.map(|s| s.to_string());
             return Ok(ExitCode::Ok);
         }
         if let Some(note) = note {
@@ -106,8 +111,17 @@ pub fn run(verb: Verb, req: &ReleaseRequest, out: &mut dyn Write) -> anyhow::Res
         if verb == Verb::Deploy && !loaded.environment.approval.required {
             let outcome = engine.deploy(&request).await?;
             writeln!(out, "{} promoted: 100% of production on {} ({})", outcome.version, outcome.slot, reference)?;
+            io.outcome.live_slot = Some(outcome.slot.to_string());
+            io.outcome.status = Some(Status::Promoted.to_string());
+            if io.full_outcome {
+                let observed = session.engine().observe().await.ok();
+                io.outcome.task_definition_arn = observed.and_then(|o| o.release_on(outcome.slot).map(|r| r.task_definition.clone()));
+            }
         } else {
             let outcome = engine.stage(&request).await?;
+            io.outcome.task_definition_arn = Some(outcome.release.task_definition.clone());
+            io.outcome.live_slot = outcome.plan.live.map(|s| s.to_string());
+            io.outcome.status = Some(outcome.release.status.to_string());
             if outcome.already_live {
                 writeln!(out, "{} is already live on {}: nothing staged", outcome.release.version, outcome.release.slot)?;
             } else {

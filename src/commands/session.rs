@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
@@ -33,7 +34,11 @@ pub fn load_config(
             .join(&target.env)
             .join(&target.service),
     };
-    Ok(config::load(&Layout::new(&target.config_dir), context)?)
+    let mut loaded = config::load(&Layout::new(&target.config_dir), context)?;
+    if let Some(kind) = &target.strategy {
+        loaded.service.strategy = loaded.service.strategy.with_kind(kind)?;
+    }
+    Ok(loaded)
 }
 
 /// One run against one environment/service.
@@ -50,7 +55,11 @@ impl Session {
     /// Connect to AWS for `loaded`'s environment. When environment.toml names an account,
     /// the credentials must be for it: deploying to the wrong account is refused before
     /// any other call.
-    pub async fn open(target: &Target, loaded: Loaded) -> anyhow::Result<Self> {
+    pub async fn open(
+        target: &Target,
+        loaded: Loaded,
+        reporters: &[Arc<dyn Reporter + Send + Sync>],
+    ) -> anyhow::Result<Self> {
         let env = &loaded.environment;
         let sdk = aws::load(&AwsTarget {
             environment: target.env.clone(),
@@ -80,7 +89,11 @@ impl Session {
             }
         }
         let cloud = AwsCloud::new(&sdk, &target.env, &target.service, env, &loaded.service);
-        let reporter = Fanout::default().with(Console::stderr());
+        let reporter = reporters
+            .iter()
+            .fold(Fanout::default().with(Console::stderr()), |f, r| {
+                f.with(Arc::clone(r))
+            });
         let (handle, cancel) = Cancel::new();
         spawn_signal_watch(handle);
         Ok(Self {
@@ -157,6 +170,26 @@ pub fn owner() -> String {
         .or_else(|| var("HOSTNAME"))
         .unwrap_or_else(|| "localhost".into());
     format!("{user}@{host}")
+}
+
+impl Session {
+    /// The version live before this run (the newest release recorded Promoted), for the
+    /// action's `previous-version` output; one history read, made only when asked.
+    pub async fn note_previous_version(&self, outcome: &mut super::Outcome, wanted: bool) {
+        if !wanted {
+            return;
+        }
+        match self.cloud.history().await {
+            Ok(history) => {
+                outcome.previous_version = history
+                    .iter()
+                    .rev()
+                    .find(|r| r.status == Status::Promoted)
+                    .map(|r| r.version.to_string());
+            }
+            Err(e) => tracing::warn!("reading the history for previous-version: {e}"),
+        }
+    }
 }
 
 /// Start a runtime for a verb that talks to AWS.

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::Target;
+use super::{Io, Target};
 use super::session::{Session, load_config, runtime};
 use crate::engine::Observed;
 use crate::exit::ExitCode;
@@ -32,10 +32,11 @@ struct Report<'a> {
     observed: &'a Observed,
 }
 
-pub fn run(req: &StatusRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let settings = load_config(&req.target, None, None, None)?;
     runtime()?.block_on(async {
-        let session = Session::open(&req.target, settings).await?;
+        let session = Session::open(&req.target, settings, &io.reporters).await?;
+        let out = &mut *io.out;
         let observed = session.engine().observe().await?;
         let lock = session
             .cloud
@@ -60,6 +61,16 @@ pub fn run(req: &StatusRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             lock,
             observed: &observed,
         };
+        io.outcome.live_slot = live.map(|s| s.to_string());
+        io.outcome.version = report.live_version.clone();
+        io.outcome.previous_version = observed
+            .history
+            .iter()
+            .rev()
+            .filter(|r| r.status == Status::Promoted)
+            .nth(1)
+            .map(|r| r.version.to_string());
+        io.outcome.status = observed.release_on(live.unwrap_or(idle)).map(|r| r.status.to_string());
         if req.json {
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;

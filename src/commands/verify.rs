@@ -2,9 +2,8 @@
 //! config names exists and is wired as cutover expects, and says what to fix for each
 //! failure. Reads only.
 
-use std::io::Write;
 
-use super::Target;
+use super::{Io, Target};
 use super::session::{Session, load_config, runtime};
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Images, Signals, Slot, Status};
@@ -15,14 +14,15 @@ struct Check {
     problem: Option<String>,
 }
 
-pub fn run(target: &Target, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(target: &Target, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    let out = &mut *io.out;
     // Render the task definition with a placeholder image: the roles it names are the
     // ones the next deploy registers.
     let placeholder = format!("verify.invalid/placeholder@sha256:{}", "0".repeat(64));
     let version = crate::version::Version::parse("v0.0.0")?;
     let loaded = load_config(target, Some(&version), Some(&placeholder), Some("verify"))?;
     let checks = runtime()?.block_on(async {
-        let session = Session::open(target, loaded).await?;
+        let session = Session::open(target, loaded, &io.reporters).await?;
         anyhow::Ok(checks(&session).await)
     })?;
     let mut failed = 0;
@@ -39,6 +39,7 @@ pub fn run(target: &Target, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         return Err(Coded::new(ExitCode::Usage, format!("verify: {failed} of {} checks failed; fix the config or the infrastructure as said above", checks.len())).into());
     }
     writeln!(out, "all {} checks passed", checks.len())?;
+    io.outcome.status = Some("Verified".into());
     Ok(ExitCode::Ok)
 }
 

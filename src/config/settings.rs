@@ -192,6 +192,44 @@ impl Default for Strategy {
     }
 }
 
+impl Strategy {
+    fn bake(&self) -> Duration {
+        match self {
+            Strategy::AllAtOnce { bake }
+            | Strategy::Canary { bake, .. }
+            | Strategy::Linear { bake, .. } => *bake,
+        }
+    }
+
+    /// This strategy switched to `kind` (the action's `strategy` input). The same kind
+    /// keeps its configured steps; another kind gets the defaults the scaffold suggests
+    /// (canary 10% for 5m, linear +10% every 1m); the bake is kept either way.
+    pub fn with_kind(&self, kind: &str) -> Result<Strategy, crate::exit::Coded> {
+        let bake = self.bake();
+        let same = |s: &Strategy| std::mem::discriminant(s) == std::mem::discriminant(self);
+        let wanted = match kind.trim() {
+            "all-at-once" => Strategy::AllAtOnce { bake },
+            "canary" => Strategy::Canary {
+                percent: 10,
+                wait: Duration::from_secs(300),
+                bake,
+            },
+            "linear" => Strategy::Linear {
+                step: 10,
+                interval: Duration::from_secs(60),
+                bake,
+            },
+            other => {
+                return Err(crate::exit::Coded::new(
+                    crate::exit::ExitCode::Usage,
+                    format!("strategy `{other}` is not one of all-at-once, canary, linear; fix the `strategy` input"),
+                ));
+            }
+        };
+        Ok(if same(&wanted) { self.clone() } else { wanted })
+    }
+}
+
 /// Checks a staged release must pass before it may take production traffic, and that are
 /// watched during every shift step and the bake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

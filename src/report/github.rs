@@ -37,10 +37,7 @@ pub struct GithubDeployments {
 impl GithubDeployments {
     /// Start the background task on the current tokio runtime.
     pub fn start(target: GithubTarget) -> anyhow::Result<Self> {
-        let octo = Octocrab::builder()
-            .base_uri(target.api_url.as_str())?
-            .personal_token(target.token.expose_secret().to_string())
-            .build()?;
+        let octo = client(&target)?;
         let queue = Queue::start(|mut rx| async move {
             let mut deployment: Option<DeploymentId> = None;
             while let Some(event) = rx.recv().await {
@@ -74,6 +71,14 @@ impl Reporter for GithubDeployments {
     }
 
     fn notice(&self, _message: &str) {}
+}
+
+/// An API client for `target`'s base URL and token.
+pub(super) fn client(target: &GithubTarget) -> anyhow::Result<Octocrab> {
+    Ok(Octocrab::builder()
+        .base_uri(target.api_url.as_str())?
+        .personal_token(target.token.expose_secret().to_string())
+        .build()?)
 }
 
 /// The deployment state GitHub shows for a lifecycle status.
@@ -161,7 +166,7 @@ async fn send(
     Ok(())
 }
 
-fn describe(e: &octocrab::Error) -> String {
+pub(super) fn describe(e: &octocrab::Error) -> String {
     match e {
         octocrab::Error::GitHub { source, .. } => {
             let hint = if source.status_code.as_u16() == 403 || source.status_code.as_u16() == 404 {

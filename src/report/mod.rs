@@ -5,9 +5,11 @@
 pub mod console;
 pub mod github;
 mod queue;
+pub mod release_notes;
 pub mod slack;
 pub mod summary;
 pub mod timeline;
+pub mod workflow;
 
 use crate::ports::{Reporter, StatusEvent};
 

@@ -17,15 +17,13 @@ pub struct RunSummary<'a> {
     pub from_version: Option<String>,
     pub to_version: Option<String>,
     pub image: Option<String>,
-    pub final_status: Option<Status>,
+    pub final_status: Option<String>,
     pub entries: &'a [Entry],
 }
 
 pub fn markdown(s: &RunSummary<'_>) -> String {
     let mut md = String::new();
-    let outcome = s
-        .final_status
-        .map_or_else(|| "unknown".to_string(), |st| st.to_string());
+    let outcome = s.final_status.as_deref().unwrap_or("unknown");
     let _ = writeln!(
         md,
         "## cutover {} — {}/{}: {outcome}\n",
@@ -215,7 +213,7 @@ mod tests {
             from_version: Some("v1.0.0".into()),
             to_version: Some("v1.1.0".into()),
             image: Some("r@sha256:ab".into()),
-            final_status: Some(Status::Promoted),
+            final_status: Some("Promoted".into()),
             entries: &entries,
         });
         insta::assert_snapshot!(md);
