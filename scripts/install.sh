@@ -5,7 +5,7 @@
 set -euo pipefail
 
 VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
-APT_PACKAGES=(docker.io docker-registry apache2-utils busybox-static ca-certificates curl python3-venv)
+APT_PACKAGES=(docker.io docker-registry apache2-utils busybox-static ca-certificates curl openssl python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::build::PrebuiltImage;
 use crate::commands::action::Inputs;
 use crate::commands::{
-    ActionRequest, BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
-    RollbackRequest, StatusRequest, Target, Verb,
+    ActionRequest, BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest,
+    Request, RollbackRequest, StatusRequest, Target, Verb,
 };
 use crate::version::Version;
 
@@ -76,7 +76,11 @@ pub struct ActionArgs {
     #[arg(long, env = "INPUT_SERVICES")]
     pub services: Option<String>,
     /// Folder holding environments/ and services/ (the `config-dir` input).
-    #[arg(long = "input-config-dir", env = "INPUT_CONFIG-DIR")]
+    #[arg(
+        id = "input_config_dir",
+        long = "input-config-dir",
+        env = "INPUT_CONFIG-DIR"
+    )]
     pub config_dir: Option<String>,
     /// The release tag (default: the pushed tag in GITHUB_REF).
     #[arg(long, env = "INPUT_TAG")]
@@ -192,6 +196,9 @@ pub struct StageArgs {
     /// Rebuild and re-push even when a mutable repository holds the tag with other content.
     #[arg(long, env = "CUTOVER_FORCE_REBUILD")]
     pub force_rebuild: bool,
+    /// Override the service's strategy for this run: all-at-once, canary or linear.
+    #[arg(long, env = "CUTOVER_STRATEGY", value_parser = ["all-at-once", "canary", "linear"])]
+    pub strategy: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +208,9 @@ pub struct PromoteArgs {
     /// Print the plan and its expected duration; change nothing.
     #[arg(long, env = "CUTOVER_DRY_RUN")]
     pub dry_run: bool,
+    /// Override the service's strategy for this run: all-at-once, canary or linear.
+    #[arg(long, env = "CUTOVER_STRATEGY", value_parser = ["all-at-once", "canary", "linear"])]
+    pub strategy: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -237,7 +247,7 @@ impl StageArgs {
                 config_dir,
                 env: self.tag.target.env,
                 service: self.tag.target.service,
-                strategy: None,
+                strategy: self.strategy,
             },
             image: self.image,
             git_sha: self.git_sha,
@@ -255,6 +265,7 @@ impl PlanArgs {
             dry_run: true,
             git_sha: None,
             force_rebuild: false,
+            strategy: None,
         }
         .into_release(config_dir)
     }
@@ -311,7 +322,10 @@ impl Cli {
             }
             Command::Promote(a) => Request::Promote(PromoteRequest {
                 version: Version::parse(&a.tag.tag)?,
-                target: target(a.tag.target),
+                target: Target {
+                    strategy: a.strategy,
+                    ..target(a.tag.target)
+                },
                 dry_run: a.dry_run,
             }),
             Command::Rollback(a) => Request::Rollback(RollbackRequest {

@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::session::{load_config, owner, runtime};
 use super::{
-    Io, Outcome, PromoteRequest, ReleaseRequest, Request, RollbackRequest, StatusRequest,
-    Target, Verb,
+    Io, Outcome, PromoteRequest, ReleaseRequest, Request, RollbackRequest, StatusRequest, Target,
+    Verb,
 };
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Reporter, Status, StatusEvent};
@@ -115,9 +115,12 @@ impl ActionRequest {
         let rollback = given(inputs.rollback).filter(|r| r != "false");
         let verb = match (rollback, given(inputs.command).as_deref()) {
             (Some(r), _) if r == "true" => ActionVerb::Rollback(None),
-            (Some(v), _) => ActionVerb::Rollback(Some(
-                Version::parse(&v).map_err(|e| usage("rollback", format!("{e}; use `true` or a version such as v1.2.3")))?,
-            )),
+            (Some(v), _) => ActionVerb::Rollback(Some(Version::parse(&v).map_err(|e| {
+                usage(
+                    "rollback",
+                    format!("{e}; use `true` or a version such as v1.2.3"),
+                )
+            })?)),
             (None, None | Some("deploy")) => ActionVerb::Deploy,
             (None, Some("build")) => ActionVerb::Build,
             (None, Some("stage")) => ActionVerb::Stage,
@@ -128,12 +131,18 @@ impl ActionRequest {
             (None, Some(other)) => {
                 return Err(usage(
                     "command",
-                    format!("`{other}` is not one of deploy, build, stage, promote, rollback, status, verify"),
+                    format!(
+                        "`{other}` is not one of deploy, build, stage, promote, rollback, status, verify"
+                    ),
                 ));
             }
         };
-        let environment = given(inputs.environment)
-            .ok_or_else(|| usage("environment", "required: name a folder under <config-dir>/environments/"))?;
+        let environment = given(inputs.environment).ok_or_else(|| {
+            usage(
+                "environment",
+                "required: name a folder under <config-dir>/environments/",
+            )
+        })?;
         let services: Vec<String> = given(inputs.services)
             .unwrap_or_default()
             .split([',', '\n', ' '])
@@ -142,18 +151,25 @@ impl ActionRequest {
             .map(str::to_string)
             .collect();
         if services.is_empty() {
-            return Err(usage("services", "required: name one or more folders under <config-dir>/services/, comma separated"));
+            return Err(usage(
+                "services",
+                "required: name one or more folders under <config-dir>/services/, comma separated",
+            ));
         }
         let needs_tag = matches!(
             verb,
             ActionVerb::Deploy | ActionVerb::Build | ActionVerb::Stage | ActionVerb::Promote
         );
         let version = match given(inputs.tag).or_else(|| given(github_ref)) {
-            Some(tag) if needs_tag => Some(Version::parse(&tag).map_err(|e| {
-                usage("tag", format!("{e}; run on a tag push or set `tag`"))
-            })?),
+            Some(tag) if needs_tag => Some(
+                Version::parse(&tag)
+                    .map_err(|e| usage("tag", format!("{e}; run on a tag push or set `tag`")))?,
+            ),
             None if needs_tag => {
-                return Err(usage("tag", "no tag: run on a `v*` tag push, or set `tag: v1.2.3`"));
+                return Err(usage(
+                    "tag",
+                    "no tag: run on a `v*` tag push, or set `tag: v1.2.3`",
+                ));
             }
             _ => None,
         };
@@ -177,10 +193,16 @@ impl ActionRequest {
             strategy,
             github_token: given(inputs.github_token).map(SecretString::from),
             slack_webhook: given(inputs.slack_webhook).map(SecretString::from),
-            dry_run: flag("dry-run", inputs.dry_run.as_deref().filter(|s| !s.trim().is_empty()))?,
+            dry_run: flag(
+                "dry-run",
+                inputs.dry_run.as_deref().filter(|s| !s.trim().is_empty()),
+            )?,
             release_notes: flag(
                 "release-notes",
-                inputs.release_notes.as_deref().filter(|s| !s.trim().is_empty()),
+                inputs
+                    .release_notes
+                    .as_deref()
+                    .filter(|s| !s.trim().is_empty()),
             )?,
         })
     }
@@ -206,7 +228,11 @@ impl ActionRequest {
             force_rebuild: false,
             dry_run: self.dry_run,
         };
-        let tagged = || version.clone().expect("checked in from_inputs: the verb has a tag");
+        let tagged = || {
+            version
+                .clone()
+                .expect("checked in from_inputs: the verb has a tag")
+        };
         match &self.verb {
             ActionVerb::Deploy => Request::Release(Verb::Deploy, release(tagged())),
             ActionVerb::Stage => Request::Release(Verb::Stage, release(tagged())),
@@ -273,7 +299,10 @@ struct ServiceRun {
 pub fn run(req: &ActionRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     // Mask the secrets before anything else is printed (GitHub masks inputs marked secret
     // only when they come from `secrets.*`; a token pasted through `with:` would not be).
-    for secret in [&req.github_token, &req.slack_webhook].into_iter().flatten() {
+    for secret in [&req.github_token, &req.slack_webhook]
+        .into_iter()
+        .flatten()
+    {
         writeln!(out, "::add-mask::{}", secret.expose_secret())?;
     }
     out.flush()?;
@@ -327,19 +356,38 @@ fn run_service(
     io.reporters.push(Arc::new(timeline.clone()));
     io.reporters.push(workflow.clone());
     io.reporters.extend(external.reporters());
+    if req.verb.deploys() && !req.dry_run {
+        // GitHub shows the deployment as queued and Slack says it started before the
+        // first real step (a build can take minutes). Not in the log: the build's
+        // `::add-mask::` lines must come before anything else there.
+        let queued = StatusEvent {
+            status: Status::Pending,
+            version: req.version.clone(),
+            slot: None,
+            detail: format!("cutover {} started", req.verb.name()),
+        };
+        timeline.status(&queued);
+        for r in external.reporters() {
+            r.status(&queued);
+        }
+    }
     let result = super::run_with(req.request(service), &mut io);
     let mut outcome = io.outcome;
     let last = timeline.entries().last().map(|e| e.event.status);
     match &result {
         Ok(_) => {
-            if req.release_notes && outcome.status.as_deref() == Some("Promoted") {
-                if let Some(notes) = &external.notes {
-                    let version = req.version.clone().or_else(|| {
-                        outcome.version.as_deref().and_then(|v| Version::parse(v).ok())
-                    });
-                    if let Some(version) = version {
-                        rt.block_on(notes.publish(&version));
-                    }
+            if req.release_notes
+                && outcome.status.as_deref() == Some("Promoted")
+                && let Some(notes) = &external.notes
+            {
+                let version = req.version.clone().or_else(|| {
+                    outcome
+                        .version
+                        .as_deref()
+                        .and_then(|v| Version::parse(v).ok())
+                });
+                if let Some(version) = version {
+                    rt.block_on(notes.publish(&version));
                 }
             }
         }
@@ -573,8 +621,7 @@ mod tests {
 
     #[test]
     fn empty_inputs_are_unset_and_the_tag_comes_from_github_ref() {
-        let req =
-            ActionRequest::from_inputs(inputs(), Some("refs/tags/v1.4.0".into())).unwrap();
+        let req = ActionRequest::from_inputs(inputs(), Some("refs/tags/v1.4.0".into())).unwrap();
         assert_eq!(req.verb, ActionVerb::Deploy);
         assert_eq!(req.version.unwrap().to_string(), "v1.4.0");
         assert!(req.github_token.is_none() && req.image.is_none() && !req.dry_run);
@@ -602,18 +649,33 @@ mod tests {
         assert_eq!(req.services, ["web", "api", "worker"]);
     }
 
+    /// An input name and how to break it.
+    type BadInput = (&'static str, Box<dyn Fn(&mut Inputs)>);
+
     #[test]
     fn bad_inputs_name_the_input_and_are_usage_errors() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Inputs)>)> = vec![
+        let cases: Vec<BadInput> = vec![
             ("command", Box::new(|i| i.command = Some("ship".into()))),
-            ("environment", Box::new(|i| i.environment = Some(" ".into()))),
+            (
+                "environment",
+                Box::new(|i| i.environment = Some(" ".into())),
+            ),
             ("services", Box::new(|i| i.services = Some(",".into()))),
             ("tag", Box::new(|i| i.tag = Some("main".into()))),
-            ("rollback", Box::new(|i| i.rollback = Some("yesterday".into()))),
+            (
+                "rollback",
+                Box::new(|i| i.rollback = Some("yesterday".into())),
+            ),
             ("image", Box::new(|i| i.image = Some("repo:latest".into()))),
-            ("strategy", Box::new(|i| i.strategy = Some("big-bang".into()))),
+            (
+                "strategy",
+                Box::new(|i| i.strategy = Some("big-bang".into())),
+            ),
             ("dry-run", Box::new(|i| i.dry_run = Some("yes".into()))),
-            ("release-notes", Box::new(|i| i.release_notes = Some("1".into()))),
+            (
+                "release-notes",
+                Box::new(|i| i.release_notes = Some("1".into())),
+            ),
         ];
         for (input, edit) in cases {
             let mut i = inputs();

@@ -46,7 +46,14 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     writeln!(io.out, "{}", published.reference)?;
     io.outcome.image = Some(published.reference.clone());
     io.outcome.digest = Some(published.digest.clone());
-    io.outcome.status = Some(if published.built { "Built" } else { "AlreadyBuilt" }.into());
+    io.outcome.status = Some(
+        if published.built {
+            "Built"
+        } else {
+            "AlreadyBuilt"
+        }
+        .into(),
+    );
     Ok(ExitCode::Ok)
 }
 

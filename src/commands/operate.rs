@@ -1,7 +1,7 @@
 //! `promote`, `rollback` and `unlock`: verbs that act on what is already staged or live.
 
-use super::{Io, Target};
 use super::session::{Session, load_config, runtime};
+use super::{Io, Target};
 use crate::engine::RollbackPath;
 use crate::exit::ExitCode;
 use crate::version::Version;

@@ -1,9 +1,9 @@
 //! `plan`, `stage` and `deploy`: get the image (build it, reuse it, or take `--image`),
 //! compile the task definition with it, then plan, stage, or stage and promote.
 
-use super::{Io, Target};
 use super::build::{head_commit, image_job, publish, resolve_git_sha};
 use super::session::{ReadOnly, Session, load_config, runtime};
+use super::{Io, Target};
 use crate::build::PrebuiltImage;
 use crate::config;
 use crate::engine::StageRequest;

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{Io, Target};
 use super::session::{Session, load_config, runtime};
+use super::{Io, Target};
 use crate::engine::Observed;
 use crate::exit::ExitCode;
 use crate::ports::{Lock, Release, Slot, Status, Store};
@@ -70,7 +70,9 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             .filter(|r| r.status == Status::Promoted)
             .nth(1)
             .map(|r| r.version.to_string());
-        io.outcome.status = observed.release_on(live.unwrap_or(idle)).map(|r| r.status.to_string());
+        io.outcome.status = observed
+            .release_on(live.unwrap_or(idle))
+            .map(|r| r.status.to_string());
         if req.json {
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;

@@ -2,9 +2,8 @@
 //! config names exists and is wired as cutover expects, and says what to fix for each
 //! failure. Reads only.
 
-
-use super::{Io, Target};
 use super::session::{Session, load_config, runtime};
+use super::{Io, Target};
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Images, Signals, Slot, Status};
 

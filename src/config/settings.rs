@@ -222,7 +222,9 @@ impl Strategy {
             other => {
                 return Err(crate::exit::Coded::new(
                     crate::exit::ExitCode::Usage,
-                    format!("strategy `{other}` is not one of all-at-once, canary, linear; fix the `strategy` input"),
+                    format!(
+                        "strategy `{other}` is not one of all-at-once, canary, linear; fix the `strategy` input"
+                    ),
                 ));
             }
         };

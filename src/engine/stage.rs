@@ -187,7 +187,11 @@ impl<C: Cloud> Engine<'_, C> {
         }
         self.record(lease, &release, Status::AwaitingApproval)
             .await?;
-        Ok(release)
+        // What callers report is the release as recorded, not as it was while staging.
+        Ok(Release {
+            status: Status::AwaitingApproval,
+            ..release
+        })
     }
 
     /// Deploy only what the registry has: a missing digest fails before anything changes.

@@ -84,7 +84,14 @@ mod tests {
     #[test]
     fn previous_tag_is_the_greatest_semver_below() {
         let v = |s| Version::parse(s).unwrap();
-        let tags = ["v1.10.0", "v1.9.0", "latest", "v1.2.0", "v2.0.0", "v1.10.0-rc.1"];
+        let tags = [
+            "v1.10.0",
+            "v1.9.0",
+            "latest",
+            "v1.2.0",
+            "v2.0.0",
+            "v1.10.0-rc.1",
+        ];
         assert_eq!(
             previous_tag(tags.into_iter(), &v("v1.10.0")).as_deref(),
             Some("v1.10.0-rc.1")

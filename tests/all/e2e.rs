@@ -14,13 +14,13 @@ use serde_json::Value;
 use crate::moto::Stack;
 use crate::services::{Services, cutover_std};
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    root: PathBuf,
-    stack: Stack,
-    services: Services,
+    pub(crate) root: PathBuf,
+    pub(crate) stack: Stack,
+    pub(crate) services: Services,
     stop: Arc<AtomicBool>,
-    rt: tokio::runtime::Runtime,
+    pub(crate) rt: tokio::runtime::Runtime,
 }
 
 impl Drop for World {
@@ -30,7 +30,7 @@ impl Drop for World {
 }
 
 impl World {
-    fn new(prefix: &str) -> Option<Self> {
+    pub(crate) fn new(prefix: &str) -> Option<Self> {
         let services = Services::get()?;
         let stack = Stack::create(prefix)?;
         let dir = tempfile::tempdir().unwrap();
@@ -73,11 +73,11 @@ impl World {
         Some(world)
     }
 
-    fn cutover(&self) -> assert_cmd::Command {
+    pub(crate) fn cutover(&self) -> assert_cmd::Command {
         assert_cmd::Command::from_std(self.process())
     }
 
-    fn process(&self) -> std::process::Command {
+    pub(crate) fn process(&self) -> std::process::Command {
         let mut cmd = cutover_std(&self.root);
         for (k, v) in self.stack.env() {
             cmd.env(k, v);
@@ -88,7 +88,7 @@ impl World {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = self
             .cutover()
             .args(args)
@@ -103,7 +103,7 @@ impl World {
     }
 
     /// Run and require an exit code; on mismatch show everything.
-    fn expect(&self, code: i32, args: &[&str]) -> String {
+    pub(crate) fn expect(&self, code: i32, args: &[&str]) -> String {
         let (got, stdout, stderr) = self.run(args);
         assert_eq!(
             got, code,
@@ -113,12 +113,12 @@ impl World {
     }
 
     /// `deploy` / `stage` build from app/: each version gets its own image content.
-    fn version_file(&self, version: &str) {
+    pub(crate) fn version_file(&self, version: &str) {
         std::fs::write(self.root.join("app/version.txt"), version).unwrap();
     }
 
     /// Production weights as moto holds them, read with the SDK (not through cutover).
-    fn weights(&self) -> (i64, i64) {
+    pub(crate) fn weights(&self) -> (i64, i64) {
         let stack = &self.stack;
         self.rt.block_on(async {
             let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.sdk().await);
@@ -144,7 +144,7 @@ impl World {
         })
     }
 
-    fn set_alarm(&self, name: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+    pub(crate) fn set_alarm(&self, name: &str, state: aws_sdk_cloudwatch::types::StateValue) {
         let stack = &self.stack;
         self.rt.block_on(async {
             aws_sdk_cloudwatch::Client::new(&stack.sdk().await)
@@ -159,7 +159,7 @@ impl World {
     }
 
     /// Everything cutover may write, as moto holds it: for proving a dry run wrote nothing.
-    fn snapshot(&self) -> Value {
+    pub(crate) fn snapshot(&self) -> Value {
         let stack = &self.stack;
         self.rt.block_on(async {
             let sdk = stack.sdk().await;
@@ -292,7 +292,7 @@ fn serve_health(stop: Arc<AtomicBool>) -> String {
     url
 }
 
-fn live(weights: (i64, i64)) -> &'static str {
+pub(crate) fn live(weights: (i64, i64)) -> &'static str {
     match weights {
         (100, 0) => "blue",
         (0, 100) => "green",

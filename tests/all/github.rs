@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn deployment(server: &str) -> Value {
+pub(crate) fn deployment(server: &str) -> Value {
     json!({
         "url": format!("{server}/repos/o/r/deployments/42"), "id": 42, "node_id": "MDEwOkRlcGxveW1lbnQx",
         "sha": "a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d", "ref": "v1.2.0", "task": "deploy", "payload": {},
@@ -18,7 +18,7 @@ fn deployment(server: &str) -> Value {
     })
 }
 
-fn status(server: &str, state: &str) -> Value {
+pub(crate) fn status(server: &str, state: &str) -> Value {
     json!({
         "url": format!("{server}/repos/o/r/deployments/42/statuses/1"), "id": 1, "node_id": "MDE2OkRlcGxveW1lbnRTdGF0dXMx",
         "state": state, "description": "", "environment": "production", "target_url": "", "log_url": "",

@@ -1,5 +1,7 @@
 //! The one integration-test binary (one link step keeps builds cheap); one module per area.
 
+mod action;
+mod action_image;
 mod aws;
 mod build;
 mod build_dockerignore;
