@@ -182,8 +182,14 @@ impl<C: Cloud> Engine<'_, C> {
             Some(idle),
             format!("on {}", idle),
         );
-        if let Err(e) = self.validate(&spec.version).await {
-            return Err(failed(e).await);
+        match self.validate(&spec.version).await {
+            Ok(passed) => self.report(
+                Status::Validating,
+                Some(&spec.version),
+                Some(idle),
+                format!("passed: {passed}"),
+            ),
+            Err(e) => return Err(failed(e).await),
         }
         self.record(lease, &release, Status::AwaitingApproval)
             .await?;

@@ -17,10 +17,11 @@ const WATCH_PROBE_FAILURES: u32 = 2;
 
 impl<C: Cloud> Engine<'_, C> {
     /// Validate the release behind the test listener; the whole of it within the deadline.
-    pub(crate) async fn validate(&self, version: &Version) -> Result<(), EngineError> {
+    /// Returns what passed, one line per check, for the timeline and the job summary.
+    pub(crate) async fn validate(&self, version: &Version) -> Result<String, EngineError> {
         let deadline = self.settings.deadlines.validate.0;
         match tokio::time::timeout(deadline, self.validate_unbounded(version)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(passed)) => Ok(passed),
             Ok(Err(reason)) => Err(reason),
             Err(_) => Err(EngineError::failed(
                 "Validating",
@@ -29,25 +30,40 @@ impl<C: Cloud> Engine<'_, C> {
         }
     }
 
-    async fn validate_unbounded(&self, version: &Version) -> Result<(), EngineError> {
+    async fn validate_unbounded(&self, version: &Version) -> Result<String, EngineError> {
         let fail = |reason: String| EngineError::failed("Validating", reason);
-        self.alarms_clear().await?.map_err(fail)?;
-        for probe in &self.settings.validation.probes {
-            self.probe_until_passing(probe).await?.map_err(fail)?;
-        }
         let v = &self.settings.validation;
-        if let Some(argv) = &v.command
-            && let CheckResult::Fail(why) = self
+        self.alarms_clear().await?.map_err(fail)?;
+        let mut passed = Vec::new();
+        for probe in &v.probes {
+            let attempts = self.probe_until_passing(probe).await?.map_err(fail)?;
+            passed.push(format!(
+                "probe {} → {}: {} in a row ({attempts} attempts)",
+                probe.path, probe.expect_status, probe.consecutive_successes
+            ));
+        }
+        if let Some(argv) = &v.command {
+            if let CheckResult::Fail(why) = self
                 .cloud
                 .run_command(argv, version, v.command_timeout.0)
                 .await
-        {
-            return Err(fail(format!("validation command failed: {why}")));
+            {
+                return Err(fail(format!("validation command failed: {why}")));
+            }
+            passed.push(format!("command {} passed", argv.join(" ")));
         }
-        self.alarms_clear().await?.map_err(fail)
+        self.alarms_clear().await?.map_err(fail)?;
+        if !v.alarms.is_empty() {
+            passed.push(format!("alarms OK: {}", v.alarms.join(", ")));
+        }
+        if passed.is_empty() {
+            passed.push("no checks configured".into());
+        }
+        Ok(passed.join("; "))
     }
 
-    async fn probe_until_passing(&self, probe: &Probe) -> Result<Result<(), String>, EngineError> {
+    /// Ok(attempts used) once the probe passed `consecutive_successes` times in a row.
+    async fn probe_until_passing(&self, probe: &Probe) -> Result<Result<u32, String>, EngineError> {
         let request = probe_request(probe);
         let mut streak = 0;
         let mut last = String::new();
@@ -56,7 +72,7 @@ impl<C: Cloud> Engine<'_, C> {
                 CheckResult::Pass => {
                     streak += 1;
                     if streak >= probe.consecutive_successes {
-                        return Ok(Ok(()));
+                        return Ok(Ok(attempt));
                     }
                 }
                 CheckResult::Fail(why) => {
