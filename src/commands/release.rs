@@ -58,7 +58,9 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
     };
     runtime()?.block_on(async {
         let session = Session::open(&req.target, settings, &io.reporters).await?;
-        session.note_previous_version(&mut io.outcome, io.full_outcome && !dry).await;
+        // Stage says which version production stays on, so it always reads it.
+        let staging = verb == Verb::Stage;
+        session.note_previous_version(&mut io.outcome, (io.full_outcome || staging) && !dry).await;
         let out = &mut *io.out;
         let (reference, digest, note) = match (prebuilt, job) {
             (Some(p), _) => (p.reference, p.digest, None),
@@ -125,10 +127,14 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
             if outcome.already_live {
                 writeln!(out, "{} is already live on {}: nothing staged", outcome.release.version, outcome.release.slot)?;
             } else {
-                let live = outcome.plan.live.map_or_else(|| "nothing".to_string(), |s| s.to_string());
+                let production = match (outcome.plan.live, &io.outcome.previous_version) {
+                    (Some(slot), Some(v)) => format!("production stays on {v} ({slot})"),
+                    (Some(slot), None) => format!("production stays on {slot}"),
+                    (None, _) => "nothing is live yet".to_string(),
+                };
                 writeln!(
                     out,
-                    "{} staged on {} and validated; production stays on {live}.\npromote with: cutover promote --env {} --service {} --tag {}",
+                    "{} staged on {} and validated; {production}.\npromote with: cutover promote --env {} --service {} --tag {}",
                     outcome.release.version, outcome.release.slot, t.env, t.service, outcome.release.version
                 )?;
             }

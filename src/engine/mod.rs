@@ -98,7 +98,8 @@ impl<'a, C: Cloud> Engine<'a, C> {
         slot: Option<Slot>,
         detail: String,
     ) {
-        tracing::info!(%status, ?slot, %detail, "status");
+        // The console reporter prints the human line; this one is for -vv debugging.
+        tracing::debug!(%status, ?slot, %detail, "status");
         self.reporter.status(&StatusEvent {
             status,
             version: version.cloned(),
