@@ -262,7 +262,15 @@ impl<C: Cloud> Engine<'_, C> {
             return e;
         }
         let _ = eng.record(lease, release, Status::RolledBack).await;
-        self.report(Status::RolledBack, None, Some(old), reason.clone());
+        self.report(
+            Status::RolledBack,
+            Some(&release.version),
+            Some(old),
+            format!(
+                "{} rolled back, production is on {old}: {reason}",
+                release.version
+            ),
+        );
         EngineError::RolledBack { slot: old, reason }
     }
 
