@@ -120,8 +120,12 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         Some(l) => writeln!(out, "lock       held by {}", l.owner)?,
         None => writeln!(out, "lock       free")?,
     }
-    writeln!(out, "history    (newest first)")?;
-    for rel in r.observed.history.iter().rev() {
+    writeln!(out, "history    (newest change first)")?;
+    // Entries are updated in place (a staged release later promoted or rolled back keeps
+    // its place), so order by when each last changed.
+    let mut history: Vec<_> = r.observed.history.iter().rev().collect();
+    history.sort_by_key(|rel| std::cmp::Reverse(rel.at));
+    for rel in history {
         writeln!(
             out,
             "  {:<14} {:<6} {:<17} by {}",
