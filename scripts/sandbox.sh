@@ -28,12 +28,20 @@ usage() { sed -n '6,10s/^# \{0,1\}//p' "$0"; }
 
 services() { CUTOVER_STATE_DIR="$SANDBOX/services" bash "$repo/scripts/services.sh" "$@"; }
 
-# Helpers the story runs in the background (watch, alarm-in-bake), stopped on exit.
+# Helpers the story runs in the background (watch, alarm-in-bake), stopped on exit, and
+# the cutover run of the current step.
 HELPERS=()
+RUNNING=
 
 down() {
   local pid
   for pid in "${HELPERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$RUNNING" ]; then
+    # Interrupted mid-step: cutover stops at a safe point (traffic never left split) while
+    # moto is still there to answer.
+    echo "$RUNNING" >"$SANDBOX/cutover.pid"
+    stop_pidfile "cutover (the current step)" "$SANDBOX/cutover.pid"
+  fi
   stop_pidfile agent "$SANDBOX/agent/agent.pid"
   if [ -d "$SANDBOX/services" ]; then services stop; fi
 }
@@ -160,23 +168,22 @@ export PATH="$(dirname "$BIN"):\$PATH"
 EOF
 }
 
-cutover() {
-  (
-    for v in $(compgen -e | grep -E '^(AWS_|GITHUB_|CUTOVER_)|^RUST_LOG$|^CI$'); do unset "$v"; done
-    # shellcheck source=/dev/null
-    source "$SANDBOX/env"
-    # Status changes are on the console timeline; info logs would print each one twice.
-    export CUTOVER_LOG=warn
-    exec "$BIN" "$@"
-  )
+cutover_env() {
+  for v in $(compgen -e | grep -E '^(AWS_|GITHUB_|CUTOVER_)|^RUST_LOG$|^CI$'); do unset "$v"; done
+  # shellcheck source=/dev/null
+  source "$SANDBOX/env"
+  # Status changes are on the console timeline; info logs would print each one twice.
+  export CUTOVER_LOG=warn
 }
+
+cutover() { (cutover_env && exec "$BIN" "$@"); }
 
 STEP=0
 STARTED=$SECONDS
 # One step of the story: runs cutover in the project, shows its timeline with the traffic
 # changes beside it, and requires the exit code the story expects.
 step() { # expected exit code, title, cutover args...
-  local want=$1 title=$2 got=0 run watcher=
+  local want=$1 title=$2 got=0 run tailer watcher=
   shift 2
   STEP=$((STEP + 1))
   echo
@@ -190,10 +197,16 @@ step() { # expected exit code, title, cutover args...
       HELPERS+=("$watcher")
       ;;
   esac
-  (cd "$WORK" && cutover "$@") >"$SANDBOX/steps/$STEP.log" 2>&1 &
+  (cd "$WORK" && cutover_env && exec "$BIN" "$@") >"$SANDBOX/steps/$STEP.log" 2>&1 &
   run=$!
-  tail --pid=$run -n +1 -f "$SANDBOX/steps/$STEP.log" || true
+  RUNNING=$run
+  # In the background, so that a signal reaches the traps at once (the wait builtin is
+  # interruptible; a foreground command is not).
+  tail --pid=$run -n +1 -f "$SANDBOX/steps/$STEP.log" &
+  tailer=$!
   wait $run || got=$?
+  RUNNING=
+  wait $tailer || true
   if [ -n "$watcher" ]; then
     sleep 0.3
     kill "$watcher" 2>/dev/null || true

@@ -373,7 +373,10 @@ def show(sb, args):
     ok = True
     for listener, expected, n in (("production", args.production, 10), ("test", args.test, 3)):
         answers = [http_get(sb.url(listener, "/version")) for _ in range(n)]
-        seen = sorted({body if status == 200 else f"HTTP {status}: {body}" for status, body in answers})
+        seen = sorted({
+            body if status == 200 else f"HTTP {status}: {body}" if status else f"no answer: {body}"
+            for status, body in answers
+        })
         print(f"  {listener:<11} GET /version x{n} -> {', '.join(seen)}")
         if expected and seen != [expected.removeprefix("v")]:
             print(f"sandbox: the {listener} listener should serve only {expected}", file=sys.stderr)
