@@ -172,7 +172,8 @@ cutover_env() {
   for v in $(compgen -e | grep -E '^(AWS_|GITHUB_|CUTOVER_)|^RUST_LOG$|^CI$'); do unset "$v"; done
   # shellcheck source=/dev/null
   source "$SANDBOX/env"
-  # Status changes are on the console timeline; info logs would print each one twice.
+  # The console timeline tells the story; logs only for warnings (at info, some cutover
+  # versions log each status change beside the timeline's line for it).
   export CUTOVER_LOG=warn
 }
 
