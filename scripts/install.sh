@@ -2,6 +2,10 @@
 # Installs everything the test suite and the local stack need on a fresh Debian machine
 # (as root): Debian packages, a Python venv with pinned tools, and the Rust toolchain's
 # components. Idempotent and quiet when everything is already there.
+#
+#   scripts/install.sh          everything (scripts/test.sh)
+#   scripts/install.sh stack    only what the local stack runs on: packages and the venv
+#                               (scripts/sandbox.sh), not the Rust test tools
 set -euo pipefail
 
 VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
@@ -30,6 +34,8 @@ if [ ! -f "$stamp" ] || [ "$(sha256sum < "$req")" != "$(cat "$stamp")" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
   sha256sum < "$req" > "$stamp"
 fi
+
+[ "${1:-}" = stack ] && exit 0
 
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >&2

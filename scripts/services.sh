@@ -18,35 +18,9 @@ VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
 MOTO_ACCOUNT=123456789012
 REGISTRY_PASSWORD="${MOTO_ACCOUNT}-auth-token"
 
-log() { echo "services: $*" >&2; }
-
-alive() { # pidfile
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-# Starts a server in its own session, logging to DIR/NAME.log, pid in DIR/NAME.pid.
-launch() { # dir, name, command...
-  local dir=$1 name=$2
-  shift 2
-  setsid "$@" >"$dir/$name.log" 2>&1 </dev/null &
-  echo $! >"$dir/$name.pid"
-}
-
-free_port() {
-  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_for() { # log file, seconds, command...: fails the script with the log's tail
-  local logfile=$1 secs=$2
-  shift 2
-  for _ in $(seq $((secs * 10))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  log "$(basename "$logfile" .log) did not come up in ${secs}s; the end of $logfile:"
-  tail -20 "$logfile" >&2
-  exit 1
-}
+LOG_TAG=services
+# shellcheck source=scripts/procs.sh
+source "$(dirname "$0")/procs.sh"
 
 start_dockerd() {
   local d="$STATE/docker"
@@ -104,20 +78,14 @@ start_moto() {
   log "moto on http://127.0.0.1:$port"
 }
 
-stop_pidfile() { # name, pidfile
-  local pid
-  [ -f "$2" ] || return 0
-  pid=$(cat "$2")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$1 (pid $pid) ignored SIGTERM for 20s; sending SIGKILL"
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    log "stopped $1 (pid $pid)"
-  fi
-  rm -f "$2"
+# A stopped dockerd leaves its default network namespace mounted (exec/netns/default),
+# which keeps the state folder from being removed.
+unmount_leftovers() { # dir
+  alive "$1/dockerd.pid" && return 0
+  local mnt
+  awk -v dir="$1/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mnt; do
+    umount "$mnt" 2>/dev/null || umount -l "$mnt"
+  done
 }
 
 print_env() {
@@ -139,6 +107,7 @@ case "${1:-}" in
     stop_pidfile registry "$STATE/registry/registry.pid"
     # dockerd stops the containerd it started itself on SIGTERM.
     stop_pidfile dockerd "$STATE/docker/dockerd.pid"
+    unmount_leftovers "$STATE/docker"
     rm -f "$STATE/registry/port" "$STATE/moto/port"
     ;;
   env)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md's Set-up section names it: installs what it needs,
 # then format check, clippy, every Rust test (unit, simulation, CLI, and the real-component
-# tests against the services started below), and the terraform checks.
+# tests against the services started below), the local sandbox's story, and the terraform
+# checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,11 @@ fi
 
 echo "== cargo nextest" >&2
 cargo nextest run --locked --profile ci
+
+# README's first command, the whole story with the real binary, in its own folder, stack
+# and ports, so it never meets the services above; it stops what it started either way.
+echo "== local sandbox story" >&2
+CUTOVER_SANDBOX_DIR=/tmp/cutover-sandbox-test bash scripts/sandbox.sh run
 
 if [ -f scripts/test-terraform.sh ]; then
   echo "== terraform checks" >&2

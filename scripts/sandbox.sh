@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# The local sandbox (README, Set-up): cutover's whole story on this machine, with the real
+# binary against the real local stack — dockerd, a registry playing ECR, moto for the AWS
+# APIs — and the example service examples/hello, really built and pushed.
+#
+#   scripts/sandbox.sh [run] [--keep]   start the stack, create in moto what terraform/
+#                                       creates, walk hello through the story, then stop
+#                                       everything (or, with --keep, leave it up)
+#   scripts/sandbox.sh down             stop everything a kept sandbox started, by pid
+#
+# State lives under ${CUTOVER_SANDBOX_DIR:-/tmp/cutover-sandbox}; every server listens on
+# 127.0.0.1 on a free port, so a sandbox never meets the test services or another sandbox.
+# moto runs no tasks and routes no traffic: scripts/sandbox_agent.py plays the ECS agent
+# and the load balancer's listeners. Needs root (dockerd); installs what it needs.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+SANDBOX="${CUTOVER_SANDBOX_DIR:-/tmp/cutover-sandbox}"
+VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
+REGION=us-east-1
+ENV_NAME=sandbox
+SERVICE=hello
+LOG_TAG=sandbox
+# shellcheck source=scripts/procs.sh
+source "$repo/scripts/procs.sh"
+
+usage() { sed -n '6,10s/^# \{0,1\}//p' "$0"; }
+
+services() { CUTOVER_STATE_DIR="$SANDBOX/services" bash "$repo/scripts/services.sh" "$@"; }
+
+# Helpers the story runs in the background (watch, alarm-in-bake), stopped on exit, and
+# the cutover run of the current step.
+HELPERS=()
+RUNNING=
+
+down() {
+  local pid
+  for pid in "${HELPERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$RUNNING" ]; then
+    # Interrupted mid-step: cutover stops at a safe point (traffic never left split) while
+    # moto is still there to answer.
+    echo "$RUNNING" >"$SANDBOX/cutover.pid"
+    stop_pidfile "cutover (the current step)" "$SANDBOX/cutover.pid"
+  fi
+  stop_pidfile agent "$SANDBOX/agent/agent.pid"
+  if [ -d "$SANDBOX/services" ]; then services stop; fi
+}
+
+down_command() {
+  [ -z "${CUTOVER_SANDBOX_DIR:-}" ] || printf 'CUTOVER_SANDBOX_DIR=%s ' "$SANDBOX"
+  echo "bash scripts/sandbox.sh down"
+}
+
+fail() {
+  echo >&2
+  log "FAILED: $*"
+  log "logs: $SANDBOX/steps/ (each step), $SANDBOX/agent/agent.log, $SANDBOX/services/*/"
+  if $keep; then log "the stack is still up (--keep); stop it with: $(down_command)"; fi
+  exit 1
+}
+
+# A fresh sandbox folder; refuses to empty a folder it did not make.
+fresh_dir() {
+  if [ -e "$SANDBOX" ] && [ ! -f "$SANDBOX/.cutover-sandbox" ] && [ -n "$(ls -A "$SANDBOX" 2>/dev/null)" ]; then
+    log "$SANDBOX exists and is not a sandbox; set CUTOVER_SANDBOX_DIR to another folder"
+    exit 2
+  fi
+  if [ -d "$SANDBOX" ]; then
+    down
+    # The marker goes last, so a removal that fails half-way can be retried.
+    rm -rf "${SANDBOX:?}"/*
+    rm -rf "$SANDBOX"
+  fi
+  mkdir -p "$SANDBOX/agent" "$SANDBOX/steps"
+  touch "$SANDBOX/.cutover-sandbox" "$SANDBOX/aws-config" "$SANDBOX/aws-credentials"
+}
+
+build_cutover() {
+  command -v cargo >/dev/null || { log "cargo not found; install the Rust toolchain (rustup) first"; exit 2; }
+  echo "== building cutover (cargo build --locked)"
+  cargo build --quiet --locked --manifest-path "$repo/Cargo.toml"
+  BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/cutover"
+}
+
+# moto gets what terraform/examples/complete would create, in terraform's output shape.
+create_stack() {
+  "$VENV/bin/python" "$repo/tests/fixtures/moto_stack.py" "$MOTO" "$REGION" "$SERVICE" >"$SANDBOX/stack.json"
+}
+
+start_agent() {
+  PROD_PORT=$(free_port)
+  TEST_PORT=$(free_port)
+  cat >"$SANDBOX/agent/config.json" <<EOF
+{"endpoint": "$MOTO", "region": "$REGION", "stack": "$SANDBOX/stack.json",
+ "docker_host": "$DOCKER", "state_dir": "$SANDBOX/agent",
+ "production_port": $PROD_PORT, "test_port": $TEST_PORT,
+ "history_parameter": "/cutover/$ENV_NAME/$SERVICE/history"}
+EOF
+  launch "$SANDBOX/agent" agent "$VENV/bin/python" -u "$repo/scripts/sandbox_agent.py" "$SANDBOX/agent/config.json" serve
+  # 503 from the production listener: up, and nothing deployed behind it yet.
+  wait_for "$SANDBOX/agent/agent.log" 30 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PROD_PORT/ | grep -q 503"
+  log "ECS agent and listeners: production http://127.0.0.1:$PROD_PORT, test http://127.0.0.1:$TEST_PORT"
+}
+
+AGENT=("$VENV/bin/python" "$repo/scripts/sandbox_agent.py" "$SANDBOX/agent/config.json")
+agent() { "${AGENT[@]}" "$@"; }
+
+# Exact text edits of a scaffolded file; a miss means the scaffold changed: fail loudly.
+edit() { # file, from, to [, from, to …]
+  "$VENV/bin/python" - "$@" <<'EOF'
+import sys
+path, pairs = sys.argv[1], sys.argv[2:]
+text = open(path).read()
+for old, new in zip(pairs[::2], pairs[1::2]):
+    if old not in text:
+        sys.exit(f"sandbox: {path} no longer contains {old!r}; update scripts/sandbox.sh")
+    text = text.replace(old, new, 1)
+open(path, "w").write(text)
+EOF
+}
+
+# The example's repository: examples/hello as app/, a deploy/ folder from
+# `cutover init --from-terraform`, and a commit per release.
+write_project() {
+  WORK="$SANDBOX/work"
+  mkdir -p "$WORK"
+  cp -r "$repo/examples/hello" "$WORK/app"
+  cp /bin/busybox "$WORK/app/busybox"
+  printf 'app/busybox\nbuild/\n' >"$WORK/.gitignore"
+  git -C "$WORK" init -q
+  (cd "$WORK" && cutover init --env "$ENV_NAME" --service "$SERVICE" --from-terraform "$SANDBOX/stack.json" >/dev/null)
+  local env_toml="$WORK/deploy/environments/$ENV_NAME/environment.toml"
+  local svc_toml="$WORK/deploy/services/$SERVICE/service.toml"
+  # The registry playing ECR, reached with moto's ECR token; deploy promotes without a
+  # separate approval (stage still holds a release until promote).
+  edit "$env_toml" \
+    $'\nssm_prefix = ' $'\nregistry = "'"$REGISTRY"$'"\nssm_prefix = ' \
+    "required = true" "required = false"
+  # Probes go to the agent's test listener; minutes become seconds so the story is short.
+  edit "$svc_toml" \
+    'context = "."' 'context = "app"' \
+    'test_url = "http://127.0.0.1:1"' "test_url = \"http://127.0.0.1:$TEST_PORT\"" \
+    $'percent = 10\nwait = "5m"\nbake = "10m"' $'percent = 25\nwait = "4s"\nbake = "8s"' \
+    $'expect_status = 200\n# body_contains = "ok"' $'expect_status = 200\nbody_contains = "ok"\ninterval = "300ms"\nconsecutive_successes = 3\nattempts = 10' \
+    $'stabilize = "10m"\nvalidate = "10m"' $'stabilize = "60s"\nvalidate = "60s"'
+  git -C "$WORK" add -A
+  git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "hello: deploy/ from cutover init --from-terraform"
+}
+
+# A release: the version page says it, the commit is tagged (cutover builds from HEAD).
+release() { # version, what changed
+  printf '%s\n' "${1#v}" >"$WORK/app/www/version"
+  git -C "$WORK" add -A
+  git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "hello $1: $2"
+  git -C "$WORK" tag "$1"
+}
+
+# The real binary, pointed at moto (the SDK's standard AWS_ENDPOINT_URL) and the sandbox's
+# dockerd; nothing inherited from this machine's AWS, GitHub or cutover settings. The same
+# settings go to $SANDBOX/env, for exploring a kept sandbox by hand.
+write_env() {
+  cat >"$SANDBOX/env" <<EOF
+export AWS_ENDPOINT_URL=$MOTO AWS_REGION=$REGION AWS_EC2_METADATA_DISABLED=true
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_CONFIG_FILE=$SANDBOX/aws-config AWS_SHARED_CREDENTIALS_FILE=$SANDBOX/aws-credentials
+export DOCKER_HOST=$DOCKER CUTOVER_ENV=$ENV_NAME CUTOVER_SERVICE=$SERVICE
+export PATH="$(dirname "$BIN"):\$PATH"
+EOF
+}
+
+cutover_env() {
+  for v in $(compgen -e | grep -E '^(AWS_|GITHUB_|CUTOVER_)|^RUST_LOG$|^CI$'); do unset "$v"; done
+  # shellcheck source=/dev/null
+  source "$SANDBOX/env"
+  # The console timeline tells the story; logs only for warnings (at info, some cutover
+  # versions log each status change beside the timeline's line for it).
+  export CUTOVER_LOG=warn
+}
+
+cutover() { (cutover_env && exec "$BIN" "$@"); }
+
+STEP=0
+STARTED=$SECONDS
+# One step of the story: runs cutover in the project, shows its timeline with the traffic
+# changes beside it, and requires the exit code the story expects.
+step() { # expected exit code, title, cutover args...
+  local want=$1 title=$2 got=0 run tailer watcher=
+  shift 2
+  STEP=$((STEP + 1))
+  echo
+  echo "== $STEP. $title   [$(((SECONDS - STARTED) / 60))m$(((SECONDS - STARTED) % 60))s]"
+  echo "\$ cutover $*"
+  : >"$SANDBOX/steps/$STEP.log"
+  case "$1" in
+    deploy | stage | promote | rollback)
+      "${AGENT[@]}" watch --since "$(date +%s.%N)" &
+      watcher=$!
+      HELPERS+=("$watcher")
+      ;;
+  esac
+  (cd "$WORK" && cutover_env && exec "$BIN" "$@") >"$SANDBOX/steps/$STEP.log" 2>&1 &
+  run=$!
+  RUNNING=$run
+  # In the background, so that a signal reaches the traps at once (the wait builtin is
+  # interruptible; a foreground command is not).
+  tail --pid=$run -n +1 -f "$SANDBOX/steps/$STEP.log" &
+  tailer=$!
+  wait $run || got=$?
+  RUNNING=
+  wait $tailer || true
+  if [ -n "$watcher" ]; then
+    sleep 0.3
+    kill "$watcher" 2>/dev/null || true
+    wait "$watcher" 2>/dev/null || true
+  fi
+  [ "$got" = "$want" ] || fail "step $STEP: cutover $* exited $got; the story expects $want"
+  echo "   exit $got, as expected"
+}
+
+step_log() { cat "$SANDBOX/steps/$STEP.log"; }
+expect_text() { # text: the last step's output must contain it
+  step_log | grep -qF -- "$1" || fail "step $STEP: its output does not say \"$1\""
+}
+
+story() {
+  local before
+  step 0 "preflight: what terraform would have created is there and wired" verify
+  expect_text "checks passed"
+
+  release v1.0.0 "first release"
+  step 0 "v1.0.0: first deploy (build, push, stage, validate, promote with a canary)" \
+    deploy --tag v1.0.0
+  expect_text "v1.0.0 promoted"
+  agent show --production v1.0.0 || fail "production should serve v1.0.0"
+
+  release v1.1.0 "a new feature"
+  before=$(agent weights)
+  step 0 "v1.1.0: staged on the idle slot and held; production stays on v1.0.0" \
+    stage --tag v1.1.0
+  expect_text "staged on"
+  [ "$(agent weights)" = "$before" ] || fail "stage moved production traffic: $before -> $(agent weights)"
+  agent show --production v1.0.0 --test v1.1.0 || fail "production should still serve v1.0.0, the test listener v1.1.0"
+
+  step 0 "status: v1.0.0 live, v1.1.0 awaiting approval" status
+  expect_text "v1.1.0"
+
+  step 0 "v1.1.0: validated by the probes at stage; promote shifts with a canary" \
+    promote --tag v1.1.0
+  expect_text "v1.1.0 promoted"
+  agent show --production v1.1.0 || fail "production should serve v1.1.0"
+
+  git -C "$WORK" rm -q app/www/health
+  release v1.2.0 "a refactor that loses the health page"
+  before=$(agent weights)
+  step 1 "v1.2.0 is broken (/health answers 404): stage fails, production untouched" \
+    stage --tag v1.2.0
+  [ "$(agent weights)" = "$before" ] || fail "a failed stage moved production traffic: $before -> $(agent weights)"
+  agent show --production v1.1.0 || fail "production should still serve v1.1.0"
+
+  printf 'ok\n' >"$WORK/app/www/health"
+  release v1.3.0 "the health page is back"
+  "${AGENT[@]}" alarm-in-bake v1.3.0 --since "$(date +%s.%N)" &
+  local alarm=$!
+  HELPERS+=("$alarm")
+  step 1 "v1.3.0: promoted, then its 5xx alarm fires during the bake: cutover rolls back by itself" \
+    deploy --tag v1.3.0
+  wait "$alarm" || fail "the alarm never fired: v1.3.0 never baked with all production traffic"
+  expect_text "Baking"
+  expect_text "rolled back"
+  agent show --production v1.1.0 || fail "production should be back on v1.1.0"
+  agent clear-alarms
+
+  step 0 "rollback --to v1.0.0: the release from history, redeployed by digest, validated and baked" \
+    rollback --to v1.0.0
+  expect_text "v1.0.0 live"
+  agent show --production v1.0.0 || fail "production should serve v1.0.0"
+
+  step 0 "status: live slot, weights and the history of the story" status
+  for v in v1.0.0 v1.1.0 v1.2.0 v1.3.0; do expect_text "$v"; done
+}
+
+run() {
+  fresh_dir
+  command -v git >/dev/null || { log "git not found; apt-get install git"; exit 2; }
+  bash "$repo/scripts/install.sh" stack
+  build_cutover
+  $keep || trap down EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  echo "== starting the local stack in $SANDBOX"
+  services start
+  eval "$(services env)"
+  DOCKER=$CUTOVER_TEST_DOCKER_HOST REGISTRY=$CUTOVER_TEST_REGISTRY MOTO=$CUTOVER_TEST_MOTO_ENDPOINT
+  create_stack
+  write_env
+  start_agent
+  write_project
+  story
+  echo
+  echo "== the story ran as expected in $(((SECONDS - STARTED) / 60))m$(((SECONDS - STARTED) % 60))s"
+  if $keep; then
+    cat <<EOF
+The stack is still up; stop it with: $(down_command)
+  production listener  curl http://127.0.0.1:$PROD_PORT/version
+  test listener        curl http://127.0.0.1:$TEST_PORT/version
+  cutover against it   cd $WORK && source ../env && cutover status
+  the project          $WORK (deploy/, build/ with what was deployed, app/, git log)
+EOF
+  fi
+}
+
+cmd=run keep=false
+for arg in "$@"; do
+  case "$arg" in
+    run | down) cmd=$arg ;;
+    --keep) keep=true ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+case "$cmd" in
+  run) run ;;
+  down) down ;;
+esac
