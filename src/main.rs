@@ -15,6 +15,8 @@ fn main() -> ExitCode {
         .and_then(|req| cutover::commands::run(req, &mut stdout))
     {
         Ok(code) => code,
+        // `cutover status --json | head`: the reader left; that is not an error.
+        Err(err) if is_broken_pipe(&err) => cutover::exit::ExitCode::Ok,
         Err(err) => {
             // The error already names the file, field or AWS call and what to do; print it
             // plainly so multi-line hints stay readable.
@@ -23,4 +25,12 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code.code())
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

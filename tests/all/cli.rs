@@ -662,3 +662,22 @@ fn render_replaces_the_previous_trail_whole() {
     let settings = std::fs::read_to_string(build_dir(dir.path()).join("settings.json")).unwrap();
     assert!(settings.contains("\"version\": \"v0.2.0\""), "{settings}");
 }
+
+/// `cutover status --json | head`: the reader leaving early is not an error.
+#[test]
+fn a_reader_that_leaves_early_is_not_an_error() {
+    let dir = TempDir::new().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("init")
+        .current_dir(dir.path())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    // The work itself was done.
+    assert!(dir.path().join("deploy/environments").is_dir());
+}
