@@ -136,14 +136,33 @@ fn a_stale_lock_is_broken_with_a_notice_naming_holder_and_age() {
             sim.log()
         );
         assert_eq!(sim.lock_holder(), None, "released after the stage");
+        // A run that broke a lock waits before its first write: the broken lock's holder,
+        // or another run breaking it too, may still delete what replaced it.
+        let broken = call_time(&sim, "ci delete_lock");
+        let first_write = call_time(&sim, "ci register_task_definition");
+        assert!(
+            first_write >= broken + 5_000,
+            "first write {first_write}ms, lock broken {broken}ms"
+        );
         assert_clean(&sim);
     });
+}
+
+/// When the first logged call containing `what` happened, in sim milliseconds.
+fn call_time(sim: &Sim, what: &str) -> u64 {
+    let line = sim
+        .log()
+        .into_iter()
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no {what} in the log"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 #[test]
 fn unlock_breaks_a_live_lock_and_says_whose_it_was() {
     block_on(async {
         let sim = locked_by_another_run(30, 600).await;
+        let started = tokio::time::Instant::now();
         let ops = sim.runner("ops", None);
         let broken = Engine::new(&ops, &ops, &sim.settings, "ops")
             .unlock()
@@ -153,6 +172,13 @@ fn unlock_breaks_a_live_lock_and_says_whose_it_was() {
         assert!(sim.log().iter().any(|l| {
             l.contains("NOTICE unlock: breaking the deploy lock held by") && l.contains(RUN_URL)
         }));
+        // Its holder may be alive: unlock returns only once it cannot write any more, so
+        // the run started next does not write alongside it.
+        assert!(
+            started.elapsed() >= Duration::from_secs(5),
+            "unlock returned after {:?}, before the holder had time to stop",
+            started.elapsed()
+        );
         assert_eq!(sim.lock_holder(), None);
         assert_eq!(
             Engine::new(&ops, &ops, &sim.settings, "ops")
