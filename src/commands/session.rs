@@ -226,6 +226,9 @@ impl Compute for ReadOnly<'_> {
     async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
         self.inner.read_slot(slot).await
     }
+    async fn slot_services(&self) -> PortResult<(SlotState, SlotState)> {
+        self.inner.slot_services().await
+    }
     async fn register_task_definition(&self, _: &TaskSpec) -> PortResult<TaskDefinition> {
         self.refuse("RegisterTaskDefinition")
     }
@@ -237,6 +240,9 @@ impl Compute for ReadOnly<'_> {
 impl Traffic for ReadOnly<'_> {
     async fn production_weights(&self) -> PortResult<Weights> {
         self.inner.production_weights().await
+    }
+    async fn weights_and_test_listener(&self) -> PortResult<(Weights, Option<Slot>)> {
+        self.inner.weights_and_test_listener().await
     }
     async fn set_production_weights(&self, _: Weights) -> PortResult<()> {
         self.refuse("ModifyListener")
@@ -267,6 +273,9 @@ impl Images for ReadOnly<'_> {
 impl Store for ReadOnly<'_> {
     async fn history(&self) -> PortResult<Vec<Release>> {
         self.inner.history().await
+    }
+    async fn history_and_lock(&self) -> PortResult<(Vec<Release>, Option<Lock>)> {
+        self.inner.history_and_lock().await
     }
     async fn record(&self, _: &Release, _: usize) -> PortResult<()> {
         self.refuse("PutParameter (history)")

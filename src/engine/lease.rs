@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::calls::CALL_TIMEOUT;
 use super::{Engine, EngineError};
 use crate::ports::{Cloud, Lock, Millis, PortError};
@@ -17,6 +19,11 @@ use crate::ports::{Cloud, Lock, Millis, PortError};
 /// `unlock` waits as long after breaking a live lock, so that its holder has stopped
 /// writing before the next run starts.
 const SETTLE: Duration = Duration::from_secs(5);
+/// A lock read that showed the lock as ours, with no write since, vouches for the next
+/// write if it is this recent: every write still follows a read of the lock, but the read
+/// can be one the command made anyway (the history and the lock come in one call). Well
+/// under `SETTLE`, so a run that took the lock from us waits longer than this.
+const FRESH: Duration = Duration::from_secs(2);
 const ACQUIRE_ATTEMPTS: u32 = 4;
 const DELETE_ATTEMPTS: u32 = 6;
 const DELETE_BACKOFF: Duration = Duration::from_millis(250);
@@ -24,6 +31,8 @@ const DELETE_BACKOFF: Duration = Duration::from_millis(250);
 pub(crate) struct Lease {
     lock: Mutex<Lock>,
     ttl: Millis,
+    /// When a read last showed the lock as ours, if no write has used that read yet.
+    confirmed: Mutex<Option<Instant>>,
 }
 
 impl Lease {
@@ -31,6 +40,7 @@ impl Lease {
         Lease {
             lock: Mutex::new(lock),
             ttl,
+            confirmed: Mutex::new(None),
         }
     }
 
@@ -100,9 +110,31 @@ impl Lease {
     }
 
     /// Fencing: called before every write. Stops if the lock is no longer ours; renews it
-    /// when less than half the lease is left (nobody breaks an unexpired lock).
+    /// when less than half the lease is left (nobody breaks an unexpired lock). A fresh
+    /// read of the lock made since the last write (see [`FRESH`]) stands in for reading it
+    /// again.
     pub(crate) async fn guard<C: Cloud>(&self, eng: &Engine<'_, C>) -> Result<(), EngineError> {
+        let confirmed = self.confirmed.lock().expect("lease mutex").take();
+        let mine = self.lock.lock().expect("lease mutex").clone();
+        let now = eng.cloud.now();
+        let recent = confirmed.is_some_and(|at| at.elapsed() < FRESH);
+        if recent && mine.expires_at.saturating_sub(now) >= self.ttl / 2 {
+            return Ok(());
+        }
         self.check(eng).await
+    }
+
+    /// A read of the lock made along with other reads (the history comes with it): stop if
+    /// it is no longer ours, else let the next write rely on it while it is fresh.
+    pub(crate) fn note<C: Cloud>(
+        &self,
+        eng: &Engine<'_, C>,
+        current: Option<&Lock>,
+    ) -> Result<(), EngineError> {
+        let mine = self.lock.lock().expect("lease mutex").clone();
+        verify(&mine, current, eng.cloud.now())?;
+        *self.confirmed.lock().expect("lease mutex") = Some(Instant::now());
+        Ok(())
     }
 
     /// Read the lock: stop if it is no longer ours; renew it when half the lease is gone.

@@ -45,14 +45,14 @@ impl<C: Cloud> Engine<'_, C> {
         lease: &Lease,
         to: Option<&Version>,
     ) -> Result<RollbackOutcome, EngineError> {
-        let mut observed = self.observe().await?;
+        let mut observed = self.observe_locked(lease).await?;
         if observed.weights.live().is_none() {
             self.repair_shift(lease, &observed).await?;
             let slot = observed.safe_slot();
             if to.is_none() {
                 return Ok(self.outcome(&observed, slot, RollbackPath::Repair));
             }
-            observed = self.observe().await?;
+            observed = self.observe_locked(lease).await?;
         }
         let live = observed.weights.live().expect("repaired above");
         let current = observed.release_on(live).cloned();
