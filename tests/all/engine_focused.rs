@@ -313,6 +313,73 @@ fn rollback_flips_to_a_warm_previous_slot() {
     });
 }
 
+/// The warm rollback's call plan: the lock (taken on the first try, no pause), the history
+/// with the lock, weights with the test listener, both slots, then together the image and
+/// the warm slot's health; the release being left marked RollingBack (a re-run after a
+/// crash must not roll forward to it), the lock re-read, the flip and its read-back.
+#[test]
+fn a_warm_rollback_reads_back_its_flip_ten_calls_in() {
+    block_on(async {
+        let sim = calm(OldSlotPolicy::KeepWarm);
+        let ci = sim.runner("ci", None);
+        deploy(&Engine::new(&ci, &ci, &sim.settings, "ci"), &sim, NEW).await;
+        let ops = sim.runner("ops", None);
+        let started = tokio::time::Instant::now();
+        let outcome = Engine::new(&ops, &ops, &sim.settings, "ops")
+            .rollback(None)
+            .await
+            .unwrap();
+        assert_eq!(outcome.path, RollbackPath::Fast);
+        let calls: Vec<(u64, String)> = sim
+            .log()
+            .iter()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let at = words.next()?.parse().ok()?;
+                let op = words
+                    .nth(1)
+                    .filter(|_| l.contains(" ops ") && l.contains(" -> "))?;
+                Some((at, op.split('(').next()?.to_string()))
+            })
+            .collect();
+        let flip = calls
+            .iter()
+            .position(|(_, op)| op == "set_production_weights")
+            .expect("a flip");
+        let read_back = flip + 1;
+        assert_eq!(calls[read_back].1, "production_weights");
+        let mut before: Vec<&str> = calls[..=read_back]
+            .iter()
+            .map(|(_, o)| o.as_str())
+            .collect();
+        before.sort_unstable();
+        assert_eq!(
+            before,
+            [
+                "create_lock",
+                "history_and_lock",
+                "image_exists",
+                "production_weights",
+                "read_lock",
+                "record",
+                "set_production_weights",
+                "slot_services",
+                "target_health",
+                "weights_and_test_listener",
+            ]
+        );
+        let after: Vec<&str> = calls[read_back + 1..]
+            .iter()
+            .map(|(_, o)| o.as_str())
+            .collect();
+        assert_eq!(after, ["read_lock", "record", "read_lock", "delete_lock"]);
+        let to_read_back = calls[read_back].0 - calls[0].0;
+        assert!(to_read_back < 2_000, "{to_read_back}ms to the read-back");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_clean(&sim);
+    });
+}
+
 #[test]
 fn rollback_scales_a_cold_previous_slot_up_and_validates_before_the_flip() {
     block_on(async {
