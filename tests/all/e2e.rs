@@ -518,3 +518,36 @@ fn verify_names_what_to_fix() {
     std::fs::write(&svc, good).unwrap();
     w.expect(0, &["verify"]);
 }
+
+/// Credentials for another account: `stage` refuses before any call; `rollback`, which
+/// checks the account only if it fails (one call less on its fast path), fails and then
+/// names the account as the cause, with the same exit code.
+#[test]
+fn the_wrong_account_is_named_by_stage_and_by_a_failing_rollback() {
+    let Some(w) = World::new("a") else { return };
+    let env = w.root.join("deploy/environments/test/environment.toml");
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(text.contains("account_id = \"123456789012\""), "{text}");
+    std::fs::write(
+        &env,
+        text.replace(
+            "account_id = \"123456789012\"",
+            "account_id = \"210987654321\"",
+        ),
+    )
+    .unwrap();
+    let before = w.snapshot();
+    let image = format!("{}@sha256:{:0>64}", w.stack.str("repository_uri"), 1);
+    for args in [
+        &["stage", "--tag", "v1.0.0", "--image", &image][..],
+        &["rollback"],
+    ] {
+        let out = w.expect(2, args);
+        assert!(
+            out.contains("credentials are for account 123456789012")
+                && out.contains("is account 210987654321"),
+            "{args:?}: {out}"
+        );
+    }
+    assert_eq!(w.snapshot(), before, "nothing was left changed");
+}
