@@ -124,16 +124,18 @@ impl Lease {
         self.check(eng).await
     }
 
-    /// A read of the lock made along with other reads (the history comes with it): stop if
-    /// it is no longer ours, else let the next write rely on it while it is fresh.
+    /// A read of the lock made along with other reads (the history comes with it), started
+    /// at `read_at`: stop if it is no longer ours, else let the next write rely on it while
+    /// it is fresh.
     pub(crate) fn note<C: Cloud>(
         &self,
         eng: &Engine<'_, C>,
         current: Option<&Lock>,
+        read_at: Instant,
     ) -> Result<(), EngineError> {
         let mine = self.lock.lock().expect("lease mutex").clone();
         verify(&mine, current, eng.cloud.now())?;
-        *self.confirmed.lock().expect("lease mutex") = Some(Instant::now());
+        *self.confirmed.lock().expect("lease mutex") = Some(read_at);
         Ok(())
     }
 

@@ -91,8 +91,10 @@ impl<C: Cloud> Engine<'_, C> {
     /// Observe under the lease: the lock read with the history must still be ours, and it
     /// vouches for the next write.
     pub(crate) async fn observe_locked(&self, lease: &Lease) -> Result<Observed, EngineError> {
+        // The lock is read in the first round: it is as fresh as the start of the observe.
+        let started = tokio::time::Instant::now();
         let observed = observe(self).await?;
-        lease.note(self, observed.lock.as_ref())?;
+        lease.note(self, observed.lock.as_ref(), started)?;
         Ok(observed)
     }
 }
