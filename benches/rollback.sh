@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Warm rollback vs a full stage, against moto on loopback: wall time from process start to
-# the end of the command (after the weights were read back), and the number of AWS calls
-# each made (counted in moto's request log). Both run the real binary and adapters.
+# Warm rollback vs a full stage, against moto on loopback. For the rollback: wall time
+# from process start to the log line that confirms the read-back of 100% on the previous
+# slot, and the AWS calls made by then; also for the whole command. For the stage: the
+# whole command. Calls are counted in moto's request log; medians over ROUNDS. Then one
+# more rollback and stage run through a recording proxy list each call by operation.
+# Both run the real binary and adapters.
 #
 #   scripts/services.sh start && eval "$(scripts/services.sh env)"
 #   cargo build
-#   benches/rollback.sh [ROUNDS (3)]
+#   benches/rollback.sh [ROUNDS (5)]
 #
 # moto routes no traffic and runs no tasks: targets are registered up front (both slots),
-# and probes hit a python http.server that serves /health.
+# and probes hit a python http.server that serves /health. The image lookup's registry
+# request goes to the local registry, not moto, so it is not counted (its token fetch,
+# ecr:GetAuthorizationToken, is).
 set -euo pipefail
 
-ROUNDS="${1:-3}"
+ROUNDS="${1:-5}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CUTOVER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/cutover}"
 VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
@@ -27,12 +32,13 @@ WEB_PID=""
 cleanup() { [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 NAME="rb$$"
-"$VENV/bin/python" "$ROOT/tests/fixtures/moto_stack.py" "$CUTOVER_TEST_MOTO_ENDPOINT" us-east-1 "$NAME" > "$WORK/tf.json"
+PY="$VENV/bin/python"
+"$PY" "$ROOT/tests/fixtures/moto_stack.py" "$CUTOVER_TEST_MOTO_ENDPOINT" us-east-1 "$NAME" > "$WORK/tf.json"
 
 # The test listener's data plane: /health answers 200.
 mkdir -p "$WORK/www" && echo ok > "$WORK/www/health"
-PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$VENV/bin/python" -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
+PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$PY" -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
 WEB_PID=$!
 
 cd "$WORK"
@@ -42,7 +48,7 @@ sed -i "s#context = \".\"#context = \"app\"#; s#test_url = \".*\"#test_url = \"h
 sed -i "s#^ssm_prefix = #registry = \"$CUTOVER_TEST_REGISTRY\"\nssm_prefix = #; s#required = true#required = false#" deploy/environments/test/environment.toml
 mkdir -p app && printf 'FROM scratch\nCOPY version.txt /version.txt\n' > app/Dockerfile
 
-"$VENV/bin/python" - "$CUTOVER_TEST_MOTO_ENDPOINT" "$WORK/tf.json" <<'PY'
+"$PY" - "$CUTOVER_TEST_MOTO_ENDPOINT" "$WORK/tf.json" <<'PY'
 # One target in each slot's target group, as ECS would register for the desired count (1: nothing was live).
 import json, sys, boto3
 endpoint, outputs = sys.argv[1], json.load(open(sys.argv[2]))
@@ -52,39 +58,133 @@ for i, slot in enumerate(("blue", "green")):
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"10.0.{i}.{n}", "Port": 8080} for n in (10,)])
 PY
 
+# run.py MODE BIN ARGS...: runs the binary; MODE "time" prints "wall_ms calls mark_ms
+# mark_calls" (mark: the first stderr line with the read-back marker; calls: moto request
+# log lines, which moto writes before it answers, so every call made before the marker is
+# in the log when it is seen); MODE "list" runs it against a recording proxy in front of
+# moto and prints each call's operation, marking where the read-back was confirmed.
+cat > "$WORK/run.py" <<'PY'
+import http.client, http.server, json, os, subprocess, sys, threading, time, urllib.parse
+
+MARK = "production weights read back"
+mode, argv = sys.argv[1], sys.argv[2:]
+moto_log = os.environ["MOTO_LOG"]
+
+def moto_calls():
+    with open(moto_log, "rb") as f:
+        return f.read().count(b'HTTP/1.1"')
+
+def run(env, on_mark):
+    start = time.monotonic()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    mark = None
+    for line in p.stderr:
+        if mark is None and MARK.encode() in line:
+            mark = on_mark(time.monotonic() - start)
+    if p.wait() != 0:
+        sys.exit(f"{argv} failed with {p.returncode}")
+    return time.monotonic() - start, mark
+
+if mode == "time":
+    before = moto_calls()
+    wall, mark = run(dict(os.environ), lambda t: (t, moto_calls() - before))
+    total = moto_calls() - before
+    mark_ms, mark_calls = (round(mark[0] * 1000), mark[1]) if mark else ("-", "-")
+    print(round(wall * 1000), total, mark_ms, mark_calls)
+    sys.exit()
+
+calls, lock = [], threading.Lock()
+upstream = urllib.parse.urlparse(os.environ["AWS_ENDPOINT_URL"])
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        target = self.headers.get("X-Amz-Target")
+        if target:  # JSON protocol: ECS, SSM, ECR
+            op = target.split(".")[-1]
+        else:  # query protocol: ELBv2, STS, CloudWatch
+            op = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+        scope = self.headers.get("Authorization", "").split("/")
+        service = scope[3] if len(scope) > 3 else "?"
+        with lock:
+            calls.append(f"{service}:{op}")
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        headers["Host"] = upstream.netloc
+        conn.request("POST", self.path, body, headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.server_port}")
+_, mark = run(env, lambda t: len(calls))
+for i, c in enumerate(calls, 1):
+    print(f"  {i:>2} {c}")
+    if i == mark:
+        print("     -- read-back confirmed")
+PY
+
 export AWS_ENDPOINT_URL="$CUTOVER_TEST_MOTO_ENDPOINT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
-export DOCKER_HOST="$CUTOVER_TEST_DOCKER_HOST" CUTOVER_ENV=test CUTOVER_SERVICE="$NAME" CUTOVER_LOG=error
+export DOCKER_HOST="$CUTOVER_TEST_DOCKER_HOST" CUTOVER_ENV=test CUTOVER_SERVICE="$NAME" MOTO_LOG
+# Errors only, plus the engine's line confirming a read-back.
+export CUTOVER_LOG="error,cutover::engine::shift=info"
 SHA=0123456789abcdef0123456789abcdef01234567
 
-calls() { grep -c 'HTTP/1.1"' "$MOTO_LOG" || true; }
-# measure LABEL ARGS...: prints "LABEL seconds calls"
-measure() {
-  local label=$1; shift
-  local before after start end
-  before=$(calls); start=$(date +%s%N)
-  "$BIN" "$@" >/dev/null
-  end=$(date +%s%N); after=$(calls)
-  echo "$label $(( (end - start) / 1000000 )) $((after - before))"
-}
-
 echo 1.0.0 > app/version.txt
-"$BIN" deploy --tag v1.0.0 --git-sha "$SHA" >/dev/null
+"$BIN" deploy --tag v1.0.0 --git-sha "$SHA" >/dev/null 2>&1
 
-results="$WORK/results"
+# A new release each round: a full stage registers a task definition, rolls it onto the
+# idle slot, waits healthy and validates; the rollback after its promote is a warm flip.
+release() { # ROUND [time|list|quiet]: build, stage (timed, listed or plain) and promote v3.0.ROUND
+  local v="v3.0.$1" how="${2:-time}" image
+  echo "3.0.$1" > app/version.txt
+  image="$("$BIN" build --tag "$v" --git-sha "$SHA" 2>/dev/null | tail -1)"
+  case "$how" in
+    time) echo "stage $("$PY" "$WORK/run.py" time "$BIN" stage --tag "$v" --image "$image")" >> "$WORK/results" ;;
+    list) "$PY" "$WORK/run.py" list "$BIN" stage --tag "$v" --image "$image" ;;
+    *) "$BIN" stage --tag "$v" --image "$image" >/dev/null 2>&1 ;;
+  esac
+  "$BIN" promote --tag "$v" >/dev/null 2>&1
+}
 for round in $(seq "$ROUNDS"); do
-  # A new release each round: a full stage registers a task definition, rolls it onto the
-  # idle slot, waits healthy and validates; the rollback after its promote is a warm flip.
-  echo "3.0.$round" > app/version.txt
-  image="$("$BIN" build --tag "v3.0.$round" --git-sha "$SHA" | tail -1)"
-  measure stage stage --tag "v3.0.$round" --image "$image" >> "$results"
-  "$BIN" promote --tag "v3.0.$round" >/dev/null
-  measure rollback rollback >> "$results"
+  release "$round"
+  echo "rollback $("$PY" "$WORK/run.py" time "$BIN" rollback)" >> "$WORK/results"
 done
 
-awk '
-  { t[$1] += $2 / 1000; c[$1] += $3; n[$1]++ }
-  END {
-    printf "%-10s %10s %10s\n", "", "wall (s)", "AWS calls"
-    for (k in t) printf "%-10s %10.2f %10.1f\n", k, t[k]/n[k], c[k]/n[k]
-    printf "ratio rollback/stage: wall %.2f, calls %.2f\n", (t["rollback"]/n["rollback"])/(t["stage"]/n["stage"]), (c["rollback"]/n["rollback"])/(c["stage"]/n["stage"])
-  }' "$results"
+"$PY" - "$WORK/results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, *values = line.split()
+    rows.setdefault(label, []).append(values)
+def med(label, i):
+    values = [float(r[i]) for r in rows[label] if r[i] != "-"]
+    return statistics.median(values) if values else float("nan")
+n = len(rows["rollback"])
+print(f"medians of {n} runs     wall (s)  AWS calls")
+print(f"rollback to read-back  {med('rollback', 2) / 1000:8.2f}  {med('rollback', 3):9.0f}")
+print(f"rollback, whole        {med('rollback', 0) / 1000:8.2f}  {med('rollback', 1):9.0f}")
+print(f"stage, whole           {med('stage', 0) / 1000:8.2f}  {med('stage', 1):9.0f}")
+print(f"ratio rollback to read-back / stage: wall {med('rollback', 2) / med('stage', 0):.2f}, "
+      f"calls {med('rollback', 3) / med('stage', 1):.2f}")
+print("each run (wall ms, calls, to read-back ms, calls):")
+for label, values in rows.items():
+    for v in values:
+        print(f"  {label:<9}", *v)
+PY
+
+echo "calls of one warm rollback, in order:"
+release $((ROUNDS + 1)) quiet
+"$PY" "$WORK/run.py" list "$BIN" rollback
+echo "calls of one stage, in order:"
+release $((ROUNDS + 2)) list

@@ -306,6 +306,12 @@ pub struct Release {
     pub by: String,
     pub at: Millis,
     pub status: Status,
+    /// The task definition content's fingerprint (see [`TaskSpec`]). With the version and
+    /// digest it is what the task definition was tagged with, so an adapter can know what a
+    /// task definition ARN holds (ARNs are immutable) without describing it. Empty in
+    /// entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 impl Release {
@@ -348,8 +354,18 @@ impl PortError {
 pub type PortResult<T> = Result<T, PortError>;
 
 /// ECS: the two slots' services and task definitions.
-pub trait Compute {
+pub trait Compute: Sync {
     fn read_slot(&self, slot: Slot) -> impl Future<Output = PortResult<SlotState>> + Send;
+    /// Both slots (blue, green), as one call where the cloud allows it (ECS
+    /// DescribeServices takes both services).
+    fn slot_services(&self) -> impl Future<Output = PortResult<(SlotState, SlotState)>> + Send {
+        async {
+            Ok((
+                self.read_slot(Slot::Blue).await?,
+                self.read_slot(Slot::Green).await?,
+            ))
+        }
+    }
     /// Register the spec, or return an existing identical task definition.
     fn register_task_definition(
         &self,
@@ -365,8 +381,21 @@ pub trait Compute {
 }
 
 /// ELBv2: production weights, the test listener, target health.
-pub trait Traffic {
+pub trait Traffic: Sync {
     fn production_weights(&self) -> impl Future<Output = PortResult<Weights>> + Send;
+    /// The production weights and where the test listener forwards, as one call where the
+    /// cloud allows it (DescribeListeners takes both listeners). Never a read-back: a
+    /// read-back is [`Traffic::production_weights`].
+    fn weights_and_test_listener(
+        &self,
+    ) -> impl Future<Output = PortResult<(Weights, Option<Slot>)>> + Send {
+        async {
+            Ok((
+                self.production_weights().await?,
+                self.test_listener().await?,
+            ))
+        }
+    }
     fn set_production_weights(
         &self,
         weights: Weights,
@@ -391,8 +420,14 @@ pub trait Images {
 }
 
 /// SSM: history and lock.
-pub trait Store {
+pub trait Store: Sync {
     fn history(&self) -> impl Future<Output = PortResult<Vec<Release>>> + Send;
+    /// The history and the lock, as one call where the cloud allows it (SSM GetParameters).
+    fn history_and_lock(
+        &self,
+    ) -> impl Future<Output = PortResult<(Vec<Release>, Option<Lock>)>> + Send {
+        async { Ok((self.history().await?, self.read_lock().await?)) }
+    }
     /// Upsert `release` (by version + task definition), newest last, keeping the last `cap`.
     fn record(&self, release: &Release, cap: usize) -> impl Future<Output = PortResult<()>> + Send;
     /// Create the lock only if absent (PutParameter overwrite=false); `Conflict` when held.

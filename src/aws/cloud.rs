@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use super::cloudwatch::CloudWatch;
-use super::ecs::Ecs;
+use super::ecs::{Ecs, ServiceView, Tagged};
 use super::elb::{Elb, Forward, Production};
 use super::ssm::Ssm;
 use crate::build::Registry;
@@ -25,6 +25,7 @@ pub struct AwsCloud {
     sdk: SdkConfig,
     registry: tokio::sync::OnceCell<Registry>,
     registry_override: Option<String>,
+    held: std::sync::Mutex<Held>,
     production: Production,
     history_parameter: String,
     lock_parameter: String,
@@ -60,6 +61,7 @@ impl AwsCloud {
             sdk: sdk.clone(),
             registry: tokio::sync::OnceCell::new(),
             registry_override: env.registry.clone(),
+            held: Default::default(),
             production,
             history_parameter: format!("{base}/history"),
             lock_parameter: format!("{base}/lock"),
@@ -124,28 +126,35 @@ impl AwsCloud {
     }
 }
 
-impl Compute for AwsCloud {
-    async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
+impl AwsCloud {
+    /// A slot's service as read, with what its task definition holds and, only when
+    /// something is wrong, why tasks stopped (two more calls).
+    async fn slot_state(&self, slot: Slot, view: ServiceView) -> PortResult<SlotState> {
         let name = self.slot_service(slot);
-        let view = self.ecs.service(name).await?;
-        let task_definition = match &view.task_definition {
-            Some(arn) => self.ecs.tagged(arn).await?.map(|t| TaskDefinition {
-                id: t.arn,
-                spec: TaskSpec {
-                    version: t.version,
-                    digest: t.digest,
-                    content: String::new(),
-                    fingerprint: t.fingerprint,
-                },
-            }),
-            None => None,
-        };
-        // Stopped-task reasons cost two calls: fetch them only when something is wrong.
-        let stopped_reasons = if view.running < view.desired || view.rollout == Rollout::Failed {
-            self.ecs.stopped_reasons(name).await?
-        } else {
-            Vec::new()
-        };
+        let troubled = view.running < view.desired || view.rollout == Rollout::Failed;
+        let (task_definition, stopped_reasons) = tokio::try_join!(
+            async {
+                match &view.task_definition {
+                    Some(arn) => Ok(self.ecs.tagged(arn).await?.map(|t| TaskDefinition {
+                        id: t.arn,
+                        spec: TaskSpec {
+                            version: t.version,
+                            digest: t.digest,
+                            content: String::new(),
+                            fingerprint: t.fingerprint,
+                        },
+                    })),
+                    None => Ok(None),
+                }
+            },
+            async {
+                if troubled {
+                    self.ecs.stopped_reasons(name).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+        )?;
         Ok(SlotState {
             task_definition,
             desired: view.desired,
@@ -155,6 +164,33 @@ impl Compute for AwsCloud {
             events: view.events,
             stopped_reasons,
         })
+    }
+}
+
+impl Compute for AwsCloud {
+    async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
+        let view = self.ecs.service(self.slot_service(slot)).await?;
+        self.slot_state(slot, view).await
+    }
+
+    /// One DescribeServices for both services.
+    async fn slot_services(&self) -> PortResult<(SlotState, SlotState)> {
+        let mut views = self
+            .ecs
+            .services(&[
+                self.slot_service(Slot::Blue),
+                self.slot_service(Slot::Green),
+            ])
+            .await?
+            .into_iter();
+        let (blue, green) = (
+            views.next().expect("one view per name"),
+            views.next().expect("one view per name"),
+        );
+        tokio::try_join!(
+            self.slot_state(Slot::Blue, blue),
+            self.slot_state(Slot::Green, green)
+        )
     }
 
     async fn register_task_definition(&self, spec: &TaskSpec) -> PortResult<TaskDefinition> {
@@ -167,6 +203,12 @@ impl Compute for AwsCloud {
                 &spec.fingerprint,
             )
             .await?;
+        self.ecs.remember(Tagged {
+            arn: arn.clone(),
+            version: spec.version.clone(),
+            digest: spec.digest.clone(),
+            fingerprint: spec.fingerprint.clone(),
+        });
         Ok(TaskDefinition {
             id: arn,
             spec: spec.clone(),
@@ -184,6 +226,17 @@ impl Traffic for AwsCloud {
     async fn production_weights(&self) -> PortResult<Weights> {
         let forward = self.elb.production_forward(&self.production).await?;
         self.weights_of(&forward)
+    }
+
+    async fn weights_and_test_listener(&self) -> PortResult<(Weights, Option<Slot>)> {
+        let (forward, test) = self
+            .elb
+            .production_and_test(&self.production, &self.settings.traffic.test_listener_arn)
+            .await?;
+        Ok((
+            self.weights_of(&forward)?,
+            test.and_then(|tg| self.slot_of_target_group(&tg)),
+        ))
     }
 
     async fn set_production_weights(&self, weights: Weights) -> PortResult<()> {
@@ -313,32 +366,106 @@ impl AwsCloud {
     }
 }
 
+impl AwsCloud {
+    /// A history just read: what its entries name is what those task definitions hold, and
+    /// while we hold the lock nobody else writes it.
+    fn read_history(&self, history: Option<Vec<Release>>) -> Vec<Release> {
+        let history = history.unwrap_or_default();
+        for r in history.iter().filter(|r| !r.fingerprint.is_empty()) {
+            self.ecs.remember(Tagged {
+                arn: r.task_definition.clone(),
+                version: r.version.clone(),
+                digest: r.digest.clone(),
+                fingerprint: r.fingerprint.clone(),
+            });
+        }
+        self.held.lock().expect("held lock").keep(&history);
+        history
+    }
+
+    /// A lock just read: if it is not the one we created, we no longer hold it.
+    fn read_lock_state(&self, lock: &Option<Lock>) {
+        let mut held = self.held.lock().expect("held lock");
+        if lock.as_ref().map(|l| &l.token) != held.token.as_ref() {
+            *held = Held::default();
+        }
+    }
+}
+
+/// The lock this run created and, while it holds it, the history as last read or written:
+/// the engine writes the history only under the lock, so a record need not read it again.
+#[derive(Default)]
+struct Held {
+    token: Option<String>,
+    history: Option<Vec<Release>>,
+}
+
+impl Held {
+    fn keep(&mut self, history: &[Release]) {
+        if self.token.is_some() {
+            self.history = Some(history.to_vec());
+        }
+    }
+}
+
 impl Store for AwsCloud {
     async fn history(&self) -> PortResult<Vec<Release>> {
-        Ok(self
-            .ssm
-            .get(&self.history_parameter)
-            .await?
-            .unwrap_or_default())
+        let history = self.ssm.get(&self.history_parameter).await?;
+        Ok(self.read_history(history))
+    }
+
+    /// One GetParameters call for both.
+    async fn history_and_lock(&self) -> PortResult<(Vec<Release>, Option<Lock>)> {
+        let names = [
+            self.history_parameter.as_str(),
+            self.lock_parameter.as_str(),
+        ];
+        let values = self.ssm.get_many(&names).await?;
+        let history = values[0]
+            .as_deref()
+            .map(|v| super::ssm::parse(names[0], v))
+            .transpose()?;
+        let lock = values[1]
+            .as_deref()
+            .map(|v| super::ssm::parse(names[1], v))
+            .transpose()?;
+        self.read_lock_state(&lock);
+        Ok((self.read_history(history), lock))
     }
 
     async fn record(&self, release: &Release, cap: usize) -> PortResult<()> {
-        let mut history = self.history().await?;
+        let known = self.held.lock().expect("held lock").history.take();
+        let mut history = match known {
+            Some(h) => h,
+            None => self.history().await?,
+        };
         match history.iter_mut().find(|r| r.same_release(release)) {
             Some(existing) => *existing = release.clone(),
             None => history.push(release.clone()),
         }
         let excess = history.len().saturating_sub(cap.max(1));
         history.drain(..excess);
-        self.ssm.put(&self.history_parameter, &history, true).await
+        // On an error the write may or may not have applied: the next record reads again.
+        self.ssm
+            .put(&self.history_parameter, &history, true)
+            .await?;
+        self.held.lock().expect("held lock").keep(&history);
+        Ok(())
     }
 
     async fn create_lock(&self, lock: &Lock) -> PortResult<()> {
-        self.ssm.put(&self.lock_parameter, lock, false).await
+        self.ssm.put(&self.lock_parameter, lock, false).await?;
+        *self.held.lock().expect("held lock") = Held {
+            token: Some(lock.token.clone()),
+            history: None,
+        };
+        Ok(())
     }
 
     async fn read_lock(&self) -> PortResult<Option<Lock>> {
-        self.ssm.get(&self.lock_parameter).await
+        let lock = self.ssm.get(&self.lock_parameter).await?;
+        self.read_lock_state(&lock);
+        Ok(lock)
     }
 
     async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
@@ -346,6 +473,7 @@ impl Store for AwsCloud {
     }
 
     async fn delete_lock(&self) -> PortResult<()> {
+        *self.held.lock().expect("held lock") = Held::default();
         self.ssm.delete(&self.lock_parameter).await
     }
 }

@@ -3,7 +3,8 @@
 //! config module validated) and tagged with the version, digest and a content fingerprint,
 //! so an identical ACTIVE revision is reused instead of churning new revisions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
@@ -46,6 +47,9 @@ pub struct Tagged {
 pub struct Ecs {
     client: Client,
     cluster: String,
+    /// What each task definition ARN was tagged with. A revision's content and tags are
+    /// fixed at registration, so an answer holds for the whole run.
+    known: Mutex<HashMap<String, Option<Tagged>>>,
 }
 
 impl Ecs {
@@ -53,7 +57,17 @@ impl Ecs {
         Self {
             client,
             cluster: cluster.into(),
+            known: Mutex::default(),
         }
+    }
+
+    /// Record what a task definition holds, learnt elsewhere (cutover's own history names
+    /// the ARNs it registered with their version, digest and fingerprint).
+    pub fn remember(&self, tagged: Tagged) {
+        self.known
+            .lock()
+            .expect("ecs cache")
+            .insert(tagged.arn.clone(), Some(tagged));
     }
 
     pub fn cluster(&self) -> &str {
@@ -77,67 +91,44 @@ impl Ecs {
     }
 
     pub async fn service(&self, name: &str) -> PortResult<ServiceView> {
+        let mut views = self.services(&[name]).await?;
+        Ok(views.remove(0))
+    }
+
+    /// Several services of the cluster in one DescribeServices call, in the order asked.
+    pub async fn services(&self, names: &[&str]) -> PortResult<Vec<ServiceView>> {
+        let joined = names.join(",");
         let call = Call {
             action: "ecs:DescribeServices",
-            resource: name,
+            resource: &joined,
             write: false,
         };
         let out = self
             .client
             .describe_services()
             .cluster(&self.cluster)
-            .services(name)
+            .set_services(Some(names.iter().map(|n| n.to_string()).collect()))
             .send()
             .await
             .map_err(|e| port_error(call, e))?;
-        let Some(svc) = out
-            .services()
+        names
             .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
-        else {
-            return Err(PortError::NotFound(format!(
-                "ECS service `{name}` in cluster `{}`",
-                self.cluster
-            )));
-        };
-        let td = svc.task_definition().map(str::to_string);
-        // The deployment running the service's task definition; PRIMARY otherwise.
-        let deployment = svc
-            .deployments()
-            .iter()
-            .find(|d| d.task_definition() == td.as_deref() && d.status() == Some("PRIMARY"))
-            .or_else(|| {
-                svc.deployments()
+            .map(|name| {
+                out.services()
                     .iter()
-                    .find(|d| d.status() == Some("PRIMARY"))
-            });
-        let rollout = match deployment.and_then(|d| d.rollout_state()) {
-            Some(DeploymentRolloutState::Completed) => Rollout::Completed,
-            Some(DeploymentRolloutState::Failed) => Rollout::Failed,
-            Some(_) => Rollout::InProgress,
-            // No rollout state (e.g. the ECS deployment controller without circuit breaker
-            // on an old service): one deployment left means it finished.
-            None if svc.deployments().len() <= 1 => Rollout::Completed,
-            None => Rollout::InProgress,
-        };
-        Ok(ServiceView {
-            task_definition: td,
-            desired: count(svc.desired_count()),
-            running: count(svc.running_count()),
-            pending: count(svc.pending_count()),
-            rollout,
-            events: svc
-                .events()
-                .iter()
-                .take(5)
-                .filter_map(|e| e.message().map(str::to_string))
-                .collect(),
-            load_balancer_target_groups: svc
-                .load_balancers()
-                .iter()
-                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
-                .collect(),
-        })
+                    .find(|s| {
+                        s.status() != Some("INACTIVE")
+                            && (s.service_name() == Some(name) || s.service_arn() == Some(name))
+                    })
+                    .map(view)
+                    .ok_or_else(|| {
+                        PortError::NotFound(format!(
+                            "ECS service `{name}` in cluster `{}`",
+                            self.cluster
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// Why the service's recently stopped tasks stopped, newest first.
@@ -200,6 +191,20 @@ impl Ecs {
 
     /// The tags cutover put on a task definition, or None for a revision it did not register.
     pub async fn tagged(&self, arn: &str) -> PortResult<Option<Tagged>> {
+        if let Some(known) = self.known.lock().expect("ecs cache").get(arn) {
+            return Ok(known.clone());
+        }
+        let tagged = self.describe_tags(arn).await?;
+        let mut known = self.known.lock().expect("ecs cache");
+        known.insert(arn.to_string(), tagged.clone());
+        if let Some(t) = &tagged {
+            // The service names the revision by its full ARN; keep both spellings.
+            known.insert(t.arn.clone(), tagged.clone());
+        }
+        Ok(tagged)
+    }
+
+    async fn describe_tags(&self, arn: &str) -> PortResult<Option<Tagged>> {
         let call = Call {
             action: "ecs:DescribeTaskDefinition",
             resource: arn,
@@ -366,6 +371,47 @@ impl Ecs {
             .await
             .map_err(|e| port_error(call, e))?;
         Ok(())
+    }
+}
+
+fn view(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
+    let td = svc.task_definition().map(str::to_string);
+    // The deployment running the service's task definition; PRIMARY otherwise.
+    let deployment = svc
+        .deployments()
+        .iter()
+        .find(|d| d.task_definition() == td.as_deref() && d.status() == Some("PRIMARY"))
+        .or_else(|| {
+            svc.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        });
+    let rollout = match deployment.and_then(|d| d.rollout_state()) {
+        Some(DeploymentRolloutState::Completed) => Rollout::Completed,
+        Some(DeploymentRolloutState::Failed) => Rollout::Failed,
+        Some(_) => Rollout::InProgress,
+        // No rollout state (e.g. the ECS deployment controller without circuit breaker
+        // on an old service): one deployment left means it finished.
+        None if svc.deployments().len() <= 1 => Rollout::Completed,
+        None => Rollout::InProgress,
+    };
+    ServiceView {
+        task_definition: td,
+        desired: count(svc.desired_count()),
+        running: count(svc.running_count()),
+        pending: count(svc.pending_count()),
+        rollout,
+        events: svc
+            .events()
+            .iter()
+            .take(5)
+            .filter_map(|e| e.message().map(str::to_string))
+            .collect(),
+        load_balancer_target_groups: svc
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+            .collect(),
     }
 }
 

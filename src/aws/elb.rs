@@ -3,6 +3,10 @@
 //! action kept (stickiness, authenticate actions before the forward) and always read back
 //! by the engine before it does anything else.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum,
@@ -28,34 +32,74 @@ impl Production {
 
 pub struct Elb {
     client: Client,
+    /// The production listener's (or rule's) actions as last read or written, and when. A
+    /// weight write keeps every other part of the actions, so it needs them; a recent read
+    /// saves describing them again right before the write (a rollback reads them a moment
+    /// earlier to know the live slot). Never used to answer a read: reads always describe.
+    actions: Mutex<HashMap<String, (Instant, Vec<Action>)>>,
+    /// Health-check settings per target group: they do not change within a run.
+    timings: Mutex<HashMap<String, HealthCheckTiming>>,
 }
+
+/// How old the remembered actions may be for a weight write to rely on them.
+const ACTIONS_FRESH: Duration = Duration::from_secs(30);
 
 /// Target group ARN → weight, as the forward action has it.
 pub type Forward = Vec<(String, i32)>;
 
 impl Elb {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            actions: Mutex::default(),
+            timings: Mutex::default(),
+        }
+    }
+
+    fn remember(&self, arn: &str, actions: &[Action]) {
+        self.actions
+            .lock()
+            .expect("elb cache")
+            .insert(arn.to_string(), (Instant::now(), actions.to_vec()));
+    }
+
+    fn remembered(&self, arn: &str) -> Option<Vec<Action>> {
+        let mut cache = self.actions.lock().expect("elb cache");
+        match cache.remove(arn) {
+            Some((at, actions)) if at.elapsed() < ACTIONS_FRESH => Some(actions),
+            _ => None,
+        }
     }
 
     pub async fn listener_actions(&self, listener: &str) -> PortResult<Vec<Action>> {
+        Ok(self.listeners_actions(&[listener]).await?.remove(0))
+    }
+
+    /// The default actions of several listeners in one DescribeListeners call, in order.
+    async fn listeners_actions(&self, listeners: &[&str]) -> PortResult<Vec<Vec<Action>>> {
+        let joined = listeners.join(",");
         let call = Call {
             action: "elasticloadbalancing:DescribeListeners",
-            resource: listener,
+            resource: &joined,
             write: false,
         };
         let out = self
             .client
             .describe_listeners()
-            .listener_arns(listener)
+            .set_listener_arns(Some(listeners.iter().map(|l| l.to_string()).collect()))
             .send()
             .await
             .map_err(|e| port_error(call, e))?;
-        let l = out
-            .listeners()
-            .first()
-            .ok_or_else(|| PortError::NotFound(format!("listener {listener}")))?;
-        Ok(l.default_actions().to_vec())
+        listeners
+            .iter()
+            .map(|arn| {
+                out.listeners()
+                    .iter()
+                    .find(|l| l.listener_arn() == Some(arn))
+                    .map(|l| l.default_actions().to_vec())
+                    .ok_or_else(|| PortError::NotFound(format!("listener {arn}")))
+            })
+            .collect()
     }
 
     async fn rule_actions(&self, rule: &str) -> PortResult<Vec<Action>> {
@@ -79,21 +123,42 @@ impl Elb {
     }
 
     async fn actions(&self, production: &Production) -> PortResult<Vec<Action>> {
-        match production {
-            Production::Listener(arn) => self.listener_actions(arn).await,
-            Production::Rule(arn) => self.rule_actions(arn).await,
-        }
+        let actions = match production {
+            Production::Listener(arn) => self.listener_actions(arn).await?,
+            Production::Rule(arn) => self.rule_actions(arn).await?,
+        };
+        self.remember(production.arn(), &actions);
+        Ok(actions)
     }
 
     /// The forward target groups and weights of the production listener or rule.
     pub async fn production_forward(&self, production: &Production) -> PortResult<Forward> {
         let actions = self.actions(production).await?;
-        forward_of(&actions).ok_or_else(|| {
-            PortError::Conflict(format!(
-                "{} has no forward action; point it at the blue and green target groups (terraform/ does)",
-                production.arn()
-            ))
-        })
+        production_forward_of(production, &actions)
+    }
+
+    /// The production forward and the test listener's target, in one DescribeListeners
+    /// call when production is a listener (two calls at once for a rule).
+    pub async fn production_and_test(
+        &self,
+        production: &Production,
+        test: &str,
+    ) -> PortResult<(Forward, Option<String>)> {
+        let (production_actions, test_actions) = match production {
+            Production::Listener(arn) => {
+                let mut both = self.listeners_actions(&[arn, test]).await?.into_iter();
+                let production_actions = both.next().expect("one per listener");
+                self.remember(arn, &production_actions);
+                (production_actions, both.next().expect("one per listener"))
+            }
+            Production::Rule(_) => {
+                tokio::try_join!(self.actions(production), self.listener_actions(test))?
+            }
+        };
+        Ok((
+            production_forward_of(production, &production_actions)?,
+            test_target_of(&test_actions),
+        ))
     }
 
     /// Replace the forward weights, keeping every other action and the stickiness config.
@@ -102,7 +167,10 @@ impl Elb {
         production: &Production,
         forward: &Forward,
     ) -> PortResult<()> {
-        let actions = self.actions(production).await?;
+        let actions = match self.remembered(production.arn()) {
+            Some(actions) => actions,
+            None => self.actions(production).await?,
+        };
         let updated = with_forward(&actions, forward);
         match production {
             Production::Listener(arn) => {
@@ -114,7 +182,7 @@ impl Elb {
                 self.client
                     .modify_listener()
                     .listener_arn(arn)
-                    .set_default_actions(Some(updated))
+                    .set_default_actions(Some(updated.clone()))
                     .send()
                     .await
                     .map_err(|e| port_error(call, e))?;
@@ -128,24 +196,19 @@ impl Elb {
                 self.client
                     .modify_rule()
                     .rule_arn(arn)
-                    .set_actions(Some(updated))
+                    .set_actions(Some(updated.clone()))
                     .send()
                     .await
                     .map_err(|e| port_error(call, e))?;
             }
         }
+        self.remember(production.arn(), &updated);
         Ok(())
     }
 
     /// The target group the test listener forwards to (the one with weight, if several).
     pub async fn test_target(&self, listener: &str) -> PortResult<Option<String>> {
-        let actions = self.listener_actions(listener).await?;
-        Ok(forward_of(&actions).and_then(|f| {
-            f.into_iter()
-                .filter(|(_, w)| *w > 0)
-                .map(|(tg, _)| tg)
-                .next()
-        }))
+        Ok(test_target_of(&self.listener_actions(listener).await?))
     }
 
     /// Point the test listener at one target group.
@@ -211,6 +274,9 @@ impl Elb {
     /// Health-check interval and healthy threshold: a new target turns healthy after
     /// their product, which is when the engine polls closely.
     pub async fn health_check_timing(&self, target_group: &str) -> PortResult<HealthCheckTiming> {
+        if let Some(t) = self.timings.lock().expect("elb cache").get(target_group) {
+            return Ok(*t);
+        }
         let call = Call {
             action: "elasticloadbalancing:DescribeTargetGroups",
             resource: target_group,
@@ -228,12 +294,36 @@ impl Elb {
             .first()
             .ok_or_else(|| PortError::NotFound(format!("target group {target_group}")))?;
         let secs = tg.health_check_interval_seconds().unwrap_or(30);
-        Ok(HealthCheckTiming {
-            interval: std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(30)),
+        let timing = HealthCheckTiming {
+            interval: Duration::from_secs(u64::try_from(secs).unwrap_or(30)),
             healthy_threshold: u32::try_from(tg.healthy_threshold_count().unwrap_or(5))
                 .unwrap_or(5),
-        })
+        };
+        self.timings
+            .lock()
+            .expect("elb cache")
+            .insert(target_group.to_string(), timing);
+        Ok(timing)
     }
+}
+
+fn production_forward_of(production: &Production, actions: &[Action]) -> PortResult<Forward> {
+    forward_of(actions).ok_or_else(|| {
+        PortError::Conflict(format!(
+            "{} has no forward action; point it at the blue and green target groups (terraform/ does)",
+            production.arn()
+        ))
+    })
+}
+
+/// The target group a test listener forwards to (the one with weight, if several).
+fn test_target_of(actions: &[Action]) -> Option<String> {
+    forward_of(actions).and_then(|f| {
+        f.into_iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(tg, _)| tg)
+            .next()
+    })
 }
 
 /// The forward action's target groups and weights. A plain `TargetGroupArn` forward

@@ -27,17 +27,43 @@ impl Ssm {
             write: false,
         };
         match self.client.get_parameter().name(name).send().await {
-            Ok(out) => {
-                let text = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-                serde_json::from_str(text)
-                    .map(Some)
-                    .map_err(|e| PortError::Conflict(format!("SSM parameter {name} does not hold what cutover wrote ({e}); delete it to start over")))
-            }
+            Ok(out) => parse(
+                name,
+                out.parameter().and_then(|p| p.value()).unwrap_or_default(),
+            )
+            .map(Some),
             Err(e) => match port_error(call, e) {
                 PortError::NotFound(_) => Ok(None),
                 other => Err(other),
             },
         }
+    }
+
+    /// Several parameters' values in one GetParameters call, in the order asked; None for
+    /// each that does not exist. Parse each with [`parse`].
+    pub async fn get_many(&self, names: &[&str]) -> PortResult<Vec<Option<String>>> {
+        let joined = names.join(",");
+        let call = Call {
+            action: "ssm:GetParameters",
+            resource: &joined,
+            write: false,
+        };
+        let out = self
+            .client
+            .get_parameters()
+            .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| port_error(call, e))?;
+        Ok(names
+            .iter()
+            .map(|name| {
+                out.parameters()
+                    .iter()
+                    .find(|p| p.name() == Some(name))
+                    .map(|p| p.value().unwrap_or_default().to_string())
+            })
+            .collect())
     }
 
     /// Write the parameter. With `overwrite = false` an existing parameter is a `Conflict`.
@@ -83,4 +109,13 @@ impl Ssm {
             },
         }
     }
+}
+
+/// A parameter's JSON value.
+pub fn parse<T: DeserializeOwned>(name: &str, text: &str) -> PortResult<T> {
+    serde_json::from_str(text).map_err(|e| {
+        PortError::Conflict(format!(
+            "SSM parameter {name} does not hold what cutover wrote ({e}); delete it to start over"
+        ))
+    })
 }

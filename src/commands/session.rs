@@ -41,6 +41,20 @@ pub fn load_config(
     Ok(loaded)
 }
 
+/// When the account behind the credentials is checked against environment.toml's
+/// `account_id` (sts:GetCallerIdentity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountCheck {
+    /// Before any other call: a wrong account is refused before anything happens.
+    First,
+    /// Only if the command fails, to say why. For `rollback`, where every call is time
+    /// out of production: with another account's credentials its first read of the
+    /// production listener fails (an ARN names its account, and ELBv2 does not describe
+    /// another account's listeners), so nothing but its own lock parameter is written
+    /// there (created, then deleted by the failing run) before this check names the cause.
+    OnFailure,
+}
+
 /// One run against one environment/service.
 pub struct Session {
     pub loaded: Loaded,
@@ -49,6 +63,8 @@ pub struct Session {
     pub owner: String,
     reporter: Fanout,
     cancel: Cancel,
+    env: String,
+    account_check: AccountCheck,
 }
 
 impl Session {
@@ -60,6 +76,15 @@ impl Session {
         loaded: Loaded,
         reporters: &[Arc<dyn Reporter + Send + Sync>],
     ) -> anyhow::Result<Self> {
+        Self::open_with(target, loaded, reporters, AccountCheck::First).await
+    }
+
+    pub async fn open_with(
+        target: &Target,
+        loaded: Loaded,
+        reporters: &[Arc<dyn Reporter + Send + Sync>],
+        account_check: AccountCheck,
+    ) -> anyhow::Result<Self> {
         let env = &loaded.environment;
         let sdk = aws::load(&AwsTarget {
             environment: target.env.clone(),
@@ -67,26 +92,8 @@ impl Session {
             profile: env.profile.clone(),
         })
         .await;
-        if let Some(expected) = &env.account_id {
-            let who = aws_sdk_sts::Client::new(&sdk)
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "sts:GetCallerIdentity failed: {}; check the AWS credentials for `{}`",
-                        aws_sdk_sts::error::DisplayErrorContext(&e),
-                        target.env
-                    )
-                })?;
-            let actual = who.account().unwrap_or_default();
-            if actual != expected {
-                return Err(Coded::new(
-                    ExitCode::Usage,
-                    format!("the AWS credentials are for account {actual}, but environment `{}` is account {expected} (environment.toml account_id); use that account's credentials or profile", target.env),
-                )
-                .into());
-            }
+        if account_check == AccountCheck::First {
+            check_account(&sdk, &target.env, env.account_id.as_deref()).await?;
         }
         let cloud = AwsCloud::new(&sdk, &target.env, &target.service, env, &loaded.service);
         let reporter = reporters
@@ -103,7 +110,26 @@ impl Session {
             owner: owner(),
             reporter,
             cancel,
+            env: target.env.clone(),
+            account_check,
         })
+    }
+
+    /// `err` ended the command: with a deferred account check, a wrong account is the
+    /// likelier cause and the clearer message; otherwise `err` as it is.
+    pub async fn explain(&self, err: anyhow::Error) -> anyhow::Error {
+        if self.account_check == AccountCheck::First {
+            return err;
+        }
+        let expected = self.loaded.environment.account_id.as_deref();
+        match check_account(&self.sdk, &self.env, expected).await {
+            Err(wrong) if crate::exit::code_for(&wrong) == ExitCode::Usage => Coded::new(
+                ExitCode::Usage,
+                format!("{wrong:#} (the command failed with: {err:#})"),
+            )
+            .into(),
+            _ => err,
+        }
     }
 
     pub fn engine(&self) -> Engine<'_, AwsCloud> {
@@ -125,6 +151,36 @@ impl Session {
             self.owner.clone(),
         )
     }
+}
+
+/// The credentials are for `expected` (when environment.toml names an account).
+async fn check_account(
+    sdk: &aws_config::SdkConfig,
+    env: &str,
+    expected: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let who = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "sts:GetCallerIdentity failed: {}; check the AWS credentials for `{env}`",
+                aws_sdk_sts::error::DisplayErrorContext(&e),
+            )
+        })?;
+    let actual = who.account().unwrap_or_default();
+    if actual != expected {
+        return Err(Coded::new(
+            ExitCode::Usage,
+            format!("the AWS credentials are for account {actual}, but environment `{env}` is account {expected} (environment.toml account_id); use that account's credentials or profile"),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// SIGINT or SIGTERM (what a cancelled GitHub run sends) asks the engine to stop at the
@@ -226,6 +282,9 @@ impl Compute for ReadOnly<'_> {
     async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
         self.inner.read_slot(slot).await
     }
+    async fn slot_services(&self) -> PortResult<(SlotState, SlotState)> {
+        self.inner.slot_services().await
+    }
     async fn register_task_definition(&self, _: &TaskSpec) -> PortResult<TaskDefinition> {
         self.refuse("RegisterTaskDefinition")
     }
@@ -237,6 +296,9 @@ impl Compute for ReadOnly<'_> {
 impl Traffic for ReadOnly<'_> {
     async fn production_weights(&self) -> PortResult<Weights> {
         self.inner.production_weights().await
+    }
+    async fn weights_and_test_listener(&self) -> PortResult<(Weights, Option<Slot>)> {
+        self.inner.weights_and_test_listener().await
     }
     async fn set_production_weights(&self, _: Weights) -> PortResult<()> {
         self.refuse("ModifyListener")
@@ -267,6 +329,9 @@ impl Images for ReadOnly<'_> {
 impl Store for ReadOnly<'_> {
     async fn history(&self) -> PortResult<Vec<Release>> {
         self.inner.history().await
+    }
+    async fn history_and_lock(&self) -> PortResult<(Vec<Release>, Option<Lock>)> {
+        self.inner.history_and_lock().await
     }
     async fn record(&self, _: &Release, _: usize) -> PortResult<()> {
         self.refuse("PutParameter (history)")

@@ -11,7 +11,7 @@ use super::{Engine, EngineError, Lease};
 use crate::ports::{Cloud, PortError, PortResult};
 
 /// A single AWS call that has not answered by now is treated as an ambiguous outcome.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 8;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);

@@ -6,24 +6,47 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
+use super::calls::CALL_TIMEOUT;
 use super::{Engine, EngineError};
 use crate::ports::{Cloud, Lock, Millis, PortError};
 
-/// After creating the lock, wait this long and re-read it before the first write: a run
-/// that read the previous (stale) lock just before we replaced it may still delete ours,
-/// and it can only do so within one call's latency.
-const SETTLE: Duration = Duration::from_secs(2);
+/// After taking the lock from someone (a stale lock broken, or one that vanished under
+/// us), wait this long and re-read it before the first write: a run that read the previous
+/// lock just before we replaced it may still delete ours, within one call's latency or a
+/// retry's. A lock taken on the first try was free, so nobody was about to delete it.
+/// `unlock` waits as long after breaking a live lock, so that its holder has stopped
+/// writing before the next run starts.
+const SETTLE: Duration = Duration::from_secs(5);
+/// A lock read that showed the lock as ours, with no write since, vouches for the next
+/// write if it is this recent: every write still follows a read of the lock, but the read
+/// can be one the command made anyway (the history and the lock come in one call). Well
+/// under `SETTLE`, so a run that took the lock from us waits longer than this.
+const FRESH: Duration = Duration::from_secs(2);
 const ACQUIRE_ATTEMPTS: u32 = 4;
+const DELETE_ATTEMPTS: u32 = 6;
+const DELETE_BACKOFF: Duration = Duration::from_millis(250);
 
 pub(crate) struct Lease {
     lock: Mutex<Lock>,
     ttl: Millis,
+    /// When a read last showed the lock as ours, if no write has used that read yet.
+    confirmed: Mutex<Option<Instant>>,
 }
 
 impl Lease {
+    fn new(lock: Lock, ttl: Millis) -> Self {
+        Lease {
+            lock: Mutex::new(lock),
+            ttl,
+            confirmed: Mutex::new(None),
+        }
+    }
+
     pub(crate) async fn acquire<C: Cloud>(eng: &Engine<'_, C>) -> Result<Lease, EngineError> {
         let ttl = eng.settings.deadlines.lock_ttl.0.as_millis() as Millis;
-        for _ in 0..ACQUIRE_ATTEMPTS {
+        for attempt in 0..ACQUIRE_ATTEMPTS {
             let now = eng.cloud.now();
             let n = eng.acquisitions.fetch_add(1, Ordering::Relaxed);
             let mine = Lock {
@@ -32,28 +55,34 @@ impl Lease {
                 acquired_at: now,
                 expires_at: now + ttl,
             };
-            match eng
+            let created = match eng
                 .read("take the deploy lock", || eng.cloud.create_lock(&mine))
                 .await
             {
-                Ok(()) => {}
+                Ok(()) => true,
                 Err(EngineError::Port {
                     source: PortError::Conflict(_),
                     ..
-                }) => {}
+                }) => false,
                 Err(e) => return Err(e),
-            }
-            match eng
-                .read("read the deploy lock", || eng.cloud.read_lock())
-                .await?
-            {
+            };
+            let held = if created {
+                // Created with overwrite=false: it is ours, no need to read it.
+                Some(mine.clone())
+            } else {
+                eng.read("read the deploy lock", || eng.cloud.read_lock())
+                    .await?
+            };
+            match held {
                 Some(held) if held.token == mine.token => {
-                    let lease = Lease {
-                        lock: Mutex::new(held),
-                        ttl,
-                    };
+                    let lease = Lease::new(held, ttl);
+                    if attempt == 0 {
+                        // Taken on the first try (our own create, even if its answer was
+                        // lost): the lock was free, nobody is about to delete it.
+                        return Ok(lease);
+                    }
                     let settled = match eng.pause(SETTLE).await {
-                        Ok(()) => lease.guard(eng).await,
+                        Ok(()) => lease.check(eng).await,
                         Err(e) => Err(e),
                     };
                     if let Err(e) = settled {
@@ -81,31 +110,43 @@ impl Lease {
     }
 
     /// Fencing: called before every write. Stops if the lock is no longer ours; renews it
-    /// when less than half the lease is left (nobody breaks an unexpired lock).
+    /// when less than half the lease is left (nobody breaks an unexpired lock). A fresh
+    /// read of the lock made since the last write (see [`FRESH`]) stands in for reading it
+    /// again.
     pub(crate) async fn guard<C: Cloud>(&self, eng: &Engine<'_, C>) -> Result<(), EngineError> {
+        let confirmed = self.confirmed.lock().expect("lease mutex").take();
+        let mine = self.lock.lock().expect("lease mutex").clone();
+        let now = eng.cloud.now();
+        let recent = confirmed.is_some_and(|at| at.elapsed() < FRESH);
+        if recent && mine.expires_at.saturating_sub(now) >= self.ttl / 2 {
+            return Ok(());
+        }
+        self.check(eng).await
+    }
+
+    /// A read of the lock made along with other reads (the history comes with it), started
+    /// at `read_at`: stop if it is no longer ours, else let the next write rely on it while
+    /// it is fresh.
+    pub(crate) fn note<C: Cloud>(
+        &self,
+        eng: &Engine<'_, C>,
+        current: Option<&Lock>,
+        read_at: Instant,
+    ) -> Result<(), EngineError> {
+        let mine = self.lock.lock().expect("lease mutex").clone();
+        verify(&mine, current, eng.cloud.now())?;
+        *self.confirmed.lock().expect("lease mutex") = Some(read_at);
+        Ok(())
+    }
+
+    /// Read the lock: stop if it is no longer ours; renew it when half the lease is gone.
+    async fn check<C: Cloud>(&self, eng: &Engine<'_, C>) -> Result<(), EngineError> {
         let mine = self.lock.lock().expect("lease mutex").clone();
         let now = eng.cloud.now();
         let current = eng
             .read("read the deploy lock", || eng.cloud.read_lock())
             .await?;
-        let held = match current {
-            Some(held) if held.token == mine.token => held,
-            Some(other) => {
-                return Err(EngineError::LockLost {
-                    detail: format!("it is now held by {}", other.owner),
-                });
-            }
-            None => {
-                return Err(EngineError::LockLost {
-                    detail: "it was deleted".into(),
-                });
-            }
-        };
-        if held.expires_at <= now {
-            return Err(EngineError::LockLost {
-                detail: "our lease expired".into(),
-            });
-        }
+        let held = verify(&mine, current.as_ref(), now)?.clone();
         if held.expires_at - now < self.ttl / 2 {
             let renewed = Lock {
                 expires_at: now + self.ttl,
@@ -123,24 +164,33 @@ impl Lease {
         let mine = self.lock.into_inner().expect("lease mutex");
         // Releasing is cleanup: a cancel must not stop it.
         let eng = &eng.uncancellable();
-        let still_ours = matches!(
-            eng.read("read the deploy lock", || eng.cloud.read_lock()).await,
-            Ok(Some(held)) if held.token == mine.token
-        );
-        if still_ours && let Err(e) = delete_lock(eng, "release the deploy lock").await {
+        if let Err(e) = delete_if(eng, "release the deploy lock", &mine.token).await {
             tracing::warn!(error = %e, "could not release the deploy lock; it expires on its own");
         }
     }
 }
 
-async fn break_stale<C: Cloud>(eng: &Engine<'_, C>, stale: &Lock) -> Result<(), EngineError> {
-    // Re-read just before deleting: only the very lock we judged stale may go.
-    let again = eng
-        .read("read the deploy lock", || eng.cloud.read_lock())
-        .await?;
-    if again.as_ref().map(|l| &l.token) != Some(&stale.token) {
-        return Ok(());
+/// `current` is our lock, unexpired.
+fn verify<'l>(
+    mine: &Lock,
+    current: Option<&'l Lock>,
+    now: Millis,
+) -> Result<&'l Lock, EngineError> {
+    match current {
+        Some(held) if held.token == mine.token && held.expires_at > now => Ok(held),
+        Some(held) if held.token == mine.token => Err(EngineError::LockLost {
+            detail: "our lease expired".into(),
+        }),
+        Some(other) => Err(EngineError::LockLost {
+            detail: format!("it is now held by {}", other.owner),
+        }),
+        None => Err(EngineError::LockLost {
+            detail: "it was deleted".into(),
+        }),
     }
+}
+
+async fn break_stale<C: Cloud>(eng: &Engine<'_, C>, stale: &Lock) -> Result<(), EngineError> {
     let now = eng.cloud.now();
     eng.reporter.notice(&format!(
         "breaking a stale deploy lock held by {} (taken {}s ago, expired {}s ago)",
@@ -148,7 +198,7 @@ async fn break_stale<C: Cloud>(eng: &Engine<'_, C>, stale: &Lock) -> Result<(), 
         now.saturating_sub(stale.acquired_at) / 1000,
         now.saturating_sub(stale.expires_at) / 1000,
     ));
-    delete_lock(eng, "break the stale deploy lock").await
+    delete_if(eng, "break the stale deploy lock", &stale.token).await
 }
 
 pub(crate) async fn break_explicitly<C: Cloud>(
@@ -166,18 +216,58 @@ pub(crate) async fn break_explicitly<C: Cloud>(
         held.owner,
         now.saturating_sub(held.acquired_at) / 1000,
     ));
-    delete_lock(eng, "delete the deploy lock").await?;
+    delete_if(eng, "delete the deploy lock", &held.token).await?;
+    if held.expires_at > now {
+        // Its holder may be alive and about to write on a lock read just before the delete;
+        // it stops at its next read. Return only once that has happened, so the run the
+        // operator starts next cannot write alongside it.
+        eng.reporter.notice(&format!(
+            "unlock: waiting {}s for the run that held it to stop writing",
+            SETTLE.as_secs()
+        ));
+        eng.uncancellable().pause(SETTLE).await?;
+    }
     Ok(Some(held))
 }
 
-/// Delete the lock; already gone counts as done (a retried delete whose first attempt
-/// applied answers NotFound — the sim found that a stale-lock break failed this way).
-async fn delete_lock<C: Cloud>(eng: &Engine<'_, C>, what: &str) -> Result<(), EngineError> {
-    match eng.read(what, || eng.cloud.delete_lock()).await {
-        Err(EngineError::Port {
-            source: PortError::NotFound(_),
-            ..
-        }) => Ok(()),
-        other => other,
+/// Delete the lock while it still holds `token`. The lock is re-read before every attempt:
+/// a retried delete whose first attempt applied unseen would otherwise remove the lock the
+/// next run has just created (and a run that takes a free lock does not wait). Already
+/// gone counts as done (the sim found a stale-lock break failing on a retried delete's
+/// NotFound).
+async fn delete_if<C: Cloud>(
+    eng: &Engine<'_, C>,
+    what: &str,
+    token: &str,
+) -> Result<(), EngineError> {
+    let mut backoff = DELETE_BACKOFF;
+    let mut last = None;
+    for _ in 0..DELETE_ATTEMPTS {
+        let current = eng
+            .read("read the deploy lock", || eng.cloud.read_lock())
+            .await?;
+        if current.as_ref().map(|l| l.token.as_str()) != Some(token) {
+            return Ok(());
+        }
+        let attempt = match tokio::time::timeout(CALL_TIMEOUT, eng.cloud.delete_lock()).await {
+            Ok(r) => r,
+            Err(_) => Err(PortError::Ambiguous("no answer".into())),
+        };
+        match attempt {
+            Ok(()) | Err(PortError::NotFound(_)) => return Ok(()),
+            Err(e) if e.is_retryable() => last = Some(e),
+            Err(e) => {
+                return Err(EngineError::Port {
+                    what: what.to_string(),
+                    source: e,
+                });
+            }
+        }
+        eng.pause(backoff).await?;
+        backoff *= 2;
     }
+    Err(EngineError::Port {
+        what: what.to_string(),
+        source: last.unwrap_or_else(|| PortError::Transient("gave up".into())),
+    })
 }

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use super::{Engine, EngineError};
-use crate::ports::{Cloud, Release, Slot, SlotState, Status, Weights};
+use super::{Engine, EngineError, Lease};
+use crate::ports::{Cloud, Lock, Release, Slot, SlotState, Status, Weights};
 
-/// Weights, both slots, the test listener and the history, as read just now.
+/// Weights, both slots, the test listener, the history and the lock, as read just now.
 #[derive(Debug, Clone, Serialize)]
 pub struct Observed {
     pub weights: Weights,
@@ -13,6 +13,9 @@ pub struct Observed {
     pub green: SlotState,
     pub test_listener: Option<Slot>,
     pub history: Vec<Release>,
+    /// Read with the history; a locked command checks it is still ours.
+    #[serde(skip)]
+    pub lock: Option<Lock>,
 }
 
 impl Observed {
@@ -60,21 +63,38 @@ impl Observed {
     }
 }
 
+/// Four calls where the cloud allows it. The history comes first: the AWS adapter then
+/// knows what the task definitions it names hold (ARNs are immutable) and does not
+/// describe them again.
 pub(crate) async fn observe<C: Cloud>(eng: &Engine<'_, C>) -> Result<Observed, EngineError> {
     let c = eng.cloud;
+    let ((history, lock), (weights, test_listener)) = tokio::try_join!(
+        eng.read("read the release history and the lock", || c
+            .history_and_lock()),
+        eng.read("read production weights and the test listener", || c
+            .weights_and_test_listener()),
+    )?;
+    let (blue, green) = eng
+        .read("read the blue and green slots", || c.slot_services())
+        .await?;
     Ok(Observed {
-        weights: eng
-            .read("read production weights", || c.production_weights())
-            .await?,
-        blue: eng
-            .read("read the blue slot", || c.read_slot(Slot::Blue))
-            .await?,
-        green: eng
-            .read("read the green slot", || c.read_slot(Slot::Green))
-            .await?,
-        test_listener: eng
-            .read("read the test listener", || c.test_listener())
-            .await?,
-        history: eng.read("read the release history", || c.history()).await?,
+        weights,
+        blue,
+        green,
+        test_listener,
+        history,
+        lock,
     })
+}
+
+impl<C: Cloud> Engine<'_, C> {
+    /// Observe under the lease: the lock read with the history must still be ours, and it
+    /// vouches for the next write.
+    pub(crate) async fn observe_locked(&self, lease: &Lease) -> Result<Observed, EngineError> {
+        // The lock is read in the first round: it is as fresh as the start of the observe.
+        let started = tokio::time::Instant::now();
+        let observed = observe(self).await?;
+        lease.note(self, observed.lock.as_ref(), started)?;
+        Ok(observed)
+    }
 }

@@ -241,6 +241,7 @@ mod tests {
             green: empty,
             test_listener: None,
             history: vec![],
+            lock: None,
         }
     }
 

@@ -43,7 +43,7 @@ impl<C: Cloud> Engine<'_, C> {
         version: &Version,
         steps_override: Option<Vec<Step>>,
     ) -> Result<PromoteOutcome, EngineError> {
-        let observed = self.observe().await?;
+        let observed = self.observe_locked(lease).await?;
         let all = match steps_override {
             Some(s) => s,
             None => steps(&self.settings.strategy)?,

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::calls::Progress;
 use super::{Engine, EngineError};
-use crate::ports::{Cloud, Rollout, Slot, TargetHealth, TargetState};
+use crate::ports::{Cloud, Rollout, Slot, SlotState, TargetHealth, TargetState};
 
 /// Why a slot is not ready: the real state, for the deadline report (invariant 8).
 pub(crate) struct NotReady {
@@ -30,10 +30,21 @@ pub(crate) async fn slot_ready<C: Cloud>(
     desired: u32,
 ) -> Result<Result<(), NotReady>, EngineError> {
     let c = eng.cloud;
-    let state = eng.read("read the slot", || c.read_slot(slot)).await?;
-    let targets = eng
-        .read("read target health", || c.target_health(slot))
-        .await?;
+    let (state, targets) = tokio::try_join!(
+        eng.read("read the slot", || c.read_slot(slot)),
+        eng.read("read target health", || c.target_health(slot)),
+    )?;
+    Ok(readiness(slot, &state, targets, td, desired))
+}
+
+/// Whether `state` (as read) and `targets` make the slot ready to run `td` at `desired`.
+pub(crate) fn readiness(
+    slot: Slot,
+    state: &SlotState,
+    targets: Vec<TargetHealth>,
+    td: &str,
+    desired: u32,
+) -> Result<(), NotReady> {
     let healthy = targets
         .iter()
         .filter(|t| t.state == TargetState::Healthy)
@@ -48,7 +59,7 @@ pub(crate) async fn slot_ready<C: Cloud>(
         && healthy == desired
         && targets.iter().all(|t| t.state == TargetState::Healthy);
     if ready {
-        return Ok(Ok(()));
+        return Ok(());
     }
     let reasons: Vec<String> = targets
         .iter()
@@ -76,7 +87,7 @@ pub(crate) async fn slot_ready<C: Cloud>(
         state.stopped_reasons.join("; "),
         reasons.join("; "),
     );
-    Ok(Err(NotReady { state, targets }))
+    Err(NotReady { state, targets })
 }
 
 /// Predicts when registered targets can first be healthy. A target first seen in `initial`

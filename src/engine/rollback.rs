@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::plan::Step;
-use super::ready::slot_ready;
+use super::ready::readiness;
 use super::{Engine, EngineError, Lease, Observed};
 use crate::ports::{Cloud, Release, Slot, Status};
 use crate::version::Version;
@@ -45,14 +45,14 @@ impl<C: Cloud> Engine<'_, C> {
         lease: &Lease,
         to: Option<&Version>,
     ) -> Result<RollbackOutcome, EngineError> {
-        let mut observed = self.observe().await?;
+        let mut observed = self.observe_locked(lease).await?;
         if observed.weights.live().is_none() {
             self.repair_shift(lease, &observed).await?;
             let slot = observed.safe_slot();
             if to.is_none() {
                 return Ok(self.outcome(&observed, slot, RollbackPath::Repair));
             }
-            observed = self.observe().await?;
+            observed = self.observe_locked(lease).await?;
         }
         let live = observed.weights.live().expect("repaired above");
         let current = observed.release_on(live).cloned();
@@ -64,7 +64,12 @@ impl<C: Cloud> Engine<'_, C> {
         }
         let slot = live.other();
         let desired = observed.slot(live).desired.max(1);
-        self.require_image(&target.digest).await?;
+        // Independent reads, made together: the image must still be in the registry (the
+        // slot cannot replace a task without it), and is the slot warm?
+        let ((), warm) = tokio::try_join!(
+            self.require_image(&target.digest),
+            self.is_warm(&observed, slot, &target),
+        )?;
         self.report(
             Status::RollingBack,
             Some(&target.version),
@@ -72,7 +77,7 @@ impl<C: Cloud> Engine<'_, C> {
             format!("to {} on {slot}", target.version),
         );
         let path = match self
-            .ensure_ready(lease, &observed, slot, &target, desired, to.is_some())
+            .ensure_ready(lease, slot, &target, desired, warm, to.is_some())
             .await
         {
             Ok(path) => path,
@@ -164,23 +169,38 @@ impl<C: Cloud> Engine<'_, C> {
         })
     }
 
+    /// Whether `slot` still runs `target` at capacity with every target healthy (the
+    /// previous release kept warm): then a weight flip is all a rollback needs. The slot as
+    /// just observed, and its target health read now.
+    async fn is_warm(
+        &self,
+        observed: &Observed,
+        slot: Slot,
+        target: &Release,
+    ) -> Result<bool, EngineError> {
+        let state = observed.slot(slot);
+        if state.task_definition.as_ref().map(|t| &t.id) != Some(&target.task_definition)
+            || state.desired == 0
+        {
+            return Ok(false);
+        }
+        let targets = self
+            .read("read target health", || self.cloud.target_health(slot))
+            .await?;
+        Ok(readiness(slot, state, targets, &target.task_definition, state.desired).is_ok())
+    }
+
     /// Make `slot` run `target` warm and healthy; validate it when it had to be brought up
     /// or when `validate` asks (a redeploy).
     async fn ensure_ready(
         &self,
         lease: &Lease,
-        observed: &Observed,
         slot: Slot,
         target: &Release,
         desired: u32,
+        warm: bool,
         validate: bool,
     ) -> Result<RollbackPath, EngineError> {
-        let state = observed.slot(slot);
-        let warm = state.task_definition.as_ref().map(|t| &t.id) == Some(&target.task_definition)
-            && state.desired > 0
-            && slot_ready(self, slot, &target.task_definition, state.desired)
-                .await?
-                .is_ok();
         if warm && !validate {
             return Ok(RollbackPath::Fast);
         }

@@ -7,9 +7,11 @@ use super::{Engine, EngineError, Lease};
 use crate::ports::{Cloud, Release, Slot, Status, Weights};
 
 /// ELBv2 reads are eventually consistent: a read soon after a write may still show the
-/// weights from before it, which can equal the target of a rollback. Only a read this long
-/// after our last write counts as a read-back (the sim found the bug: a stale read
-/// "confirmed" a rollback whose write had been throttled).
+/// weights from before it, which can equal the target of a rollback. After a write that
+/// failed or whose answer was lost, only a read this long after it counts as a read-back
+/// (the sim found the bug: a stale read "confirmed" a rollback whose write had been
+/// throttled). After a write the ELB confirmed, a stale read shows the weights from before
+/// it, which differ from the target, so the read-back starts at once.
 pub(crate) const CONSISTENCY: Duration = Duration::from_secs(5);
 /// Re-read this often before writing again, and give up on the weights after the deadline.
 const READBACKS: u32 = 3;
@@ -18,9 +20,9 @@ const WEIGHTS_DEADLINE: Duration = Duration::from_secs(120);
 
 impl<C: Cloud> Engine<'_, C> {
     /// Set the production weights and read them back until they are exactly `target`.
-    /// With `watch`, alarms are read while the write settles: traffic moving to a bad
-    /// release is exactly when they fire, and waiting out the settle time first would add
-    /// it to the reaction time.
+    /// With `watch`, alarms are read while an unconfirmed write settles: traffic moving to
+    /// a bad release is exactly when they fire, and waiting out the settle time first would
+    /// add it to the reaction time.
     pub(crate) async fn set_weights(
         &self,
         lease: &Lease,
@@ -31,16 +33,21 @@ impl<C: Cloud> Engine<'_, C> {
         let mut seen = None;
         loop {
             // One attempt only: whatever it answered, the read-back below tells what applied.
-            match self
+            let confirmed = match self
                 .write_once(lease, "set production weights", || {
                     self.cloud.set_production_weights(target)
                 })
                 .await
             {
-                Ok(()) | Err(EngineError::Port { .. }) => {}
+                Ok(()) => true,
+                Err(EngineError::Port { .. }) => false,
                 Err(e) => return Err(e),
-            }
-            let settled = self.settle(watch).await;
+            };
+            let settled = if confirmed {
+                Ok(Ok(()))
+            } else {
+                self.settle(watch).await
+            };
             if !matches!(settled, Ok(Ok(()))) {
                 // Whatever stopped the wait (an alarm, a cancel), read back before anything
                 // else happens (invariant 3; the abort matrix caught a cancel skipping it).
@@ -63,6 +70,7 @@ impl<C: Cloud> Engine<'_, C> {
                     })
                     .await?;
                 if now == target {
+                    tracing::info!(weights = %target, "production weights read back");
                     return Ok(());
                 }
                 seen = Some(now);

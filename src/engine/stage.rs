@@ -60,10 +60,10 @@ impl<C: Cloud> Engine<'_, C> {
         request: &StageRequest,
     ) -> Result<StageOutcome, EngineError> {
         let spec = &request.spec;
-        let mut observed = self.observe().await?;
+        let mut observed = self.observe_locked(lease).await?;
         if observed.weights.live().is_none() {
             self.repair_shift(lease, &observed).await?;
-            observed = self.observe().await?;
+            observed = self.observe_locked(lease).await?;
         }
         let plan = plan(spec, &observed, self.settings)?;
         self.require_image(&spec.digest).await?;
@@ -227,6 +227,7 @@ impl<C: Cloud> Engine<'_, C> {
             by: self.owner.clone(),
             at: self.cloud.now(),
             status: Status::Staging,
+            fingerprint: td.spec.fingerprint.clone(),
         }
     }
 

@@ -159,6 +159,14 @@ impl Compute for SimCloud {
         .await
     }
 
+    async fn slot_services(&self) -> PortResult<(SlotState, SlotState)> {
+        self.call("slot_services", Kind::EventualRead, |w, now, _| {
+            let at = Self::read_time(w, now);
+            Ok((w.read_slot(at, Slot::Blue), w.read_slot(at, Slot::Green)))
+        })
+        .await
+    }
+
     async fn register_task_definition(&self, spec: &TaskSpec) -> PortResult<TaskDefinition> {
         self.write("register_task_definition", |w, _| {
             Ok(w.register(spec.clone()))
@@ -195,12 +203,21 @@ impl Traffic for SimCloud {
         .await
     }
 
+    async fn weights_and_test_listener(&self) -> PortResult<(Weights, Option<Slot>)> {
+        self.call(
+            "weights_and_test_listener",
+            Kind::EventualRead,
+            |w, now, r| {
+                w.ghost.pending_readback.remove(&r);
+                Ok((w.production_weights(now), w.test_listener_read(now)))
+            },
+        )
+        .await
+    }
+
     async fn test_listener(&self) -> PortResult<Option<Slot>> {
         self.call("test_listener", Kind::Read, |w, now, _| {
-            if w.metrics.ready_at.is_some_and(|t| t <= now) && w.metrics.ready_acted_at.is_none() {
-                w.metrics.ready_acted_at = Some(now);
-            }
-            Ok(w.test_listener)
+            Ok(w.test_listener_read(now))
         })
         .await
     }
@@ -252,6 +269,13 @@ impl Store for SimCloud {
     async fn history(&self) -> PortResult<Vec<Release>> {
         self.call("history", Kind::Read, |w, _, _| Ok(w.history.clone()))
             .await
+    }
+
+    async fn history_and_lock(&self) -> PortResult<(Vec<Release>, Option<Lock>)> {
+        self.call("history_and_lock", Kind::Read, |w, _, _| {
+            Ok((w.history.clone(), w.lock.clone()))
+        })
+        .await
     }
 
     async fn record(&self, release: &Release, cap: usize) -> PortResult<()> {

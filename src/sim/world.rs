@@ -187,6 +187,7 @@ impl World {
             by: release_by.into(),
             at: EPOCH_MS,
             status: crate::ports::Status::Promoted,
+            fingerprint: spec.fingerprint.clone(),
         });
     }
 
@@ -374,6 +375,16 @@ impl World {
     }
 
     // ---- ELBv2 ----
+
+    /// Where the test listener forwards; the first look after the idle slot turned ready is
+    /// when the engine acted on it (for the lag benchmark).
+    pub(crate) fn test_listener_read(&mut self, now: u64) -> Option<Slot> {
+        if self.metrics.ready_at.is_some_and(|t| t <= now) && self.metrics.ready_acted_at.is_none()
+        {
+            self.metrics.ready_acted_at = Some(now);
+        }
+        self.test_listener
+    }
 
     pub(crate) fn production_weights(&mut self, now: u64) -> Weights {
         if now.saturating_sub(self.weights_changed) < STALE_MS && self.rng.chance(self.faults.stale)

@@ -171,6 +171,7 @@ async fn the_lock_is_create_if_absent_and_history_is_capped() {
             by: "test".into(),
             at: minor,
             status: Status::Promoted,
+            fingerprint: String::new(),
         };
         cloud.record(&release, 3).await.unwrap();
     }
@@ -252,4 +253,63 @@ async fn missing_resources_map_to_not_found() {
     let err = cloud.ecs.service("no-such-service").await.unwrap_err();
     assert!(matches!(err, PortError::NotFound(_)), "{err}");
     assert_eq!(cloud.digest_for_tag("v9.9.9").await.unwrap(), None);
+}
+
+/// The one-call reads the engine observes with (both services in one DescribeServices, both
+/// listeners in one DescribeListeners, history and lock in one GetParameters) answer exactly
+/// what the single reads do.
+#[tokio::test]
+async fn one_call_reads_match_the_single_reads() {
+    let Some(stack) = Stack::create("c") else {
+        return;
+    };
+    let cloud = cloud(&stack).await;
+    let td = cloud
+        .register_task_definition(&spec(&stack, "v1.0.0", "256"))
+        .await
+        .unwrap();
+    cloud.update_slot(Slot::Green, &td.id, 1).await.unwrap();
+    cloud
+        .set_production_weights(Weights::split(Slot::Green, 25))
+        .await
+        .unwrap();
+    cloud.point_test_listener(Slot::Blue).await.unwrap();
+    let lock = Lock {
+        owner: "run".into(),
+        token: "t".into(),
+        acquired_at: 1,
+        expires_at: 2,
+    };
+    assert_eq!(cloud.history_and_lock().await.unwrap(), (vec![], None));
+    cloud.create_lock(&lock).await.unwrap();
+    let release = Release {
+        version: td.spec.version.clone(),
+        digest: td.spec.digest.clone(),
+        task_definition: td.id.clone(),
+        slot: Slot::Green,
+        by: "test".into(),
+        at: 1,
+        status: Status::AwaitingApproval,
+        fingerprint: td.spec.fingerprint.clone(),
+    };
+    cloud.record(&release, 10).await.unwrap();
+
+    let (blue, green) = cloud.slot_services().await.unwrap();
+    assert_eq!(blue, cloud.read_slot(Slot::Blue).await.unwrap());
+    assert_eq!(green, cloud.read_slot(Slot::Green).await.unwrap());
+    assert_eq!(green.task_definition, Some(td));
+    assert_eq!(
+        cloud.weights_and_test_listener().await.unwrap(),
+        (
+            Weights {
+                blue: 75,
+                green: 25
+            },
+            Some(Slot::Blue)
+        )
+    );
+    assert_eq!(
+        cloud.history_and_lock().await.unwrap(),
+        (vec![release], Some(lock))
+    );
 }

@@ -136,14 +136,33 @@ fn a_stale_lock_is_broken_with_a_notice_naming_holder_and_age() {
             sim.log()
         );
         assert_eq!(sim.lock_holder(), None, "released after the stage");
+        // A run that broke a lock waits before its first write: the broken lock's holder,
+        // or another run breaking it too, may still delete what replaced it.
+        let broken = call_time(&sim, "ci delete_lock");
+        let first_write = call_time(&sim, "ci register_task_definition");
+        assert!(
+            first_write >= broken + 5_000,
+            "first write {first_write}ms, lock broken {broken}ms"
+        );
         assert_clean(&sim);
     });
+}
+
+/// When the first logged call containing `what` happened, in sim milliseconds.
+fn call_time(sim: &Sim, what: &str) -> u64 {
+    let line = sim
+        .log()
+        .into_iter()
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no {what} in the log"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 #[test]
 fn unlock_breaks_a_live_lock_and_says_whose_it_was() {
     block_on(async {
         let sim = locked_by_another_run(30, 600).await;
+        let started = tokio::time::Instant::now();
         let ops = sim.runner("ops", None);
         let broken = Engine::new(&ops, &ops, &sim.settings, "ops")
             .unlock()
@@ -153,6 +172,13 @@ fn unlock_breaks_a_live_lock_and_says_whose_it_was() {
         assert!(sim.log().iter().any(|l| {
             l.contains("NOTICE unlock: breaking the deploy lock held by") && l.contains(RUN_URL)
         }));
+        // Its holder may be alive: unlock returns only once it cannot write any more, so
+        // the run started next does not write alongside it.
+        assert!(
+            started.elapsed() >= Duration::from_secs(5),
+            "unlock returned after {:?}, before the holder had time to stop",
+            started.elapsed()
+        );
         assert_eq!(sim.lock_holder(), None);
         assert_eq!(
             Engine::new(&ops, &ops, &sim.settings, "ops")
@@ -283,6 +309,73 @@ fn rollback_flips_to_a_warm_previous_slot() {
         let statuses: Vec<Status> = sim.history().iter().map(|r| r.status).collect();
         assert_eq!(statuses, [Status::Promoted, Status::RolledBack]);
         sim.check_end_state(Some(&version(OLD)));
+        assert_clean(&sim);
+    });
+}
+
+/// The warm rollback's call plan: the lock (taken on the first try, no pause), the history
+/// with the lock, weights with the test listener, both slots, then together the image and
+/// the warm slot's health; the release being left marked RollingBack (a re-run after a
+/// crash must not roll forward to it), the lock re-read, the flip and its read-back.
+#[test]
+fn a_warm_rollback_reads_back_its_flip_ten_calls_in() {
+    block_on(async {
+        let sim = calm(OldSlotPolicy::KeepWarm);
+        let ci = sim.runner("ci", None);
+        deploy(&Engine::new(&ci, &ci, &sim.settings, "ci"), &sim, NEW).await;
+        let ops = sim.runner("ops", None);
+        let started = tokio::time::Instant::now();
+        let outcome = Engine::new(&ops, &ops, &sim.settings, "ops")
+            .rollback(None)
+            .await
+            .unwrap();
+        assert_eq!(outcome.path, RollbackPath::Fast);
+        let calls: Vec<(u64, String)> = sim
+            .log()
+            .iter()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let at = words.next()?.parse().ok()?;
+                let op = words
+                    .nth(1)
+                    .filter(|_| l.contains(" ops ") && l.contains(" -> "))?;
+                Some((at, op.split('(').next()?.to_string()))
+            })
+            .collect();
+        let flip = calls
+            .iter()
+            .position(|(_, op)| op == "set_production_weights")
+            .expect("a flip");
+        let read_back = flip + 1;
+        assert_eq!(calls[read_back].1, "production_weights");
+        let mut before: Vec<&str> = calls[..=read_back]
+            .iter()
+            .map(|(_, o)| o.as_str())
+            .collect();
+        before.sort_unstable();
+        assert_eq!(
+            before,
+            [
+                "create_lock",
+                "history_and_lock",
+                "image_exists",
+                "production_weights",
+                "read_lock",
+                "record",
+                "set_production_weights",
+                "slot_services",
+                "target_health",
+                "weights_and_test_listener",
+            ]
+        );
+        let after: Vec<&str> = calls[read_back + 1..]
+            .iter()
+            .map(|(_, o)| o.as_str())
+            .collect();
+        assert_eq!(after, ["read_lock", "record", "read_lock", "delete_lock"]);
+        let to_read_back = calls[read_back].0 - calls[0].0;
+        assert!(to_read_back < 2_000, "{to_read_back}ms to the read-back");
+        assert!(started.elapsed() < Duration::from_secs(3));
         assert_clean(&sim);
     });
 }

@@ -130,6 +130,7 @@ fn invariant_checker_catches_promoted_recorded_before_the_bake() {
             by: "bad".into(),
             at: bad.now(),
             status: Status::Promoted,
+            fingerprint: sim.spec(NEW).fingerprint,
         };
         bad.record(&release, 10).await.unwrap();
         assert_caught(&sim, "I9:");
