@@ -158,6 +158,23 @@ pub fn plan(
     })
 }
 
+impl Plan {
+    /// The plan in one line, for a status event (the timeline shows one line per step).
+    pub fn one_line(&self) -> String {
+        let task_definition = match &self.task_definition {
+            TaskDefinitionAction::Reuse(_) => "reusing its task definition",
+            TaskDefinitionAction::Register => "registering a task definition",
+        };
+        format!(
+            "onto {} with {} task(s), {task_definition}; ~{}s expected, at most {}s",
+            self.idle,
+            self.desired,
+            self.expected.as_secs(),
+            self.longest.as_secs()
+        )
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "release   {} ({})", self.version, self.digest)?;

@@ -85,7 +85,7 @@ impl<C: Cloud> Engine<'_, C> {
             Status::Staging,
             Some(&spec.version),
             Some(plan.idle),
-            plan.to_string(),
+            plan.one_line(),
         );
         let result = self.stage_steps(lease, &observed, &plan, spec).await;
         match result {
@@ -94,9 +94,10 @@ impl<C: Cloud> Engine<'_, C> {
                     Status::AwaitingApproval,
                     Some(&spec.version),
                     Some(plan.idle),
+                    // Neutral wording: `deploy` promotes right after this, `stage` waits.
                     format!(
-                        "validated on {}; promote {} to shift traffic",
-                        plan.idle, spec.version
+                        "validated on {}; production traffic has not moved",
+                        plan.idle
                     ),
                 );
                 Ok(StageOutcome {
