@@ -3,6 +3,7 @@
 //! the history). Also the dry-run guard that makes writes impossible.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -85,6 +86,9 @@ impl Session {
         reporters: &[Arc<dyn Reporter + Send + Sync>],
         account_check: AccountCheck,
     ) -> anyhow::Result<Self> {
+        // Signals are watched before the first AWS call, so none of them can hang unstoppably.
+        let (handle, cancel) = Cancel::new();
+        spawn_signal_watch(handle);
         let env = &loaded.environment;
         let sdk = aws::load(&AwsTarget {
             environment: target.env.clone(),
@@ -101,8 +105,6 @@ impl Session {
             .fold(Fanout::default().with(Console::stderr()), |f, r| {
                 f.with(Arc::clone(r))
             });
-        let (handle, cancel) = Cancel::new();
-        spawn_signal_watch(handle);
         Ok(Self {
             loaded,
             sdk,
@@ -184,7 +186,9 @@ async fn check_account(
 }
 
 /// SIGINT or SIGTERM (what a cancelled GitHub run sends) asks the engine to stop at the
-/// next safe point; it never leaves traffic split.
+/// next safe point; it never leaves traffic split. A second signal (the runner's SIGTERM
+/// 7.5 s after its SIGINT, or a second Ctrl-C) means the safe stop is not coming — AWS is
+/// not answering — so cutover says what may be left behind and exits before the kill.
 fn spawn_signal_watch(handle: CancelHandle) {
     tokio::spawn(async move {
         #[cfg(unix)]
@@ -196,15 +200,31 @@ fn spawn_signal_watch(handle: CancelHandle) {
             ) else {
                 return;
             };
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
+            let mut next = async || {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            };
+            next().await;
+            tracing::warn!("cancel requested: stopping at the next safe point");
+            handle.cancel();
+            next().await;
+            // Straight to stderr: the process ends right after, before any log flush.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: a second signal before the safe stop finished: stopping now. \
+                 Production traffic may be split and the lock is held until it expires; \
+                 run `cutover status`, then `cutover rollback` (or `cutover unlock`)."
+            );
+            std::process::exit(i32::from(ExitCode::RollbackFailed.code()));
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::warn!("cancel requested: stopping at the next safe point");
-        handle.cancel();
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::warn!("cancel requested: stopping at the next safe point");
+            handle.cancel();
+        }
     });
 }
 

@@ -546,3 +546,48 @@ fn sigint_during_a_shift_returns_traffic_and_releases_the_lock() {
     let status = w.expect(0, &["status"]);
     assert!(status.contains("lock       free"), "{status}");
 }
+
+/// When AWS stops answering, the safe stop cannot finish: the runner's SIGTERM (or a
+/// second Ctrl-C) makes cutover say what may be left and exit before the runner's kill.
+#[test]
+fn a_second_signal_stops_at_once_when_aws_does_not_answer() {
+    let Some(w) = World::new("h") else { return };
+    // An AWS endpoint that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let mut child = w
+        .process()
+        .args(["status"])
+        .env("AWS_ENDPOINT_URL", &url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    kill(child.id(), "INT");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first signal waits for a safe point, it does not kill"
+    );
+    kill(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "a second signal did not stop cutover"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("second signal") && stderr.contains("cutover status"),
+        "{stderr}"
+    );
+}
