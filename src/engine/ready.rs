@@ -73,8 +73,11 @@ pub(crate) fn readiness(
             )
         })
         .collect();
+    // Say how many targets the load balancer has at all: "0 of 2 registered" is often
+    // the whole story (tasks that never pass the container's own checks, a wrong port).
     let state = format!(
         "{slot}: task definition {}, rollout {:?}, desired {} running {} pending {}; \
+         targets healthy {healthy} of {desired} ({} registered); \
          stopped tasks: [{}]; unhealthy targets: [{}]",
         state
             .task_definition
@@ -84,6 +87,7 @@ pub(crate) fn readiness(
         state.desired,
         state.running,
         state.pending,
+        targets.len(),
         state.stopped_reasons.join("; "),
         reasons.join("; "),
     );
