@@ -2,6 +2,8 @@
 
 mod aws;
 mod build;
+mod build_buildkit;
+mod build_cache;
 mod build_dockerignore;
 mod cli;
 mod e2e;
