@@ -8,9 +8,8 @@ use std::io::Write;
 use anyhow::Context as _;
 use aws_config::SdkConfig;
 
-use super::session::Session;
 use super::{Io, Target};
-use crate::aws::ecr::Ecr;
+use crate::aws::{self, AwsTarget, cloud::AwsCloud, ecr::Ecr};
 use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
 use crate::config::Loaded;
 use crate::exit::{Coded, ExitCode};
@@ -33,9 +32,23 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let loaded = super::session::load_config(t, Some(&request.version), None, Some(&git_sha))?;
     let job = image_job(&loaded, &request.version, git_sha, request.force_rebuild)?;
     let published = super::session::runtime()?.block_on(async {
-        let session = Session::open(t, loaded, &io.reporters).await?;
-        let job = with_live_release_cache(job, &session).await;
-        publish(&session.sdk, &session.loaded, job, io.out).await
+        let sdk = aws::load(&AwsTarget {
+            environment: t.env.clone(),
+            region: loaded.environment.region.clone(),
+            profile: loaded.environment.profile.clone(),
+        })
+        .await;
+        // Only the reads of the live slot, not a Session: its signal watch would turn
+        // Ctrl-C into a request the build never looks at.
+        let cloud = AwsCloud::new(
+            &sdk,
+            &t.env,
+            &t.service,
+            &loaded.environment,
+            &loaded.service,
+        );
+        let job = with_live_release_cache(job, &cloud, &loaded).await;
+        publish(&sdk, &loaded, job, io.out).await
     })?;
     writeln!(io.out, "{}", published.reference)?;
     io.outcome.image = Some(published.reference.clone());
@@ -95,12 +108,16 @@ pub fn image_job(
 /// `job` with the image the live slot runs as its cache (`[image] cache_from_previous`).
 /// Best effort: when nothing is live, or the slots cannot be read, the build goes on
 /// without a cache and says why.
-pub async fn with_live_release_cache(mut job: ImageJob, session: &Session) -> ImageJob {
-    if !session.loaded.service.image.cache_from_previous {
+pub async fn with_live_release_cache(
+    mut job: ImageJob,
+    cloud: &AwsCloud,
+    loaded: &Loaded,
+) -> ImageJob {
+    if !loaded.service.image.cache_from_previous {
         return job;
     }
-    let reference = match live_digest(&session.cloud).await {
-        Ok(Some(digest)) => session.cloud.image_reference(&digest).await.map(Some),
+    let reference = match live_digest(cloud).await {
+        Ok(Some(digest)) => cloud.image_reference(&digest).await.map(Some),
         Ok(None) => Ok(None),
         Err(e) => Err(e),
     };

@@ -62,7 +62,7 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
         let (reference, digest, note) = match (prebuilt, job) {
             (Some(p), _) => (p.reference, p.digest, None),
             (None, Some(job)) => {
-                let job = with_live_release_cache(job, &session).await;
+                let job = with_live_release_cache(job, &session.cloud, &session.loaded).await;
                 let published = publish(&session.sdk, &session.loaded, job, out).await?;
                 let note = (!published.built).then(|| "image already in the registry: build and push skipped".to_string());
                 (published.reference, published.digest, note)
