@@ -7,6 +7,9 @@
 #   cargo build --release
 #   benches/build_context.sh [SIZE_MIB (1024)] [FILES (20000)]
 #
+# CUTOVER_BENCH_BUILDER=buildkit runs cutover's side with BuildKit (`[image] builder`); the
+# CLI side stays classic (the docker CLI needs buildx for BuildKit). Default: classic.
+#
 # Needs /usr/bin/time (Debian package `time`). The context is generated once per size under
 # ${CUTOVER_BENCH_DIR:-/tmp/cutover-bench}; data is random so nothing compresses away.
 set -euo pipefail
@@ -17,6 +20,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CUTOVER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/cutover}"
 WORK="${CUTOVER_BENCH_DIR:-/tmp/cutover-bench}"
 CTX="$WORK/ctx-${SIZE_MIB}m-${FILES}"
+BUILDER="${CUTOVER_BENCH_BUILDER:-classic}"
+case "$BUILDER" in classic|buildkit) ;; *) echo "CUTOVER_BENCH_BUILDER: classic or buildkit" >&2; exit 2 ;; esac
 
 for v in CUTOVER_TEST_DOCKER_HOST CUTOVER_TEST_REGISTRY CUTOVER_TEST_MOTO_ENDPOINT; do
   [ -n "${!v:-}" ] || { echo "$v not set: run scripts/services.sh start and eval its env" >&2; exit 2; }
@@ -50,8 +55,13 @@ region = "us-east-1"
 registry = "$CUTOVER_TEST_REGISTRY"
 EOF
 REPO="bench-$(date +%s)"
-cp "$ROOT/examples/build-sandbox/deploy/services/web/service.toml" "$CTX/deploy/services/web/"
+sed "s/^\[image\]\$/[image]\nbuilder = \"$BUILDER\"/" \
+  "$ROOT/examples/build-sandbox/deploy/services/web/service.toml" >"$CTX/deploy/services/web/service.toml"
+grep -q "^builder = \"$BUILDER\"" "$CTX/deploy/services/web/service.toml"
 printf '{"repository": "%s", "dockerfile": "Dockerfile"}\n' "$REPO" >"$CTX/deploy/services/web/variables.json"
+# A file unique to this run: BuildKit keys its copy of an uploaded context by the tar's
+# checksum, so without it a second run would be timed against a cached copy.
+echo "$REPO" >"$CTX/app/nonce"
 
 # Runs a command under /usr/bin/time; sets WALL (s), CPU (client user+sys, s), RSS (KiB).
 measure() {
@@ -92,11 +102,15 @@ measure "$BIN" --config-dir deploy build -e bench -s web -t v1.0.0 --git-sha "$S
 rerun_wall=$WALL rerun_rss=$RSS rerun_cpu=$CPU
 
 docker -H "$CUTOVER_TEST_DOCKER_HOST" rmi -f "bench-cli:$REPO" >/dev/null 2>&1 || true
+# BuildKit kept a copy of the 1 GiB context in its cache (the nonce makes it unique).
+if [ "$BUILDER" = buildkit ]; then
+  docker -H "$CUTOVER_TEST_DOCKER_HOST" builder prune --all --force >/dev/null 2>&1 || true
+fi
 
 awk -v dw="$docker_wall" -v dr="$docker_rss" -v cw="$cutover_wall" -v cr="$cutover_rss" \
     -v rw="$rerun_wall" -v rr="$rerun_rss" -v size="$SIZE_MIB" -v files="$FILES" \
-    -v dc="$docker_cpu" -v cc="$cutover_cpu" -v rc="$rerun_cpu" 'BEGIN {
-  printf "context: %d MiB in %d files, classic builder, same daemon\n", size, files
+    -v dc="$docker_cpu" -v cc="$cutover_cpu" -v rc="$rerun_cpu" -v builder="$BUILDER" 'BEGIN {
+  printf "context: %d MiB in %d files, same daemon; docker CLI: classic, cutover: %s\n", size, files, builder
   printf "%-34s %10s %16s %14s\n", "", "wall (s)", "client CPU (s)", "peak RSS (MiB)"
   printf "%-34s %10.2f %16.2f %14.1f\n", "docker build (CLI)", dw, dc, dr/1024
   printf "%-34s %10.2f %16.2f %14.1f\n", "cutover build (incl. ECR + push)", cw, cc, cr/1024

@@ -13,7 +13,8 @@ pub enum ExitCode {
     Usage = 2,
     /// A rollback failed: production may not be on a good release. Page a human.
     RollbackFailed = 3,
-    /// The image build failed; nothing was pushed or deployed.
+    /// The image build or push failed (or the registry refused the credentials); nothing
+    /// was deployed and the version tag was not pushed.
     BuildFailed = 4,
     /// Another run holds the lock for this environment/service.
     LockHeld = 5,

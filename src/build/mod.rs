@@ -1,8 +1,11 @@
 //! Image build and push: turn the repository at a tag into an image in ECR, by digest.
 //! The plan is: ask the registry whether the version tag exists (then reuse it, never
-//! rebuild), else build with the Docker Engine from a streamed context, push the version
-//! and git-sha tags, and read the pushed digest back from the registry.
+//! rebuild), else build with the Docker Engine from a streamed context (BuildKit or the
+//! classic builder, seeded with the live release's image), push the version and git-sha
+//! tags, and read the pushed digest back from the registry. Every failure from the lookup
+//! on is a build failure (exit 4), with the ECR secrets scrubbed from its message.
 
+mod buildkit;
 pub mod context;
 pub mod docker;
 pub mod dockerignore;
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::config::settings::ImageBuilder;
 use crate::exit::{Coded, ExitCode};
 use crate::version::Version;
 pub use prebuilt::PrebuiltImage;
@@ -51,9 +55,32 @@ impl RegistryAuth {
             format!("::add-mask::{}", self.token.expose_secret()),
         ]
     }
+
+    /// `text` with the password and the token blanked out: for messages that come from
+    /// the daemon or the registry, which cutover does not control.
+    pub fn redact(&self, text: &str) -> String {
+        use secrecy::ExposeSecret;
+        let mut text = text.to_string();
+        for secret in [self.password.expose_secret(), self.token.expose_secret()] {
+            if !secret.is_empty() {
+                text = text.replace(secret, "[redacted]");
+            }
+        }
+        text
+    }
+
+    /// `err` as a build failure (exit 4) unless it already carries a code, its message
+    /// redacted. The chain is flattened into the message, as `main` would print it.
+    pub fn build_failure(&self, err: anyhow::Error) -> anyhow::Error {
+        let code = match crate::exit::code_for(&err) {
+            ExitCode::Failed => ExitCode::BuildFailed,
+            code => code,
+        };
+        Coded::new(code, self.redact(&format!("{err:#}"))).into()
+    }
 }
 
-/// One classic-builder build: the inputs of `docker build`, with paths resolved.
+/// One build: the inputs of `docker build`, with paths resolved.
 #[derive(Debug, Clone, Default)]
 pub struct BuildSpec {
     pub context_dir: PathBuf,
@@ -63,10 +90,13 @@ pub struct BuildSpec {
     pub target: Option<String>,
     pub platform: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// Images whose layers may be reused; they must be present in the daemon.
+    /// Images whose layers may be reused: present in the daemon for the classic builder,
+    /// in the registry for BuildKit.
     pub cache_from: Vec<String>,
     /// Full references (`host/repo:tag`); the first is given to the build.
     pub tags: Vec<String>,
+    /// `[image] builder`; `auto` is resolved against the daemon when the build starts.
+    pub builder: ImageBuilder,
 }
 
 impl BuildSpec {
@@ -126,7 +156,7 @@ pub struct ImageJob {
     pub git_sha: String,
     /// `org.opencontainers.image.source`, e.g. the GitHub repository URL.
     pub source_url: Option<String>,
-    /// The previous release's image, to seed the build cache.
+    /// The image the live slot runs (`host/repo@sha256:…`), to seed the build cache.
     pub previous_image: Option<String>,
     pub force_rebuild: bool,
 }
@@ -142,12 +172,23 @@ pub struct Published {
 }
 
 /// Publishes `job` to the registry `auth` names: reuse, or build + push, then resolve.
+/// Bad input is a usage error (exit 2); anything else that fails is a build failure (4).
 pub async fn publish(
     registry: &Registry,
     auth: &RegistryAuth,
     job: ImageJob,
 ) -> anyhow::Result<Published> {
     job.spec.validate()?;
+    build_and_push(registry, auth, job)
+        .await
+        .map_err(|e| auth.build_failure(e))
+}
+
+async fn build_and_push(
+    registry: &Registry,
+    auth: &RegistryAuth,
+    job: ImageJob,
+) -> anyhow::Result<Published> {
     let host = &auth.host;
     let repo = &job.repository;
     let version_tag = job.version.image_tag();
@@ -165,9 +206,7 @@ pub async fn publish(
                     built: false,
                 });
             }
-            Err(e) if !job.force_rebuild => {
-                return Err(Coded::new(ExitCode::BuildFailed, format!("{e:#}")).into());
-            }
+            Err(e) if !job.force_rebuild => return Err(e),
             Err(e) => tracing::warn!("{e:#}; rebuilding because of --force-rebuild"),
         }
     }
@@ -179,16 +218,22 @@ pub async fn publish(
         format!("{host}/{repo}:{}", job.git_sha),
     ];
     let docker = docker::connect().await?;
+    let builder = docker::choose_builder(&docker, spec.builder).await;
+    spec.builder = builder.into();
     if let Some(previous) = &job.previous_image {
-        docker::pull_for_cache(&docker, auth, host, previous).await;
+        // BuildKit reads the cache from the registry itself; the classic builder only
+        // uses what the daemon holds.
+        if builder == docker::Builder::Classic {
+            docker::pull_for_cache(&docker, auth, previous).await;
+        }
         spec.cache_from.push(previous.clone());
     }
-    tracing::info!(reference = %version_ref, "building");
-    docker::build(&docker, &spec).await?;
+    tracing::info!(reference = %version_ref, ?builder, "building");
+    docker::build(&docker, &spec, Some(auth)).await?;
     // The version tag goes last: once it exists, the git-sha tag does too, so a re-run that
     // finds the version tag has nothing left to do.
     for tag in spec.tags.iter().rev() {
-        docker::push(&docker, auth, host, tag).await?;
+        docker::push(&docker, auth, tag).await?;
     }
     let digest = registry
         .digest(repo, &version_tag)
@@ -223,6 +268,17 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Credentials for unit tests, with recognisable secrets.
+#[cfg(test)]
+pub(crate) fn test_auth(host: &str, password: &str, token: &str) -> RegistryAuth {
+    RegistryAuth {
+        host: host.into(),
+        username: "AWS".into(),
+        password: password.to_string().into(),
+        token: token.to_string().into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,13 +303,23 @@ mod tests {
 
     #[test]
     fn masks_cover_password_and_token() {
-        let auth = RegistryAuth {
-            host: "h".into(),
-            username: "AWS".into(),
-            password: "pw".to_string().into(),
-            token: "tok".to_string().into(),
-        };
+        let auth = test_auth("h", "pw", "tok");
         assert_eq!(auth.github_masks(), ["::add-mask::pw", "::add-mask::tok"]);
         assert!(!format!("{auth:?}").contains("pw"));
+    }
+
+    #[test]
+    fn a_build_failure_is_exit_4_without_the_secrets_and_keeps_a_usage_code() {
+        let auth = test_auth("h", "pw-123", "tok-456");
+        let err = auth.build_failure(
+            anyhow::anyhow!("the daemon said pw-123 and tok-456").context("pushing h/web:v1"),
+        );
+        assert_eq!(crate::exit::code_for(&err), ExitCode::BuildFailed);
+        assert_eq!(
+            err.to_string(),
+            "pushing h/web:v1: the daemon said [redacted] and [redacted]"
+        );
+        let usage = auth.build_failure(Coded::new(ExitCode::Usage, "bad").into());
+        assert_eq!(crate::exit::code_for(&usage), ExitCode::Usage);
     }
 }

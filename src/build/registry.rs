@@ -142,7 +142,13 @@ impl Registry {
             .header(ACCEPT, accept)
             .send()
             .await
-            .with_context(|| format!("cannot reach the registry at {}", self.host))
+            .with_context(|| {
+                format!(
+                    "cannot reach the registry at {} (asking {url}): check that it is up and \
+                     reachable, and that `registry` in environment.toml (if set) names it",
+                    self.host
+                )
+            })
     }
 
     /// A clear error for a refused request; the body is the registry's own explanation

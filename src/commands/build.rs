@@ -1,5 +1,7 @@
 //! The `build` verb: resolve settings, authenticate with ECR, publish the image, and print
-//! its reference by digest on stdout (the one line of data this verb outputs).
+//! its reference by digest on stdout (the one line of data this verb outputs). Also the
+//! build phase shared with `stage`/`deploy`: the job, the live release's image as cache,
+//! and publishing.
 
 use std::io::Write;
 
@@ -7,10 +9,11 @@ use anyhow::Context as _;
 use aws_config::SdkConfig;
 
 use super::{Io, Target};
-use crate::aws::{self, AwsTarget, ecr::Ecr};
+use crate::aws::{self, AwsTarget, cloud::AwsCloud, ecr::Ecr};
 use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
 use crate::config::Loaded;
 use crate::exit::{Coded, ExitCode};
+use crate::ports::{Compute, Digest, PortResult, Slot, Traffic};
 use crate::version::Version;
 
 #[derive(Debug, Clone)]
@@ -27,13 +30,7 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let git_sha = resolve_git_sha(request.git_sha.as_deref())?;
     let t = &request.target;
     let loaded = super::session::load_config(t, Some(&request.version), None, Some(&git_sha))?;
-    let job = image_job(
-        &loaded,
-        &request.version,
-        git_sha,
-        request.force_rebuild,
-        None,
-    )?;
+    let job = image_job(&loaded, &request.version, git_sha, request.force_rebuild)?;
     let published = super::session::runtime()?.block_on(async {
         let sdk = aws::load(&AwsTarget {
             environment: t.env.clone(),
@@ -41,6 +38,16 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             profile: loaded.environment.profile.clone(),
         })
         .await;
+        // Only the reads of the live slot, not a Session: its signal watch would turn
+        // Ctrl-C into a request the build never looks at.
+        let cloud = AwsCloud::new(
+            &sdk,
+            &t.env,
+            &t.service,
+            &loaded.environment,
+            &loaded.service,
+        );
+        let job = with_live_release_cache(job, &cloud, &loaded).await;
         publish(&sdk, &loaded, job, io.out).await
     })?;
     writeln!(io.out, "{}", published.reference)?;
@@ -74,7 +81,6 @@ pub fn image_job(
     version: &Version,
     git_sha: String,
     force_rebuild: bool,
-    previous_image: Option<String>,
 ) -> anyhow::Result<ImageJob> {
     let repo_root = std::env::current_dir().context("reading the current directory")?;
     let image = &loaded.service.image;
@@ -84,6 +90,7 @@ pub fn image_job(
         build_args: image.build_args.clone(),
         target: image.target.clone(),
         platform: image.platform.clone(),
+        builder: image.builder,
         ..Default::default()
     };
     spec.validate()?;
@@ -93,9 +100,52 @@ pub fn image_job(
         version: version.clone(),
         git_sha,
         source_url: source_url(),
-        previous_image: previous_image.filter(|_| image.cache_from_previous),
+        previous_image: None,
         force_rebuild,
     })
+}
+
+/// `job` with the image the live slot runs as its cache (`[image] cache_from_previous`).
+/// Best effort: when nothing is live, or the slots cannot be read, the build goes on
+/// without a cache and says why.
+pub async fn with_live_release_cache(
+    mut job: ImageJob,
+    cloud: &AwsCloud,
+    loaded: &Loaded,
+) -> ImageJob {
+    if !loaded.service.image.cache_from_previous {
+        return job;
+    }
+    let reference = match live_digest(cloud).await {
+        Ok(Some(digest)) => cloud.image_reference(&digest).await.map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match reference {
+        Ok(Some(reference)) => {
+            tracing::info!(%reference, "build cache: the live release's image");
+            job.previous_image = Some(reference);
+        }
+        Ok(None) => tracing::info!("build cache: none (no release is live yet)"),
+        Err(e) => tracing::warn!("build cache: none, cannot tell what is live: {e}"),
+    }
+    job
+}
+
+/// The digest the live slot runs: the slot with all production weight, or the larger share
+/// mid-shift (either image is a good cache). None before the first release.
+pub async fn live_digest<C: Traffic + Compute>(cloud: &C) -> PortResult<Option<Digest>> {
+    let weights = cloud.production_weights().await?;
+    let slot = match weights.blue.cmp(&weights.green) {
+        std::cmp::Ordering::Greater => Slot::Blue,
+        std::cmp::Ordering::Less => Slot::Green,
+        std::cmp::Ordering::Equal => return Ok(None),
+    };
+    Ok(cloud
+        .read_slot(slot)
+        .await?
+        .task_definition
+        .map(|td| td.spec.digest))
 }
 
 /// ECR auth (masked under GitHub Actions before anything else is printed), then build and
@@ -170,5 +220,30 @@ mod tests {
             let err = check_tag_syntax(bad).unwrap_err();
             assert_eq!(crate::exit::code_for(&err), ExitCode::Usage, "{bad}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cache_is_the_image_on_the_slot_with_production_traffic() {
+        use crate::config::settings::OldSlotPolicy;
+        use crate::ports::Weights;
+        use crate::sim::{Faults, OLD, Sim, StrategyKind, digest, settings};
+        let sim = Sim::new(
+            4,
+            Faults::default(),
+            settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+        );
+        let cloud = sim.runner("build", None);
+        assert_eq!(live_digest(&cloud).await.unwrap(), Some(digest(OLD)));
+        // Mid-shift, the slot with the larger share; an even split names neither.
+        cloud
+            .set_production_weights(Weights::split(Slot::Green, 50))
+            .await
+            .unwrap();
+        assert_eq!(live_digest(&cloud).await.unwrap(), None);
+        cloud
+            .set_production_weights(Weights::split(Slot::Blue, 90))
+            .await
+            .unwrap();
+        assert_eq!(live_digest(&cloud).await.unwrap(), Some(digest(OLD)));
     }
 }

@@ -134,6 +134,23 @@ impl Session {
         }
     }
 
+    /// Run a step outside the engine (the image build) so a cancel stops it too; nothing
+    /// has been deployed at that point, so stopping there is safe.
+    pub async fn cancellable<T>(
+        &self,
+        what: &str,
+        step: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        tokio::select! {
+            result = step => result,
+            () = self.cancel.cancelled() => Err(Coded::new(
+                ExitCode::Cancelled,
+                format!("cancelled during {what}; nothing was deployed"),
+            )
+            .into()),
+        }
+    }
+
     pub fn engine(&self) -> Engine<'_, AwsCloud> {
         Engine::new(
             &self.cloud,

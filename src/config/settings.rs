@@ -107,9 +107,27 @@ pub struct ImageSettings {
     /// Build arguments (`--build-arg`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub build_args: BTreeMap<String, String>,
-    /// Use the previous release's image as build cache.
+    /// Use the image the live slot runs as build cache (`cache-from`).
     #[serde(default = "yes")]
     pub cache_from_previous: bool,
+    /// Which Docker builder runs the build. `auto` (the default) picks BuildKit when the
+    /// daemon is Linux, speaks API 1.39 or later and has a bridge network (BuildKit's RUN
+    /// steps need one), and the classic builder otherwise.
+    #[serde(default)]
+    pub builder: ImageBuilder,
+}
+
+/// The Docker builder for `[image] builder`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageBuilder {
+    /// BuildKit when the daemon can run it, else classic.
+    #[default]
+    Auto,
+    /// BuildKit (a gRPC session over the Engine API); fails when the daemon lacks it.
+    Buildkit,
+    /// The classic builder (`DOCKER_BUILDKIT=0`).
+    Classic,
 }
 
 /// The ECS cluster and task definition family.

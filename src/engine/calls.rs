@@ -44,7 +44,8 @@ impl Cancel {
         self.0.as_ref().is_some_and(|rx| *rx.borrow())
     }
 
-    async fn cancelled(&self) {
+    /// Resolves once a cancel was requested (never, for [`Cancel::never`]).
+    pub async fn cancelled(&self) {
         match &self.0 {
             Some(rx) => {
                 let mut rx = rx.clone();

@@ -200,6 +200,7 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
             platform: None,
             build_args: Default::default(),
             cache_from_previous: true,
+            builder: Default::default(),
         },
         ecs: EcsSettings {
             cluster: "sim".into(),

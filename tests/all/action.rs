@@ -591,3 +591,37 @@ fn a_second_signal_stops_at_once_when_aws_does_not_answer() {
         "{stderr}"
     );
 }
+
+/// Ctrl-C during the image build stops the build: nothing is deployed, exit 130.
+#[test]
+fn sigint_during_the_build_stops_before_anything_is_deployed() {
+    let Some(w) = World::new("b") else { return };
+    let busybox = w.services.busybox_image();
+    std::fs::write(
+        w.root.join("app/Dockerfile"),
+        format!("FROM {busybox}\nRUN sleep 60\nCOPY version.txt /version.txt\n"),
+    )
+    .unwrap();
+    w.version_file("1.0.0");
+    let before = w.snapshot();
+    let child = w
+        .process()
+        .args(["deploy", "--tag", "v1.0.0", "--git-sha", SHA])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let signalled = Instant::now();
+    kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("cancelled during the image build"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(10), "cancel took {took:?}");
+    assert_eq!(w.snapshot(), before, "a cancelled build changed AWS state");
+}

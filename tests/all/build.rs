@@ -4,8 +4,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::services::{BUSYBOX_IMAGE, Project, REGISTRY_PASSWORD, Services, cutover_bin};
 
-const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+pub(crate) const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub(crate) const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 fn simple_app(services: &Services) -> Project {
     let project = Project::new(Some(&services.registry), "Dockerfile");
@@ -17,7 +17,12 @@ fn simple_app(services: &Services) -> Project {
     project
 }
 
-fn build(services: &Services, project: &Project, tag: &str, sha: &str) -> assert_cmd::Command {
+pub(crate) fn build(
+    services: &Services,
+    project: &Project,
+    tag: &str,
+    sha: &str,
+) -> assert_cmd::Command {
     let mut cmd = services.cutover(project);
     cmd.args([
         "build",
@@ -33,15 +38,15 @@ fn build(services: &Services, project: &Project, tag: &str, sha: &str) -> assert
     cmd
 }
 
-fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -50,7 +55,12 @@ fn now() -> f64 {
 
 /// Daemon events between two instants that mention `needle` (a unique repository name):
 /// a build ends with a tag event for it, a push with a push event.
-fn events_mentioning(services: &Services, since: f64, until: f64, needle: &str) -> Vec<String> {
+pub(crate) fn events_mentioning(
+    services: &Services,
+    since: f64,
+    until: f64,
+    needle: &str,
+) -> Vec<String> {
     let dir = std::env::temp_dir();
     services
         .docker_ok(
@@ -72,7 +82,7 @@ fn events_mentioning(services: &Services, since: f64, until: f64, needle: &str) 
 }
 
 /// The digest the registry holds for `repo:tag`, asked the way the daemon would.
-fn registry_digest(services: &Services, repo: &str, tag: &str) -> Option<String> {
+pub(crate) fn registry_digest(services: &Services, repo: &str, tag: &str) -> Option<String> {
     let out = std::process::Command::new("curl")
         .args(["-s", "-I", "-u", &format!("AWS:{REGISTRY_PASSWORD}"), "-H"])
         .arg("Accept: application/vnd.docker.distribution.manifest.v2+json")
@@ -226,10 +236,16 @@ async fn wrong_registry_credentials_give_a_clear_error_without_the_secret() {
         .arg("-vvv")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Refused at the lookup of the version tag, before anything is built.
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("refused the ECR credentials"), "{err}");
     assert!(err.contains(&services.registry), "{err}");
+    assert!(err.contains(&project.repository), "{err}");
+    assert!(
+        err.contains("ecr:GetAuthorizationToken"),
+        "what to do: {err}"
+    );
     let foreign_password = "999999999999-auth-token";
     let foreign_token = base64_of(&format!("AWS:{foreign_password}"));
     for secret in [foreign_password, &foreign_token] {
@@ -269,7 +285,7 @@ fn secrets_are_masked_first_on_github_actions_and_never_logged_at_any_verbosity(
     }
 }
 
-fn base64_of(text: &str) -> String {
+pub(crate) fn base64_of(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
@@ -311,4 +327,203 @@ fn a_prebuilt_image_must_be_pinned_by_digest() {
             stderr(&out)
         );
     }
+}
+
+/// A registry of the test's own (the shared one must stay up for the other tests): the
+/// same htpasswd user as services.sh's, optionally read-only, stopped on drop.
+struct OwnRegistry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnRegistry {
+    fn start(read_only: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let htpasswd = dir.path().join("htpasswd");
+        let status = std::process::Command::new("htpasswd")
+            .args(["-Bbc", htpasswd.to_str().unwrap(), "AWS", REGISTRY_PASSWORD])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("htpasswd (apache2-utils, scripts/install.sh)");
+        assert!(status.success());
+        let maintenance = if read_only {
+            "  maintenance:\n    readonly:\n      enabled: true\n"
+        } else {
+            ""
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n{maintenance}\
+                 http:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: cutover-test\n    path: {}\n",
+                dir.path().join("data").display(),
+                htpasswd.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (scripts/install.sh)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "the test registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn a_registry_that_refuses_the_push_names_registry_and_repository_and_exits_4() {
+    let Some(services) = Services::get() else {
+        return;
+    };
+    let registry = OwnRegistry::start(true);
+    let project = Project::new(Some(&registry.addr), "Dockerfile");
+    project.write(
+        "app/Dockerfile",
+        "FROM scratch\nCOPY hello.txt /hello.txt\n",
+    );
+    project.write("app/hello.txt", &project.repository);
+    let out = build(&services, &project, "v1.0.0", SHA_A)
+        .arg("-vvv")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    let message = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or(&err);
+    assert!(
+        message.starts_with(&format!(
+            "error: pushing {}/{}:",
+            registry.addr, project.repository
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "The registry {} refused repository {}",
+            registry.addr, project.repository
+        )),
+        "what to do: {err}"
+    );
+    let token = base64_of(&format!("AWS:{REGISTRY_PASSWORD}"));
+    for secret in [REGISTRY_PASSWORD, token.as_str()] {
+        assert!(!err.contains(secret) && !stdout(&out).contains(secret));
+    }
+}
+
+#[test]
+fn a_registry_gone_after_the_lookup_fails_the_push_with_exit_4_and_says_so() {
+    let Some(services) = Services::get() else {
+        return;
+    };
+    let base = services.busybox_image();
+    let mut registry = OwnRegistry::start(false);
+    let project = Project::new(Some(&registry.addr), "Dockerfile");
+    // The RUN step keeps the build busy while the test stops the registry.
+    project.write(
+        "app/Dockerfile",
+        &format!("FROM {base}\nRUN echo {} && sleep 3\n", project.repository),
+    );
+    let mut child = crate::services::cutover_std(&project.root)
+        .env("DOCKER_HOST", &services.docker_host)
+        .env("AWS_ENDPOINT_URL", &services.moto)
+        .args([
+            "build",
+            "-e",
+            "sandbox",
+            "-s",
+            "web",
+            "-t",
+            "v1.0.0",
+            "--git-sha",
+            SHA_A,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut err = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        err.push_str(&line);
+        err.push('\n');
+        // Logged once the registry said it has no such tag, just before the build starts.
+        if line.contains(" building") {
+            break;
+        }
+    }
+    registry.stop();
+    for line in lines {
+        err.push_str(&line.unwrap());
+        err.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: pushing {}/{}:",
+            registry.addr, project.repository
+        )),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "The Docker daemon could not reach the registry {}",
+            registry.addr
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn auto_picks_the_classic_builder_on_a_daemon_without_a_bridge_network() {
+    let Some(services) = Services::get() else {
+        return;
+    };
+    let project = simple_app(&services);
+    let out = build(&services, &project, "v1.0.0", SHA_A)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("builder: classic, because the daemon has no bridge network"),
+        "{err}"
+    );
+    // The classic builder's own output, streamed into the log.
+    assert!(err.contains("Step 1/"), "{err}");
 }

@@ -91,7 +91,7 @@ async fn the_context_matches_the_docker_clis_for_each_dockerignore_case() {
             tags: vec![ours_tag.clone()],
             ..Default::default()
         };
-        docker::build(&daemon, &spec).await.unwrap();
+        docker::build(&daemon, &spec, None).await.unwrap();
 
         let cli = files_in(&services, &cli_tag);
         let ours = files_in(&services, &ours_tag);

@@ -4,6 +4,8 @@ mod action;
 mod action_image;
 mod aws;
 mod build;
+mod build_buildkit;
+mod build_cache;
 mod build_dockerignore;
 mod cli;
 mod e2e;
