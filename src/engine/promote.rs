@@ -215,7 +215,13 @@ impl<C: Cloud> Engine<'_, C> {
                 );
             }
             if let Err(reason) = self.watch(step.hold).await? {
-                return Err(EngineError::failed(Status::Shifting(step.percent), reason));
+                // The hold at 100% is the bake: name it so.
+                let during = if step.percent == 100 {
+                    Status::Baking
+                } else {
+                    Status::Shifting(step.percent)
+                };
+                return Err(EngineError::failed(during, reason));
             }
         }
         // Verifiably live (invariant 9): weights read back and the slot still healthy.
@@ -265,7 +271,7 @@ impl<C: Cloud> Engine<'_, C> {
         self.report(
             Status::RolledBack,
             Some(&release.version),
-            Some(old),
+            Some(release.slot),
             format!(
                 "{} rolled back, production is on {old}: {reason}",
                 release.version

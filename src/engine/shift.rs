@@ -97,7 +97,12 @@ impl<C: Cloud> Engine<'_, C> {
         slot: Slot,
         reason: &str,
     ) -> Result<(), EngineError> {
-        self.report(Status::RollingBack, None, Some(slot), reason.to_string());
+        self.report(
+            Status::RollingBack,
+            None,
+            Some(slot),
+            format!("production back to {slot}: {reason}"),
+        );
         // Moving traffic back is never cut short by a cancel: that is what a cancel asks for.
         let eng = self.uncancellable();
         let target = Weights::all_on(slot);
