@@ -20,6 +20,7 @@ use secrecy::SecretString;
 
 use crate::config::settings::ImageBuilder;
 use crate::exit::{Coded, ExitCode};
+use crate::ports::{Reporter, Status, StatusEvent};
 use crate::version::Version;
 pub use prebuilt::PrebuiltImage;
 pub use registry::Registry;
@@ -173,13 +174,15 @@ pub struct Published {
 
 /// Publishes `job` to the registry `auth` names: reuse, or build + push, then resolve.
 /// Bad input is a usage error (exit 2); anything else that fails is a build failure (4).
+/// `reporter` hears Building and Pushing, the lifecycle's first steps.
 pub async fn publish(
     registry: &Registry,
     auth: &RegistryAuth,
     job: ImageJob,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Published> {
     job.spec.validate()?;
-    build_and_push(registry, auth, job)
+    build_and_push(registry, auth, job, reporter)
         .await
         .map_err(|e| auth.build_failure(e))
 }
@@ -188,7 +191,16 @@ async fn build_and_push(
     registry: &Registry,
     auth: &RegistryAuth,
     job: ImageJob,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Published> {
+    let step = |status: Status, detail: String| {
+        reporter.status(&StatusEvent {
+            status,
+            version: Some(job.version.clone()),
+            slot: None,
+            detail,
+        });
+    };
     let host = &auth.host;
     let repo = &job.repository;
     let version_tag = job.version.image_tag();
@@ -229,7 +241,12 @@ async fn build_and_push(
         spec.cache_from.push(previous.clone());
     }
     tracing::info!(reference = %version_ref, ?builder, "building");
+    step(
+        Status::Building,
+        format!("{version_ref} with the {builder:?} builder"),
+    );
     docker::build(&docker, &spec, Some(auth)).await?;
+    step(Status::Pushing, format!("to {host}/{repo}"));
     // The version tag goes last: once it exists, the git-sha tag does too, so a re-run that
     // finds the version tag has nothing left to do.
     for tag in spec.tags.iter().rev() {

@@ -4,6 +4,7 @@
 //! and publishing.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use aws_config::SdkConfig;
@@ -13,7 +14,9 @@ use crate::aws::{self, AwsTarget, cloud::AwsCloud, ecr::Ecr};
 use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
 use crate::config::Loaded;
 use crate::exit::{Coded, ExitCode};
-use crate::ports::{Compute, Digest, PortResult, Slot, Traffic};
+use crate::ports::{Compute, Digest, PortResult, Reporter, Slot, Traffic};
+use crate::report::Fanout;
+use crate::report::console::Console;
 use crate::version::Version;
 
 #[derive(Debug, Clone)]
@@ -48,7 +51,13 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             &loaded.service,
         );
         let job = with_live_release_cache(job, &cloud, &loaded).await;
-        publish(&sdk, &loaded, job, io.out).await
+        let reporter = io
+            .reporters
+            .iter()
+            .fold(Fanout::default().with(Console::stderr()), |f, r| {
+                f.with(Arc::clone(r))
+            });
+        publish(&sdk, &loaded, job, io.out, &reporter).await
     })?;
     writeln!(io.out, "{}", published.reference)?;
     io.outcome.image = Some(published.reference.clone());
@@ -155,6 +164,7 @@ pub async fn publish(
     loaded: &Loaded,
     job: ImageJob,
     out: &mut dyn Write,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Published> {
     let auth = Ecr::new(sdk)
         .authorization()
@@ -167,7 +177,7 @@ pub async fn publish(
         out.flush()?;
     }
     let registry = Registry::new(&auth)?;
-    build::publish(&registry, &auth, job).await
+    build::publish(&registry, &auth, job, reporter).await
 }
 
 /// The commit becomes an image tag, so it must fit Docker's tag grammar.

@@ -67,7 +67,7 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
                 let published = session
                     .cancellable("the image build", async {
                         let job = with_live_release_cache(job, &session.cloud, &session.loaded).await;
-                        publish(&session.sdk, &session.loaded, job, out).await
+                        publish(&session.sdk, &session.loaded, job, out, &session.reporter).await
                     })
                     .await?;
                 let note = (!published.built).then(|| "image already in the registry: build and push skipped".to_string());

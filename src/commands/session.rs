@@ -62,7 +62,7 @@ pub struct Session {
     pub sdk: aws_config::SdkConfig,
     pub cloud: AwsCloud,
     pub owner: String,
-    reporter: Fanout,
+    pub(super) reporter: Fanout,
     cancel: Cancel,
     env: String,
     account_check: AccountCheck,

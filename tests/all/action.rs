@@ -339,9 +339,17 @@ fn the_action_deploys_reports_to_github_and_never_prints_a_secret() {
     assert_eq!(first.output("live-slot"), slot);
     // Workflow commands: a group per phase, closed.
     assert!(first.stdout.contains("::group::test/"), "{}", first.all());
+    assert!(first.stdout.contains(": build\n"), "{}", first.all());
     assert!(first.stdout.contains("::endgroup::"), "{}", first.all());
     // Summary: versions, digest, traffic chart, how to roll back.
-    for part in ["v1.0.0", digest, "```mermaid", "rollback"] {
+    for part in [
+        "v1.0.0",
+        digest,
+        "```mermaid",
+        "rollback",
+        "Building",
+        "Pushing",
+    ] {
         assert!(
             first.summary.contains(part),
             "summary lacks {part}:\n{}",
