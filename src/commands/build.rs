@@ -4,19 +4,17 @@
 //! and publishing.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use aws_config::SdkConfig;
 
+use super::session::Session;
 use super::{Io, Target};
-use crate::aws::{self, AwsTarget, cloud::AwsCloud, ecr::Ecr};
+use crate::aws::{cloud::AwsCloud, ecr::Ecr};
 use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
 use crate::config::Loaded;
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Compute, Digest, PortResult, Reporter, Slot, Traffic};
-use crate::report::Fanout;
-use crate::report::console::Console;
 use crate::version::Version;
 
 #[derive(Debug, Clone)]
@@ -35,29 +33,8 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let loaded = super::session::load_config(t, Some(&request.version), None, Some(&git_sha))?;
     let job = image_job(&loaded, &request.version, git_sha, request.force_rebuild)?;
     let published = super::session::runtime()?.block_on(async {
-        let sdk = aws::load(&AwsTarget {
-            environment: t.env.clone(),
-            region: loaded.environment.region.clone(),
-            profile: loaded.environment.profile.clone(),
-        })
-        .await;
-        // Only the reads of the live slot, not a Session: its signal watch would turn
-        // Ctrl-C into a request the build never looks at.
-        let cloud = AwsCloud::new(
-            &sdk,
-            &t.env,
-            &t.service,
-            &loaded.environment,
-            &loaded.service,
-        );
-        let job = with_live_release_cache(job, &cloud, &loaded).await;
-        let reporter = io
-            .reporters
-            .iter()
-            .fold(Fanout::default().with(Console::stderr()), |f, r| {
-                f.with(Arc::clone(r))
-            });
-        publish(&sdk, &loaded, job, io.out, &reporter).await
+        let session = Session::open(t, loaded, &io.reporters).await?;
+        build_in(&session, job, io.out).await
     })?;
     writeln!(io.out, "{}", published.reference)?;
     io.outcome.image = Some(published.reference.clone());
@@ -157,9 +134,24 @@ pub async fn live_digest<C: Traffic + Compute>(cloud: &C) -> PortResult<Option<D
         .map(|td| td.spec.digest))
 }
 
+/// The build phase of `build`, `stage` and `deploy`: the live release's image as cache,
+/// then publish. A cancel stops it; nothing is deployed yet, so that is a safe point.
+pub async fn build_in(
+    session: &Session,
+    job: ImageJob,
+    out: &mut dyn Write,
+) -> anyhow::Result<Published> {
+    session
+        .cancellable("the image build", async {
+            let job = with_live_release_cache(job, &session.cloud, &session.loaded).await;
+            publish(&session.sdk, &session.loaded, job, out, &session.reporter).await
+        })
+        .await
+}
+
 /// ECR auth (masked under GitHub Actions before anything else is printed), then build and
 /// push — or reuse what the registry already has.
-pub async fn publish(
+async fn publish(
     sdk: &SdkConfig,
     loaded: &Loaded,
     job: ImageJob,

@@ -1,7 +1,7 @@
 //! `plan`, `stage` and `deploy`: get the image (build it, reuse it, or take `--image`),
 //! compile the task definition with it, then plan, stage, or stage and promote.
 
-use super::build::{head_commit, image_job, publish, resolve_git_sha, with_live_release_cache};
+use super::build::{build_in, head_commit, image_job, resolve_git_sha};
 use super::session::{ReadOnly, Session, load_config, runtime};
 use super::{Io, Target};
 use crate::build::PrebuiltImage;
@@ -64,12 +64,7 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
         let (reference, digest, note) = match (prebuilt, job) {
             (Some(p), _) => (p.reference, p.digest, None),
             (None, Some(job)) => {
-                let published = session
-                    .cancellable("the image build", async {
-                        let job = with_live_release_cache(job, &session.cloud, &session.loaded).await;
-                        publish(&session.sdk, &session.loaded, job, out, &session.reporter).await
-                    })
-                    .await?;
+                let published = build_in(&session, job, out).await?;
                 let note = (!published.built).then(|| "image already in the registry: build and push skipped".to_string());
                 (published.reference, published.digest, note)
             }
