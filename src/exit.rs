@@ -1,4 +1,6 @@
-//! Exit codes: part of cutover's interface, documented in README.md and tested.
+//! Exit codes: part of cutover's interface, documented in README.md and tested. This
+//! module only names them; which error means which code is decided at the edge, in
+//! `commands::codes`. It imports nothing from the crate, so no cycle forms around it.
 
 use std::fmt;
 
@@ -28,7 +30,8 @@ impl ExitCode {
     }
 }
 
-/// An error that carries the exit code it should end the process with.
+/// An error that carries the exit code it should end the process with: for the commands
+/// themselves (the edge), never for library modules, which have their own typed errors.
 #[derive(Debug)]
 pub struct Coded {
     pub code: ExitCode,
@@ -51,26 +54,3 @@ impl fmt::Display for Coded {
 }
 
 impl std::error::Error for Coded {}
-
-/// The exit code for an error: the first cause in the chain that knows its code wins;
-/// anything else is a failure with production untouched (exit 1).
-pub fn code_for(err: &anyhow::Error) -> ExitCode {
-    for cause in err.chain() {
-        if let Some(coded) = cause.downcast_ref::<Coded>() {
-            return coded.code;
-        }
-        if let Some(engine) = cause.downcast_ref::<crate::engine::EngineError>() {
-            return engine.exit_code();
-        }
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
-            return ExitCode::Usage;
-        }
-        if cause
-            .downcast_ref::<crate::version::VersionError>()
-            .is_some()
-        {
-            return ExitCode::Usage;
-        }
-    }
-    ExitCode::Failed
-}

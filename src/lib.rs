@@ -5,14 +5,18 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aws;
-pub mod build;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod image;
 pub mod logging;
+pub mod model;
 pub mod ports;
+pub mod probe;
+pub mod read_only;
 pub mod report;
 pub mod sim;
 pub mod version;

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             // The error already names the file, field or AWS call and what to do; print it
             // plainly so multi-line hints stay readable.
             eprintln!("error: {err:#}");
-            cutover::exit::code_for(&err)
+            cutover::commands::exit_code(&err)
         }
     };
     ExitCode::from(code.code())

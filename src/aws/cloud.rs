@@ -6,13 +6,17 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
+use super::AwsTarget;
 use super::cloudwatch::CloudWatch;
+use super::ecr::Ecr;
 use super::ecs::{Ecs, ServiceView, Tagged};
 use super::elb::{Elb, Forward, Production};
 use super::ssm::Ssm;
-use crate::build::Registry;
+use super::store::Held;
 use crate::config::{EnvironmentSettings, ServiceSettings};
+use crate::image::Registry;
 use crate::ports::*;
+use crate::probe::LocalChecks;
 use crate::version::Version;
 
 /// Every AWS resource one environment/service uses.
@@ -22,17 +26,31 @@ pub struct AwsCloud {
     pub ssm: Ssm,
     pub cloudwatch: CloudWatch,
     pub settings: ServiceSettings,
-    sdk: SdkConfig,
-    registry: tokio::sync::OnceCell<Registry>,
-    registry_override: Option<String>,
-    held: std::sync::Mutex<Held>,
+    pub(super) ecr: Ecr,
+    pub(super) iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    pub(super) registry: tokio::sync::OnceCell<Registry>,
+    pub(super) registry_override: Option<String>,
+    pub(super) held: std::sync::Mutex<Held>,
     production: Production,
-    history_parameter: String,
-    lock_parameter: String,
-    http: reqwest::Client,
+    pub(super) history_parameter: String,
+    pub(super) lock_parameter: String,
+    checks: LocalChecks,
 }
 
 impl AwsCloud {
+    /// Load the SDK configuration for `target` (region, profile rule, credentials chain)
+    /// and build every client from it, once.
+    pub async fn connect(
+        target: &AwsTarget,
+        service_name: &str,
+        env: &EnvironmentSettings,
+        settings: &ServiceSettings,
+    ) -> Self {
+        let sdk = super::load(target).await;
+        Self::new(&sdk, &target.environment, service_name, env, settings)
+    }
+
     pub fn new(
         sdk: &SdkConfig,
         env_name: &str,
@@ -58,17 +76,16 @@ impl AwsCloud {
             ssm: Ssm::new(aws_sdk_ssm::Client::new(sdk)),
             cloudwatch: CloudWatch::new(aws_sdk_cloudwatch::Client::new(sdk)),
             settings: settings.clone(),
-            sdk: sdk.clone(),
+            ecr: Ecr::new(sdk),
+            iam: aws_sdk_iam::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
             registry: tokio::sync::OnceCell::new(),
             registry_override: env.registry.clone(),
             held: Default::default(),
             production,
             history_parameter: format!("{base}/history"),
             lock_parameter: format!("{base}/lock"),
-            http: reqwest::Client::builder()
-                .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("an HTTP client"),
+            checks: LocalChecks::new(&settings.traffic.test_url),
         }
     }
 
@@ -283,25 +300,6 @@ impl Traffic for AwsCloud {
     }
 }
 
-/// Images are looked up through the registry's v2 API with the ECR token — the same path
-/// the build uses — so "does this digest exist" is answered by the registry that serves
-/// the pulls (ECR itself, or `environment.toml`'s registry override).
-impl Images for AwsCloud {
-    async fn digest_for_tag(&self, tag: &str) -> PortResult<Option<Digest>> {
-        let registry = self.registry().await?;
-        registry
-            .digest(&self.settings.image.repository, tag)
-            .await
-            .map(|d| d.map(Digest))
-            .map_err(|e| PortError::Transient(format!("{e:#}")))
-    }
-
-    async fn exists(&self, digest: &Digest) -> PortResult<bool> {
-        // The v2 API takes a digest wherever it takes a tag.
-        Ok(self.digest_for_tag(&digest.0).await?.is_some())
-    }
-}
-
 /// Existence checks for `verify`.
 impl AwsCloud {
     /// An IAM role exists (iam:GetRole on that role; terraform's deploy role allows it).
@@ -312,7 +310,8 @@ impl AwsCloud {
             resource: arn,
             write: false,
         };
-        match aws_sdk_iam::Client::new(&self.sdk)
+        match self
+            .iam
             .get_role()
             .role_name(name)
             .send()
@@ -326,6 +325,22 @@ impl AwsCloud {
         }
     }
 
+    /// The AWS account the credentials belong to (sts:GetCallerIdentity).
+    pub async fn caller_account(&self) -> PortResult<String> {
+        let call = super::errors::Call {
+            action: "sts:GetCallerIdentity",
+            resource: "*",
+            write: false,
+        };
+        let who = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| super::errors::port_error(call, e))?;
+        Ok(who.account().unwrap_or_default().to_string())
+    }
+
     /// The service's ECR repository exists.
     pub async fn repository_exists(&self) -> PortResult<()> {
         let repo = &self.settings.image.repository;
@@ -334,147 +349,14 @@ impl AwsCloud {
             resource: repo,
             write: false,
         };
-        aws_sdk_ecr::Client::new(&self.sdk)
+        self.ecr
+            .client()
             .describe_repositories()
             .repository_names(repo)
             .send()
             .await
             .map_err(|e| super::errors::port_error(call, e))?;
         Ok(())
-    }
-
-    /// `host/repository@digest` in the registry this environment pulls from.
-    pub async fn image_reference(&self, digest: &Digest) -> PortResult<String> {
-        let host = self.registry().await?.host();
-        Ok(format!(
-            "{host}/{}@{digest}",
-            self.settings.image.repository
-        ))
-    }
-
-    async fn registry(&self) -> PortResult<&Registry> {
-        self.registry
-            .get_or_try_init(|| async {
-                let auth = super::ecr::Ecr::new(&self.sdk)
-                    .authorization()
-                    .await
-                    .map_err(|e| PortError::AccessDenied(format!("{e:#}")))?;
-                Registry::new(&auth.with_host(self.registry_override.as_deref()))
-                    .map_err(|e| PortError::Transient(format!("{e:#}")))
-            })
-            .await
-    }
-}
-
-impl AwsCloud {
-    /// A history just read: what its entries name is what those task definitions hold, and
-    /// while we hold the lock nobody else writes it.
-    fn read_history(&self, history: Option<Vec<Release>>) -> Vec<Release> {
-        let history = history.unwrap_or_default();
-        for r in history.iter().filter(|r| !r.fingerprint.is_empty()) {
-            self.ecs.remember(Tagged {
-                arn: r.task_definition.clone(),
-                version: r.version.clone(),
-                digest: r.digest.clone(),
-                fingerprint: r.fingerprint.clone(),
-            });
-        }
-        self.held.lock().expect("held lock").keep(&history);
-        history
-    }
-
-    /// A lock just read: if it is not the one we created, we no longer hold it.
-    fn read_lock_state(&self, lock: &Option<Lock>) {
-        let mut held = self.held.lock().expect("held lock");
-        if lock.as_ref().map(|l| &l.token) != held.token.as_ref() {
-            *held = Held::default();
-        }
-    }
-}
-
-/// The lock this run created and, while it holds it, the history as last read or written:
-/// the engine writes the history only under the lock, so a record need not read it again.
-#[derive(Default)]
-struct Held {
-    token: Option<String>,
-    history: Option<Vec<Release>>,
-}
-
-impl Held {
-    fn keep(&mut self, history: &[Release]) {
-        if self.token.is_some() {
-            self.history = Some(history.to_vec());
-        }
-    }
-}
-
-impl Store for AwsCloud {
-    async fn history(&self) -> PortResult<Vec<Release>> {
-        let history = self.ssm.get(&self.history_parameter).await?;
-        Ok(self.read_history(history))
-    }
-
-    /// One GetParameters call for both.
-    async fn history_and_lock(&self) -> PortResult<(Vec<Release>, Option<Lock>)> {
-        let names = [
-            self.history_parameter.as_str(),
-            self.lock_parameter.as_str(),
-        ];
-        let values = self.ssm.get_many(&names).await?;
-        let history = values[0]
-            .as_deref()
-            .map(|v| super::ssm::parse(names[0], v))
-            .transpose()?;
-        let lock = values[1]
-            .as_deref()
-            .map(|v| super::ssm::parse(names[1], v))
-            .transpose()?;
-        self.read_lock_state(&lock);
-        Ok((self.read_history(history), lock))
-    }
-
-    async fn record(&self, release: &Release, cap: usize) -> PortResult<()> {
-        let known = self.held.lock().expect("held lock").history.take();
-        let mut history = match known {
-            Some(h) => h,
-            None => self.history().await?,
-        };
-        match history.iter_mut().find(|r| r.same_release(release)) {
-            Some(existing) => *existing = release.clone(),
-            None => history.push(release.clone()),
-        }
-        let excess = history.len().saturating_sub(cap.max(1));
-        history.drain(..excess);
-        // On an error the write may or may not have applied: the next record reads again.
-        self.ssm
-            .put(&self.history_parameter, &history, true)
-            .await?;
-        self.held.lock().expect("held lock").keep(&history);
-        Ok(())
-    }
-
-    async fn create_lock(&self, lock: &Lock) -> PortResult<()> {
-        self.ssm.put(&self.lock_parameter, lock, false).await?;
-        *self.held.lock().expect("held lock") = Held {
-            token: Some(lock.token.clone()),
-            history: None,
-        };
-        Ok(())
-    }
-
-    async fn read_lock(&self) -> PortResult<Option<Lock>> {
-        let lock = self.ssm.get(&self.lock_parameter).await?;
-        self.read_lock_state(&lock);
-        Ok(lock)
-    }
-
-    async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
-        self.ssm.put(&self.lock_parameter, lock, true).await
-    }
-
-    async fn delete_lock(&self) -> PortResult<()> {
-        *self.held.lock().expect("held lock") = Held::default();
-        self.ssm.delete(&self.lock_parameter).await
     }
 }
 
@@ -486,39 +368,7 @@ impl Signals for AwsCloud {
 
 impl Prober for AwsCloud {
     async fn probe(&self, request: &ProbeRequest) -> CheckResult {
-        let url = format!(
-            "{}{}",
-            self.settings.traffic.test_url.trim_end_matches('/'),
-            request.path
-        );
-        let response = match self.http.get(&url).timeout(request.timeout).send().await {
-            Ok(r) => r,
-            Err(e) => return CheckResult::Fail(format!("GET {url}: {}", error_chain(&e))),
-        };
-        let status = response.status().as_u16();
-        if status != request.expect_status {
-            return CheckResult::Fail(format!(
-                "GET {url}: status {status}, expected {}",
-                request.expect_status
-            ));
-        }
-        if let Some(needle) = &request.body_contains {
-            match response.text().await {
-                Ok(body) if body.contains(needle.as_str()) => {}
-                Ok(_) => {
-                    return CheckResult::Fail(format!(
-                        "GET {url}: body does not contain `{needle}`"
-                    ));
-                }
-                Err(e) => {
-                    return CheckResult::Fail(format!(
-                        "GET {url}: reading the body: {}",
-                        error_chain(&e)
-                    ));
-                }
-            }
-        }
-        CheckResult::Pass
+        self.checks.probe(request).await
     }
 
     async fn run_command(
@@ -527,58 +377,12 @@ impl Prober for AwsCloud {
         version: &Version,
         timeout: Duration,
     ) -> CheckResult {
-        let Some((program, args)) = argv.split_first() else {
-            return CheckResult::Fail("[validation] command is empty".into());
-        };
-        let child = tokio::process::Command::new(program)
-            .args(args)
-            .env("CUTOVER_TEST_URL", &self.settings.traffic.test_url)
-            .env("CUTOVER_VERSION", version.to_string())
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        match tokio::time::timeout(timeout, child).await {
-            Err(_) => CheckResult::Fail(format!(
-                "`{program}` did not finish within {}s",
-                timeout.as_secs()
-            )),
-            Ok(Err(e)) => CheckResult::Fail(format!("cannot run `{program}`: {e}")),
-            Ok(Ok(out)) if out.status.success() => CheckResult::Pass,
-            Ok(Ok(out)) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = stderr
-                    .lines()
-                    .rev()
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                CheckResult::Fail(format!(
-                    "`{program}` exited with {}: {}",
-                    out.status,
-                    tail.join(" | ")
-                ))
-            }
-        }
+        self.checks.run_command(argv, version, timeout).await
     }
 }
 
 impl Clock for AwsCloud {
     fn now(&self) -> Millis {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        crate::clock::wall_now()
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -8,7 +8,7 @@ use base64::Engine;
 use secrecy::SecretString;
 use tracing::instrument::WithSubscriber;
 
-use crate::build::RegistryAuth;
+use crate::image::RegistryAuth;
 
 /// The ECR API client for one environment, built once.
 pub struct Ecr {
@@ -20,6 +20,11 @@ impl Ecr {
         Self {
             client: aws_sdk_ecr::Client::new(config),
         }
+    }
+
+    /// The client itself, for the calls outside this module's secret handling.
+    pub fn client(&self) -> &aws_sdk_ecr::Client {
+        &self.client
     }
 
     /// GetAuthorizationToken → the registry host and the credentials for it.

@@ -9,7 +9,9 @@ pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod errors;
+mod images;
 pub mod ssm;
+mod store;
 
 use std::path::PathBuf;
 

@@ -6,14 +6,13 @@
 use std::io::Write;
 
 use anyhow::Context as _;
-use aws_config::SdkConfig;
 
 use super::session::Session;
 use super::{Io, Target};
-use crate::aws::{cloud::AwsCloud, ecr::Ecr};
-use crate::build::{self, BuildSpec, ImageJob, Published, Registry};
+use crate::aws::cloud::AwsCloud;
 use crate::config::Loaded;
 use crate::exit::{Coded, ExitCode};
+use crate::image::{self, BuildSpec, ImageJob, Published, Registry};
 use crate::ports::{Compute, Digest, PortResult, Reporter, Slot, Traffic};
 use crate::version::Version;
 
@@ -30,7 +29,7 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     io.outcome.version = Some(request.version.to_string());
     let git_sha = resolve_git_sha(request.git_sha.as_deref())?;
     let t = &request.target;
-    let loaded = super::session::load_config(t, Some(&request.version), None, Some(&git_sha))?;
+    let loaded = super::load::load_config(t, Some(&request.version), None, Some(&git_sha))?;
     let job = image_job(&loaded, &request.version, git_sha, request.force_rebuild)?;
     let published = super::session::runtime()?.block_on(async {
         let session = Session::open(t, loaded, &io.reporters).await?;
@@ -39,14 +38,11 @@ pub fn run(request: BuildRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     writeln!(io.out, "{}", published.reference)?;
     io.outcome.image = Some(published.reference.clone());
     io.outcome.digest = Some(published.digest.clone());
-    io.outcome.status = Some(
-        if published.built {
-            "Built"
-        } else {
-            "AlreadyBuilt"
-        }
-        .into(),
-    );
+    io.outcome.status = Some(if published.built {
+        super::OutcomeStatus::Built
+    } else {
+        super::OutcomeStatus::AlreadyBuilt
+    });
     Ok(ExitCode::Ok)
 }
 
@@ -144,7 +140,7 @@ pub async fn build_in(
     session
         .cancellable("the image build", async {
             let job = with_live_release_cache(job, &session.cloud, &session.loaded).await;
-            publish(&session.sdk, &session.loaded, job, out, &session.reporter).await
+            publish(&session.cloud, job, out, &session.reporter).await
         })
         .await
 }
@@ -152,16 +148,12 @@ pub async fn build_in(
 /// ECR auth (masked under GitHub Actions before anything else is printed), then build and
 /// push — or reuse what the registry already has.
 async fn publish(
-    sdk: &SdkConfig,
-    loaded: &Loaded,
+    cloud: &AwsCloud,
     job: ImageJob,
     out: &mut dyn Write,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Published> {
-    let auth = Ecr::new(sdk)
-        .authorization()
-        .await?
-        .with_host(loaded.environment.registry.as_deref());
+    let auth = cloud.registry_auth().await?;
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         for line in auth.github_masks() {
             writeln!(out, "{line}")?;
@@ -169,7 +161,7 @@ async fn publish(
         out.flush()?;
     }
     let registry = Registry::new(&auth)?;
-    build::publish(&registry, &auth, job, reporter).await
+    image::publish(&registry, &auth, job, reporter).await
 }
 
 /// The commit becomes an image tag, so it must fit Docker's tag grammar.
@@ -220,7 +212,7 @@ mod tests {
         check_tag_syntax("0123456789abcdef0123456789abcdef01234567").unwrap();
         for bad in ["", "-x", ".x", "a/b", "a:b", &"a".repeat(129)] {
             let err = check_tag_syntax(bad).unwrap_err();
-            assert_eq!(crate::exit::code_for(&err), ExitCode::Usage, "{bad}");
+            assert_eq!(crate::commands::exit_code(&err), ExitCode::Usage, "{bad}");
         }
     }
 

@@ -4,12 +4,17 @@
 
 pub mod action;
 mod build;
+mod codes;
+mod deploy;
 mod init;
-mod operate;
-mod release;
+mod load;
+mod promote;
 mod render;
+mod rollback;
 mod session;
+mod signals;
 mod status;
+mod unlock;
 mod verify;
 
 use std::io::Write;
@@ -18,14 +23,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::config::settings::StrategyKind;
 use crate::exit::ExitCode;
-use crate::ports::Reporter;
+use crate::ports::{Reporter, Status};
 use crate::version::Version;
 pub use action::ActionRequest;
 pub use build::BuildRequest;
-pub use operate::{PromoteRequest, RollbackRequest};
-pub use release::{ReleaseRequest, Verb};
-pub use session::ReadOnly;
+pub use codes::exit_code;
+pub use deploy::{ReleaseRequest, Verb};
+pub use promote::PromoteRequest;
+pub use rollback::RollbackRequest;
 pub use status::StatusRequest;
 
 /// Which environment/service a request is about, and where its config lives.
@@ -34,9 +41,9 @@ pub struct Target {
     pub config_dir: PathBuf,
     pub env: String,
     pub service: String,
-    /// Overrides service.toml's `strategy.kind` for this run (the action's `strategy`
-    /// input): all-at-once, canary or linear.
-    pub strategy: Option<String>,
+    /// Overrides service.toml's `strategy.kind` for this run (`--strategy`, the action's
+    /// `strategy` input).
+    pub strategy: Option<StrategyKind>,
 }
 
 /// Where a verb's results go: data for the user (`out`, stdout in the binary), reporters
@@ -73,7 +80,43 @@ pub struct Outcome {
     pub task_definition_arn: Option<String>,
     pub live_slot: Option<String>,
     pub previous_version: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<OutcomeStatus>,
+}
+
+/// How a verb ended, as the action's `status` output spells it: a lifecycle status for the
+/// verbs that move a release, or what the other verbs did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeStatus {
+    Lifecycle(Status),
+    /// `plan` or a dry run: nothing was changed.
+    Planned,
+    Built,
+    /// The registry already had the image: build and push skipped.
+    AlreadyBuilt,
+    Verified,
+    /// Stopped by a signal at a safe point.
+    Cancelled,
+}
+
+impl From<Status> for OutcomeStatus {
+    fn from(status: Status) -> Self {
+        OutcomeStatus::Lifecycle(status)
+    }
+}
+
+impl std::fmt::Display for OutcomeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutcomeStatus::Lifecycle(status) => status.fmt(f),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl Serialize for OutcomeStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -120,12 +163,12 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         Request::Build(req) => build::run(req, io),
         Request::Init(req) => init::run(&req, io.out),
         Request::Render(req) => render::run(&req, io.out),
-        Request::Release(verb, req) => release::run(verb, &req, io),
-        Request::Promote(req) => operate::promote(&req, io),
-        Request::Rollback(req) => operate::rollback(&req, io),
+        Request::Release(verb, req) => deploy::run(verb, &req, io),
+        Request::Promote(req) => promote::run(&req, io),
+        Request::Rollback(req) => rollback::run(&req, io),
         Request::Status(req) => status::run(&req, io),
         Request::Verify(target) => verify::run(&target, io),
-        Request::Unlock(target) => operate::unlock(&target, io),
+        Request::Unlock(target) => unlock::run(&target, io),
         Request::Action(_) => anyhow::bail!("the action cannot run inside the action"),
     }
 }

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::session::{Session, load_config, runtime};
+use super::load::load_config;
+use super::session::{Session, runtime};
 use super::{Io, Target};
 use crate::engine::Observed;
 use crate::exit::ExitCode;
@@ -72,7 +73,7 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             .map(|r| r.version.to_string());
         io.outcome.status = observed
             .release_on(live.unwrap_or(idle))
-            .map(|r| r.status.to_string());
+            .map(|r| r.status.into());
         if req.json {
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;

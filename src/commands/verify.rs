@@ -2,7 +2,8 @@
 //! config names exists and is wired as cutover expects, and says what to fix for each
 //! failure. Reads only.
 
-use super::session::{Session, load_config, runtime};
+use super::load::load_config;
+use super::session::{Session, runtime};
 use super::{Io, Target};
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Images, Signals, Slot, Status};
@@ -38,18 +39,28 @@ pub fn run(target: &Target, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         return Err(Coded::new(ExitCode::Usage, format!("verify: {failed} of {} checks failed; fix the config or the infrastructure as said above", checks.len())).into());
     }
     writeln!(out, "all {} checks passed", checks.len())?;
-    io.outcome.status = Some("Verified".into());
+    io.outcome.status = Some(super::OutcomeStatus::Verified);
     Ok(ExitCode::Ok)
 }
 
 async fn checks(session: &Session) -> Vec<Check> {
-    let cloud = &session.cloud;
-    let s = &session.loaded.service;
     let mut checks = Vec::new();
-    let mut check = |what: String, problem: Option<String>| checks.push(Check { what, problem });
+    ecs_checks(session, &mut checks).await;
+    traffic_checks(session, &mut checks).await;
+    access_checks(session, &mut checks).await;
+    checks.extend(rollback_target_check(session).await);
+    checks
+}
 
+fn check(what: String, problem: Option<String>) -> Check {
+    Check { what, problem }
+}
+
+/// The cluster, and each slot's service attached to its own target group.
+async fn ecs_checks(session: &Session, checks: &mut Vec<Check>) {
+    let cloud = &session.cloud;
     let cluster = cloud.ecs.cluster();
-    check(
+    checks.push(check(
         format!("ECS cluster `{cluster}` exists"),
         match cloud.ecs.cluster_exists().await {
             Ok(true) => None,
@@ -58,10 +69,10 @@ async fn checks(session: &Session) -> Vec<Check> {
             )),
             Err(e) => Some(e.to_string()),
         },
-    );
+    ));
     for slot in [Slot::Blue, Slot::Green] {
         let (name, tg) = (cloud.slot_service(slot), cloud.slot_target_group(slot));
-        check(
+        checks.push(check(
             format!("{slot} service `{name}` exists and registers in its target group"),
             match cloud.ecs.service(name).await {
                 Ok(view) if view.load_balancer_target_groups.iter().any(|t| t == tg) => None,
@@ -71,12 +82,16 @@ async fn checks(session: &Session) -> Vec<Check> {
                 )),
                 Err(e) => Some(format!("{e}: fix [slots.{slot}] service in service.toml")),
             },
-        );
+        ));
     }
-    let production = cloud.production();
-    check(
+}
+
+/// Production forwards to both target groups; the test listener exists.
+async fn traffic_checks(session: &Session, checks: &mut Vec<Check>) {
+    let cloud = &session.cloud;
+    checks.push(check(
         "the production listener/rule forwards to both target groups".into(),
-        match cloud.elb.production_forward(production).await {
+        match cloud.elb.production_forward(cloud.production()).await {
             Ok(forward) => {
                 let missing: Vec<&str> = [Slot::Blue, Slot::Green]
                     .into_iter()
@@ -94,9 +109,9 @@ async fn checks(session: &Session) -> Vec<Check> {
                 "{e}: fix [traffic] production_listener_arn / production_rule_arn"
             )),
         },
-    );
-    let test = &s.traffic.test_listener_arn;
-    check(
+    ));
+    let test = &session.loaded.service.traffic.test_listener_arn;
+    checks.push(check(
         "the test listener exists".into(),
         cloud
             .elb
@@ -104,60 +119,70 @@ async fn checks(session: &Session) -> Vec<Check> {
             .await
             .err()
             .map(|e| format!("{e}: fix [traffic] test_listener_arn")),
-    );
+    ));
+}
+
+/// The task definition's roles, the ECR repository and the alarms exist.
+async fn access_checks(session: &Session, checks: &mut Vec<Check>) {
+    let cloud = &session.cloud;
+    let s = &session.loaded.service;
     if let Some(td) = &session.loaded.task_definition {
-        for (field, role) in [
-            ("taskRoleArn", &td.0["taskRoleArn"]),
-            ("executionRoleArn", &td.0["executionRoleArn"]),
-        ] {
-            if let Some(arn) = role.as_str() {
-                check(
+        for field in ["taskRoleArn", "executionRoleArn"] {
+            if let Some(arn) = td.0[field].as_str() {
+                checks.push(check(
                     format!("{field} `{arn}` exists"),
                     cloud.role_exists(arn).await.err(),
-                );
+                ));
             }
         }
     }
     let repo = &s.image.repository;
-    check(
+    checks.push(check(
         format!("ECR repository `{repo}` exists"),
         cloud
             .repository_exists()
             .await
             .err()
             .map(|e| format!("{e}: fix [image] repository")),
-    );
+    ));
     if !s.validation.alarms.is_empty() {
-        check(
+        checks.push(check(
             format!("alarms {} exist", s.validation.alarms.join(", ")),
             cloud
                 .alarm_states(&s.validation.alarms)
                 .await
                 .err()
                 .map(|e| format!("{e}: fix [validation] alarms")),
-        );
+        ));
     }
-    match crate::ports::Store::history(cloud).await {
-        Ok(history) => {
-            let good: Vec<_> = history
-                .iter()
-                .filter(|r| r.status == Status::Promoted)
-                .collect();
-            if let Some(previous) = good.iter().rev().nth(1) {
-                check(
-                    format!("the rollback target {} ({}) is still in the registry", previous.version, previous.digest),
-                    match cloud.exists(&previous.digest).await {
-                        Ok(true) => None,
-                        Ok(false) => Some("its image is gone (a lifecycle policy?): keep at least [history] depth images in the repository".into()),
-                        Err(e) => Some(e.to_string()),
-                    },
-                );
-            }
+}
+
+/// The release a rollback would return to still has its image (when there is one).
+async fn rollback_target_check(session: &Session) -> Option<Check> {
+    let cloud = &session.cloud;
+    let history = match crate::ports::Store::history(cloud).await {
+        Ok(history) => history,
+        Err(e) => {
+            return Some(check(
+                "the release history is readable".into(),
+                Some(e.to_string()),
+            ));
         }
-        Err(e) => check(
-            "the release history is readable".into(),
-            Some(e.to_string()),
+    };
+    let previous = history
+        .iter()
+        .filter(|r| r.status == Status::Promoted)
+        .rev()
+        .nth(1)?;
+    Some(check(
+        format!(
+            "the rollback target {} ({}) is still in the registry",
+            previous.version, previous.digest
         ),
-    }
-    checks
+        match cloud.exists(&previous.digest).await {
+            Ok(true) => None,
+            Ok(false) => Some("its image is gone (a lifecycle policy?): keep at least [history] depth images in the repository".into()),
+            Err(e) => Some(e.to_string()),
+        },
+    ))
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod render;
 pub mod scaffold;
 pub mod settings;
+pub mod strategy;
 pub mod taskdef;
 pub mod variables;
 mod write;

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::Duration;
+pub use super::strategy::{Strategy, StrategyKind, UnknownStrategy};
 
 /// `deploy/environments/<env>/environment.toml`: where an environment lives and its rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -177,79 +178,6 @@ pub struct TrafficSettings {
     pub test_url: String,
 }
 
-/// How traffic moves from the live slot to the new one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
-pub enum Strategy {
-    /// 0 → 100% in one step, then bake.
-    AllAtOnce {
-        #[serde(default = "default_bake")]
-        bake: Duration,
-    },
-    /// `percent`% for `wait`, then 100%, then bake.
-    Canary {
-        percent: u8,
-        wait: Duration,
-        #[serde(default = "default_bake")]
-        bake: Duration,
-    },
-    /// `step`% more every `interval` until 100%, then bake.
-    Linear {
-        step: u8,
-        interval: Duration,
-        #[serde(default = "default_bake")]
-        bake: Duration,
-    },
-}
-
-impl Default for Strategy {
-    fn default() -> Self {
-        Strategy::AllAtOnce {
-            bake: default_bake(),
-        }
-    }
-}
-
-impl Strategy {
-    fn bake(&self) -> Duration {
-        match self {
-            Strategy::AllAtOnce { bake }
-            | Strategy::Canary { bake, .. }
-            | Strategy::Linear { bake, .. } => *bake,
-        }
-    }
-
-    /// This strategy switched to `kind` (the action's `strategy` input). The same kind
-    /// keeps its configured steps; another kind gets the defaults the scaffold suggests
-    /// (canary 10% for 5m, linear +10% every 1m); the bake is kept either way.
-    pub fn with_kind(&self, kind: &str) -> Result<Strategy, crate::exit::Coded> {
-        let bake = self.bake();
-        let same = |s: &Strategy| std::mem::discriminant(s) == std::mem::discriminant(self);
-        let wanted = match kind.trim() {
-            "all-at-once" => Strategy::AllAtOnce { bake },
-            "canary" => Strategy::Canary {
-                percent: 10,
-                wait: Duration::from_secs(300),
-                bake,
-            },
-            "linear" => Strategy::Linear {
-                step: 10,
-                interval: Duration::from_secs(60),
-                bake,
-            },
-            other => {
-                return Err(crate::exit::Coded::new(
-                    crate::exit::ExitCode::Usage,
-                    format!(
-                        "strategy `{other}` is not one of all-at-once, canary, linear; fix the `strategy` input"
-                    ),
-                ));
-            }
-        };
-        Ok(if same(&wanted) { self.clone() } else { wanted })
-    }
-}
-
 /// Checks a staged release must pass before it may take production traffic, and that are
 /// watched during every shift step and the bake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -385,9 +313,6 @@ fn default_context() -> String {
 }
 fn default_dockerfile() -> String {
     "Dockerfile".into()
-}
-fn default_bake() -> Duration {
-    Duration::from_secs(300)
 }
 fn default_command_timeout() -> Duration {
     Duration::from_secs(300)

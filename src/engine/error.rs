@@ -1,6 +1,5 @@
-//! What can end an engine command early, each with the exit code it means.
+//! What can end an engine command early. `commands::codes` maps each to its exit code.
 
-use crate::exit::ExitCode;
 use crate::ports::{PortError, Slot};
 use crate::version::Version;
 
@@ -49,19 +48,6 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            EngineError::LockHeld { .. } => ExitCode::LockHeld,
-            EngineError::VersionMismatch { .. } | EngineError::Usage(_) => ExitCode::Usage,
-            EngineError::RollbackFailed { .. } => ExitCode::RollbackFailed,
-            EngineError::Cancelled { .. } => ExitCode::Cancelled,
-            EngineError::LockLost { .. }
-            | EngineError::Failed { .. }
-            | EngineError::RolledBack { .. }
-            | EngineError::Port { .. } => ExitCode::Failed,
-        }
-    }
-
     pub(crate) fn failed(status: impl ToString, reason: impl Into<String>) -> Self {
         EngineError::Failed {
             status_reached: status.to_string(),

@@ -3,6 +3,7 @@
 //! Public so integration tests and benches can drive the engine against it.
 
 mod cloud;
+mod ecs;
 mod faults;
 mod invariants;
 mod rng;
@@ -19,10 +20,11 @@ use crate::config::settings::{
 use crate::ports::{Digest, Release, Slot, TaskSpec, Weights};
 use crate::version::Version;
 
+pub use crate::config::settings::StrategyKind;
 pub use cloud::SimCloud;
 pub use faults::{Faults, Profile};
 pub use rng::Rng;
-pub use scenario::{RunReport, Scenario, StrategyKind, run, seeds_from_env};
+pub use scenario::{RunReport, Scenario, run, seeds_from_env};
 pub use world::{EPOCH_MS, Metrics};
 
 /// The release live when a simulation starts, and the one being deployed.

@@ -7,28 +7,13 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use super::{NEW, OLD, Profile, Rng, Sim, SimCloud, settings, version};
+use super::{NEW, OLD, Profile, Rng, Sim, SimCloud, StrategyKind, settings, version};
 use crate::config::settings::OldSlotPolicy;
 use crate::engine::{Engine, EngineError, StageRequest};
 use crate::version::Version;
 
 /// Each command must end within its deadlines; this is far beyond them (invariant 8).
 const COMMAND_BUDGET: Duration = Duration::from_secs(3600);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrategyKind {
-    AllAtOnce,
-    Canary,
-    Linear,
-}
-
-impl StrategyKind {
-    pub const ALL: [StrategyKind; 3] = [
-        StrategyKind::AllAtOnce,
-        StrategyKind::Canary,
-        StrategyKind::Linear,
-    ];
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scenario {

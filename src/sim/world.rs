@@ -1,5 +1,6 @@
-//! The simulated cloud's state and physics: two ECS slots whose tasks take time to start
-//! and pass health checks, weights, a test listener, ECR, SSM (history + lock), alarms.
+//! The simulated cloud's state and physics: two ECS slots (whose tasks take time to start
+//! and pass health checks: `ecs.rs`), weights, a test listener, ECR, SSM (history +
+//! lock), alarms.
 //! Time is tokio's (paused in tests), so a run is a pure function of its seed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -7,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::faults::Faults;
 use super::rng::Rng;
 use crate::ports::{
-    AlarmState, Digest, Lock, PortError, PortResult, Release, Rollout, Slot, SlotState,
-    TargetHealth, TargetState, TaskDefinition, TaskSpec, Weights,
+    AlarmState, Digest, Lock, PortError, PortResult, Release, Slot, TargetState, TaskDefinition,
+    TaskSpec, Weights,
 };
 use crate::version::Version;
 
@@ -23,22 +24,22 @@ pub const EPOCH_MS: u64 = 1_767_225_600_000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct TaskSim {
-    id: u32,
-    td: String,
-    running_at: u64,
+    pub(super) id: u32,
+    pub(super) td: String,
+    pub(super) running_at: u64,
     /// None: never passes health checks.
-    healthy_at: Option<u64>,
+    pub(super) healthy_at: Option<u64>,
     /// Set when deregistered: draining until then, gone after.
-    gone_at: Option<u64>,
+    pub(super) gone_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SlotSim {
     pub(crate) td: Option<String>,
     pub(crate) desired: u32,
-    tasks: Vec<TaskSim>,
-    events: Vec<String>,
-    stopped: Vec<String>,
+    pub(super) tasks: Vec<TaskSim>,
+    pub(super) events: Vec<String>,
+    pub(super) stopped: Vec<String>,
 }
 
 /// One runner (a CI job or a laptop) as the sim sees it.
@@ -55,7 +56,7 @@ pub(crate) struct RunnerSim {
 pub(crate) struct Ghost {
     /// Task definitions that passed probes on the test listener (or were live at start).
     pub(crate) validated: BTreeSet<String>,
-    streak: BTreeMap<String, u32>,
+    pub(super) streak: BTreeMap<String, u32>,
     pub(crate) required_successes: u32,
     /// Runners that changed weights and have not read them back yet.
     pub(crate) pending_readback: BTreeSet<usize>,
@@ -89,12 +90,12 @@ pub struct World {
     pub(crate) log: Vec<String>,
     pub(crate) violations: Vec<String>,
     pub(crate) slots: [SlotSim; 2],
-    tds: Vec<TaskDefinition>,
+    pub(super) tds: Vec<TaskDefinition>,
     pub(crate) weights: Weights,
-    prev_weights: Weights,
-    weights_changed: u64,
+    pub(super) prev_weights: Weights,
+    pub(super) weights_changed: u64,
     pub(crate) test_listener: Option<Slot>,
-    images: BTreeMap<String, Digest>,
+    pub(super) images: BTreeMap<String, Digest>,
     pub(crate) history: Vec<Release>,
     pub(crate) history_cap: usize,
     pub(crate) lock: Option<Lock>,
@@ -103,7 +104,7 @@ pub struct World {
     pub(crate) new_version: Version,
     pub(crate) ghost: Ghost,
     pub(crate) runners: Vec<RunnerSim>,
-    next_task: u32,
+    pub(super) next_task: u32,
     /// Planted in the task definition; must never appear in any output (invariant 10).
     pub(crate) secret: String,
     pub(crate) metrics: Metrics,
@@ -207,7 +208,7 @@ impl World {
         self.violations.push(format!("t={now}ms {what}"));
     }
 
-    fn is_new(&self, td: &str) -> bool {
+    pub(super) fn is_new(&self, td: &str) -> bool {
         self.tds
             .iter()
             .any(|t| t.id == td && t.spec.version == self.new_version)
@@ -218,163 +219,6 @@ impl World {
     }
 
     // ---- ECS ----
-
-    pub(crate) fn register(&mut self, spec: TaskSpec) -> TaskDefinition {
-        if let Some(td) = self.tds.iter().find(|t| t.spec == spec) {
-            return td.clone();
-        }
-        let td = TaskDefinition {
-            id: format!("web:{}", self.tds.len() + 1),
-            spec,
-        };
-        self.tds.push(td.clone());
-        td
-    }
-
-    pub(crate) fn update_slot(
-        &mut self,
-        now: u64,
-        slot: Slot,
-        td: &str,
-        desired: u32,
-    ) -> PortResult<()> {
-        if !self.tds.iter().any(|t| t.id == td) {
-            return Err(PortError::NotFound(format!("task definition {td}")));
-        }
-        let never = self.faults.never_healthy && self.is_new(td);
-        let s = &mut self.slots[idx(slot)];
-        let replace = s.td.as_deref() != Some(td);
-        let mut live: Vec<usize> = (0..s.tasks.len())
-            .filter(|i| s.tasks[*i].gone_at.is_none())
-            .collect();
-        if replace {
-            for i in live.drain(..) {
-                s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
-            }
-        }
-        while live.len() > desired as usize {
-            let i = live.pop().expect("non-empty");
-            s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
-        }
-        for _ in live.len()..desired as usize {
-            let running_at = now + self.rng.range(5_000, 40_000);
-            s.tasks.push(TaskSim {
-                id: self.next_task,
-                td: td.to_string(),
-                running_at,
-                healthy_at: (!never)
-                    .then_some(running_at + HEALTH_CHECK_INTERVAL_MS * HEALTHY_THRESHOLD),
-                gone_at: None,
-            });
-            self.next_task += 1;
-        }
-        s.td = Some(td.to_string());
-        s.desired = desired;
-        s.events
-            .insert(0, format!("updated to {td} with desired {desired}"));
-        s.events.truncate(5);
-        if never {
-            s.stopped.insert(
-                0,
-                "Task failed ELB health checks in (target-group web-tg)".into(),
-            );
-            s.stopped.truncate(5);
-        }
-        // When the slot is fully ready, for the lag benchmark.
-        let ready = s
-            .tasks
-            .iter()
-            .try_fold(now, |at, t| match (t.gone_at, t.healthy_at) {
-                (Some(gone), _) => Some(at.max(gone)),
-                (None, Some(h)) => Some(at.max(h)),
-                (None, None) => None,
-            });
-        if desired > 0 && self.weights.of(slot) == 0 {
-            self.metrics.ready_at = ready;
-            self.metrics.ready_acted_at = None;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn read_slot(&self, at: u64, slot: Slot) -> SlotState {
-        let s = &self.slots[idx(slot)];
-        let current = |t: &&TaskSim| t.gone_at.is_none();
-        let running = s
-            .tasks
-            .iter()
-            .filter(current)
-            .filter(|t| t.running_at <= at)
-            .count() as u32;
-        let pending = s
-            .tasks
-            .iter()
-            .filter(current)
-            .filter(|t| t.running_at > at)
-            .count() as u32;
-        let draining = s.tasks.iter().any(|t| t.gone_at.is_some_and(|g| g > at));
-        let rollout = if pending == 0 && !draining && running == s.desired {
-            Rollout::Completed
-        } else {
-            Rollout::InProgress
-        };
-        SlotState {
-            task_definition: s
-                .td
-                .as_ref()
-                .and_then(|id| self.tds.iter().find(|t| &t.id == id).cloned()),
-            desired: s.desired,
-            running,
-            pending,
-            rollout,
-            events: s.events.clone(),
-            stopped_reasons: s.stopped.clone(),
-        }
-    }
-
-    pub(crate) fn target_health(&self, at: u64, slot: Slot) -> Vec<TargetHealth> {
-        let flapping = self.faults.flapping;
-        self.slots[idx(slot)]
-            .tasks
-            .iter()
-            .filter(|t| t.running_at <= at && t.gone_at.is_none_or(|g| g > at))
-            .map(|t| {
-                let (state, reason) = match (t.gone_at, t.healthy_at) {
-                    (Some(_), _) => (
-                        TargetState::Draining,
-                        Some("Target.DeregistrationInProgress"),
-                    ),
-                    (None, None) => (
-                        TargetState::Unhealthy,
-                        Some("Target.ResponseCodeMismatch: 502"),
-                    ),
-                    (None, Some(h)) if h > at => {
-                        (TargetState::Initial, Some("Elb.RegistrationInProgress"))
-                    }
-                    // Flapping: the new release's targets fail 10 s out of every 45 s.
-                    (None, Some(_)) if flapping && self.is_new(&t.td) && at % 45_000 < 10_000 => {
-                        (TargetState::Unhealthy, Some("Target.Timeout"))
-                    }
-                    _ => (TargetState::Healthy, None),
-                };
-                TargetHealth {
-                    id: format!("task-{}", t.id),
-                    state,
-                    reason: reason.map(str::to_string),
-                }
-            })
-            .collect()
-    }
-
-    /// Every target of the slot's current task definition healthy, nothing else registered.
-    pub(crate) fn slot_healthy(&self, at: u64, slot: Slot) -> bool {
-        let s = &self.slots[idx(slot)];
-        let health = self.target_health(at, slot);
-        s.desired > 0
-            && health.len() == s.desired as usize
-            && health.iter().all(|t| t.state == TargetState::Healthy)
-    }
-
-    // ---- ELBv2 ----
 
     /// Where the test listener forwards; the first look after the idle slot turned ready is
     /// when the engine acted on it (for the lag benchmark).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cutover::build::{BuildSpec, docker};
+use cutover::image::{BuildSpec, docker};
 
 use crate::services::{Services, unique};
 

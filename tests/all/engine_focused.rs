@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use cutover::commands::exit_code as code_for;
 use cutover::config::settings::{OldSlotPolicy, ServiceSettings};
 use cutover::engine::{Engine, EngineError, RollbackPath, StageRequest};
-use cutover::exit::{ExitCode, code_for};
+use cutover::exit::ExitCode;
 use cutover::ports::{Clock, Lock, Slot, Status, Store, Traffic, Weights};
 use cutover::sim::{Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
 

@@ -5,12 +5,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::build::PrebuiltImage;
-use crate::commands::action::Inputs;
+mod action;
+
+pub use action::ActionArgs;
+
 use crate::commands::{
-    ActionRequest, BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest,
-    Request, RollbackRequest, StatusRequest, Target, Verb,
+    BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
+    RollbackRequest, StatusRequest, Target, Verb,
 };
+use crate::config::settings::StrategyKind;
+use crate::image::PrebuiltImage;
 use crate::version::Version;
 
 /// Tag-to-traffic blue/green deploys for AWS ECS.
@@ -60,56 +64,6 @@ pub enum Command {
     Unlock(TargetArgs),
     /// The GitHub Action's entry point: reads action.yml's inputs from INPUT_* variables.
     Action(ActionArgs),
-}
-
-/// action.yml's inputs. The runner sets every declared input as `INPUT_<NAME>` (upper
-/// case, hyphens kept); an empty value means "not given". Flags work too, for testing.
-#[derive(Debug, Args)]
-pub struct ActionArgs {
-    /// deploy, build, stage, promote, rollback, status or verify.
-    #[arg(long, env = "INPUT_COMMAND")]
-    pub command: Option<String>,
-    /// Environment folder under <config-dir>/environments/.
-    #[arg(long, env = "INPUT_ENVIRONMENT")]
-    pub environment: Option<String>,
-    /// Service folder(s), comma separated.
-    #[arg(long, env = "INPUT_SERVICES")]
-    pub services: Option<String>,
-    /// Folder holding environments/ and services/ (the `config-dir` input).
-    #[arg(
-        id = "input_config_dir",
-        long = "input-config-dir",
-        env = "INPUT_CONFIG-DIR"
-    )]
-    pub config_dir: Option<String>,
-    /// The release tag (default: the pushed tag in GITHUB_REF).
-    #[arg(long, env = "INPUT_TAG")]
-    pub tag: Option<String>,
-    /// A pre-built image by digest.
-    #[arg(long, env = "INPUT_IMAGE")]
-    pub image: Option<String>,
-    /// `true` for the previous release, or a version.
-    #[arg(long, env = "INPUT_ROLLBACK")]
-    pub rollback: Option<String>,
-    /// all-at-once, canary or linear.
-    #[arg(long, env = "INPUT_STRATEGY")]
-    pub strategy: Option<String>,
-    /// Token for deployments and release notes (never printed).
-    #[arg(long, env = "INPUT_GITHUB-TOKEN", hide_env_values = true)]
-    pub github_token: Option<String>,
-    /// Slack incoming-webhook URL (never printed).
-    #[arg(long, env = "INPUT_SLACK-WEBHOOK", hide_env_values = true)]
-    pub slack_webhook: Option<String>,
-    /// `true` to print the plan and change nothing.
-    #[arg(long, env = "INPUT_DRY-RUN")]
-    pub dry_run: Option<String>,
-    /// `true` to write GitHub-generated release notes to the tag's GitHub Release once the
-    /// version is promoted.
-    #[arg(long, env = "INPUT_RELEASE-NOTES")]
-    pub release_notes: Option<String>,
-    /// error, warn, info, debug or trace.
-    #[arg(long, env = "INPUT_LOG-LEVEL")]
-    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -197,8 +151,8 @@ pub struct StageArgs {
     #[arg(long, env = "CUTOVER_FORCE_REBUILD")]
     pub force_rebuild: bool,
     /// Override the service's strategy for this run: all-at-once, canary or linear.
-    #[arg(long, env = "CUTOVER_STRATEGY", value_parser = ["all-at-once", "canary", "linear"])]
-    pub strategy: Option<String>,
+    #[arg(long, env = "CUTOVER_STRATEGY", value_enum)]
+    pub strategy: Option<StrategyKind>,
 }
 
 #[derive(Debug, Args)]
@@ -209,8 +163,8 @@ pub struct PromoteArgs {
     #[arg(long, env = "CUTOVER_DRY_RUN")]
     pub dry_run: bool,
     /// Override the service's strategy for this run: all-at-once, canary or linear.
-    #[arg(long, env = "CUTOVER_STRATEGY", value_parser = ["all-at-once", "canary", "linear"])]
-    pub strategy: Option<String>,
+    #[arg(long, env = "CUTOVER_STRATEGY", value_enum)]
+    pub strategy: Option<StrategyKind>,
 }
 
 #[derive(Debug, Args)]
@@ -275,11 +229,7 @@ impl Cli {
     /// `-v` count; under the action, its `log-level` input (debug, trace) raises it.
     pub fn verbosity(&self) -> u8 {
         let input = match &self.command {
-            Command::Action(a) => match a.log_level.as_deref().map(str::trim) {
-                Some("debug") => 2,
-                Some("trace") => 3,
-                _ => 0,
-            },
+            Command::Action(a) => a.verbosity(),
             _ => 0,
         };
         self.verbose.max(input)
@@ -339,23 +289,20 @@ impl Cli {
             }),
             Command::Verify(a) => Request::Verify(target(a)),
             Command::Unlock(a) => Request::Unlock(target(a)),
-            Command::Action(a) => Request::Action(ActionRequest::from_inputs(
-                Inputs {
-                    command: a.command,
-                    environment: a.environment,
-                    services: a.services,
-                    config_dir: a.config_dir,
-                    tag: a.tag,
-                    image: a.image,
-                    rollback: a.rollback,
-                    strategy: a.strategy,
-                    github_token: a.github_token,
-                    slack_webhook: a.slack_webhook,
-                    dry_run: a.dry_run,
-                    release_notes: a.release_notes,
-                },
-                std::env::var("GITHUB_REF").ok(),
-            )?),
+            Command::Action(a) => {
+                Request::Action(a.into_request(std::env::var("GITHUB_REF").ok())?)
+            }
         })
+    }
+}
+
+/// `--strategy` takes the config's own enum: one spelling for clap, the action and config.
+impl clap::ValueEnum for StrategyKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &StrategyKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }

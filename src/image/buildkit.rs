@@ -35,7 +35,7 @@ pub async fn follow(
                     // Plain lines (e.g. the daemon's warnings) come as `stream`.
                     if let Some(text) = info.stream.as_deref() {
                         for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                            tracing::info!(target: "cutover::build::output", "{line}");
+                            tracing::info!(target: "cutover::image::output", "{line}");
                         }
                     }
                 }
@@ -83,7 +83,7 @@ impl Progress {
             let n = vertex.number;
             if !vertex.started && (v.started.is_some() || v.cached) {
                 vertex.started = true;
-                tracing::info!(target: "cutover::build::output", "#{n} {}", v.name);
+                tracing::info!(target: "cutover::image::output", "#{n} {}", v.name);
                 self.last_started = Some(v.digest.clone());
             }
             let vertex = self.vertex(&v.digest);
@@ -92,16 +92,16 @@ impl Progress {
             }
             if !v.error.is_empty() {
                 vertex.finished = true;
-                tracing::info!(target: "cutover::build::output", "#{n} ERROR: {}", v.error);
+                tracing::info!(target: "cutover::image::output", "#{n} ERROR: {}", v.error);
                 self.errored.get_or_insert_with(|| v.digest.clone());
             } else if v.cached {
                 vertex.finished = true;
-                tracing::info!(target: "cutover::build::output", "#{n} CACHED");
+                tracing::info!(target: "cutover::image::output", "#{n} CACHED");
             } else if let (Some(start), Some(end)) = (&v.started, &v.completed) {
                 vertex.finished = true;
                 let secs =
                     (end.seconds - start.seconds) as f64 + f64::from(end.nanos - start.nanos) / 1e9;
-                tracing::info!(target: "cutover::build::output", "#{n} DONE {secs:.1}s");
+                tracing::info!(target: "cutover::image::output", "#{n} DONE {secs:.1}s");
             }
         }
         for log in &status.logs {
@@ -109,20 +109,20 @@ impl Progress {
             let n = vertex.number;
             let text = String::from_utf8_lossy(&log.msg);
             for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                tracing::info!(target: "cutover::build::output", "#{n} {line}");
+                tracing::info!(target: "cutover::image::output", "#{n} {line}");
                 vertex.tail.push(line);
             }
         }
         for s in &status.statuses {
             if s.completed.is_some() {
                 let n = self.vertex(&s.vertex).number;
-                tracing::debug!(target: "cutover::build::output", "#{n} {} done", s.id);
+                tracing::debug!(target: "cutover::image::output", "#{n} {} done", s.id);
             }
         }
         for w in &status.warnings {
             let n = self.vertex(&w.vertex).number;
             let short = String::from_utf8_lossy(&w.short);
-            tracing::warn!(target: "cutover::build::output", "#{n} {}", short.trim_end());
+            tracing::warn!(target: "cutover::image::output", "#{n} {}", short.trim_end());
         }
     }
 

@@ -1,7 +1,7 @@
 //! `--image` on stage/deploy: a pre-built image is deployed as given, so it must be pinned
 //! by digest (build once, promote the same bytes across environments; seed 004).
 
-use crate::exit::{Coded, ExitCode};
+use super::ImageError;
 
 /// An image reference pinned by digest: `host/repo@sha256:<64 hex>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,17 +12,14 @@ pub struct PrebuiltImage {
 
 impl PrebuiltImage {
     /// Refuses tags (`repo:v1`) and malformed digests as usage errors, before anything runs.
-    pub fn parse(reference: &str) -> Result<Self, Coded> {
+    pub fn parse(reference: &str) -> Result<Self, ImageError> {
         let reference = reference.trim();
         let refuse = |why: &str| {
-            Coded::new(
-                ExitCode::Usage,
-                format!(
-                    "--image `{reference}` {why}: pass a reference by digest, e.g. \
+            ImageError::Input(format!(
+                "--image `{reference}` {why}: pass a reference by digest, e.g. \
                      123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:<64 hex digits> \
                      (the last line `cutover build` prints)"
-                ),
-            )
+            ))
         };
         let (name, digest) = reference
             .split_once('@')
@@ -63,7 +60,7 @@ mod tests {
             format!("@{digest}"),
         ] {
             let err = PrebuiltImage::parse(&bad).unwrap_err();
-            assert_eq!(err.code, ExitCode::Usage, "{bad}");
+            assert!(matches!(err, ImageError::Input(_)), "{bad}");
         }
     }
 }

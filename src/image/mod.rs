@@ -1,4 +1,4 @@
-//! Image build and push: turn the repository at a tag into an image in ECR, by digest.
+//! The release image (`ImageJob`): turn the repository at a tag into an image in ECR, by digest.
 //! The plan is: ask the registry whether the version tag exists (then reuse it, never
 //! rebuild), else build with the Docker Engine from a streamed context (BuildKit or the
 //! classic builder, seeded with the live release's image), push the version and git-sha
@@ -19,7 +19,6 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::config::settings::ImageBuilder;
-use crate::exit::{Coded, ExitCode};
 use crate::ports::{Reporter, Status, StatusEvent};
 use crate::version::Version;
 pub use prebuilt::PrebuiltImage;
@@ -70,15 +69,30 @@ impl RegistryAuth {
         text
     }
 
-    /// `err` as a build failure (exit 4) unless it already carries a code, its message
-    /// redacted. The chain is flattened into the message, as `main` would print it.
+    /// `err` as a build failure unless it is bad input, its message redacted. The chain is
+    /// flattened into the message, as `main` would print it.
     pub fn build_failure(&self, err: anyhow::Error) -> anyhow::Error {
-        let code = match crate::exit::code_for(&err) {
-            ExitCode::Failed => ExitCode::BuildFailed,
-            code => code,
-        };
-        Coded::new(code, self.redact(&format!("{err:#}"))).into()
+        let message = self.redact(&format!("{err:#}"));
+        let input = err
+            .chain()
+            .any(|c| matches!(c.downcast_ref(), Some(ImageError::Input(_))));
+        if input {
+            ImageError::Input(message).into()
+        } else {
+            ImageError::Failed(message).into()
+        }
     }
+}
+
+/// Why an image could not be published: the build settings or `--image` are wrong
+/// (nothing was tried), or the build, the push or the registry failed (nothing was
+/// deployed and the version tag was not pushed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// One build: the inputs of `docker build`, with paths resolved.
@@ -103,7 +117,7 @@ pub struct BuildSpec {
 impl BuildSpec {
     /// Bad input is a usage error that names the path, before anything talks to AWS.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let usage = |msg: String| -> anyhow::Error { Coded::new(ExitCode::Usage, msg).into() };
+        let usage = |msg: String| -> anyhow::Error { ImageError::Input(msg).into() };
         if !self.context_dir.is_dir() {
             return Err(usage(format!(
                 "the build context {} is not a directory (image.context in service.toml)",
@@ -142,7 +156,7 @@ impl BuildSpec {
         };
         dockerignore::Matcher::parse(&text)
             .and_then(|m| m.keep_build_files(&self.dockerfile))
-            .map_err(|e| Coded::new(ExitCode::Usage, format!("{}: {e}", path.display())).into())
+            .map_err(|e| ImageError::Input(format!("{}: {e}", path.display())).into())
     }
 }
 
@@ -274,15 +288,11 @@ fn oci_labels(job: &ImageJob) -> BTreeMap<String, String> {
         "org.opencontainers.image.version".into(),
         job.version.to_string(),
     );
-    labels.insert("org.opencontainers.image.created".into(), now_rfc3339());
+    labels.insert(
+        "org.opencontainers.image.created".into(),
+        crate::clock::rfc3339(crate::clock::wall_now()),
+    );
     labels
-}
-
-fn now_rfc3339() -> String {
-    use aws_sdk_ecr::primitives::{DateTime, DateTimeFormat};
-    DateTime::from(std::time::SystemTime::now())
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
 }
 
 /// Credentials for unit tests, with recognisable secrets.
@@ -309,7 +319,10 @@ mod tests {
             ..Default::default()
         };
         let err = spec.validate().unwrap_err();
-        assert_eq!(crate::exit::code_for(&err), ExitCode::Usage);
+        assert!(
+            matches!(err.downcast_ref(), Some(ImageError::Input(_))),
+            "{err}"
+        );
         assert!(err.to_string().contains("docker/Dockerfile"), "{err}");
         let outside = BuildSpec {
             dockerfile: "../Dockerfile".into(),
@@ -326,17 +339,23 @@ mod tests {
     }
 
     #[test]
-    fn a_build_failure_is_exit_4_without_the_secrets_and_keeps_a_usage_code() {
+    fn a_build_failure_is_a_failure_without_the_secrets_and_keeps_bad_input_as_such() {
         let auth = test_auth("h", "pw-123", "tok-456");
         let err = auth.build_failure(
             anyhow::anyhow!("the daemon said pw-123 and tok-456").context("pushing h/web:v1"),
         );
-        assert_eq!(crate::exit::code_for(&err), ExitCode::BuildFailed);
+        assert!(
+            matches!(err.downcast_ref(), Some(ImageError::Failed(_))),
+            "{err}"
+        );
         assert_eq!(
             err.to_string(),
             "pushing h/web:v1: the daemon said [redacted] and [redacted]"
         );
-        let usage = auth.build_failure(Coded::new(ExitCode::Usage, "bad").into());
-        assert_eq!(crate::exit::code_for(&usage), ExitCode::Usage);
+        let usage = auth.build_failure(ImageError::Input("bad pw-123".into()).into());
+        assert_eq!(
+            usage.downcast_ref(),
+            Some(&ImageError::Input("bad [redacted]".into()))
+        );
     }
 }

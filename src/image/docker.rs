@@ -30,10 +30,10 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
+use super::ImageError;
 use super::context::{self, ContextStats};
 use super::{BuildSpec, RegistryAuth, buildkit};
 use crate::config::settings::ImageBuilder;
-use crate::exit::{Coded, ExitCode};
 
 /// bollard's default 120 s request timeout covers the whole build request, and the daemon
 /// sends no response headers until it has read the entire context: a large context or a
@@ -185,11 +185,7 @@ pub async fn build(
             return outcome;
         }
         Err(e) => {
-            return Err(Coded::new(
-                ExitCode::BuildFailed,
-                format!("cannot send the build context: {e}"),
-            )
-            .into());
+            return Err(ImageError::Failed(format!("cannot send the build context: {e}")).into());
         }
     };
     tracing::info!(
@@ -218,7 +214,7 @@ async fn follow(
             Ok(info) => {
                 if let Some(text) = info.stream.as_deref() {
                     for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                        tracing::info!(target: "cutover::build::output", "{line}");
+                        tracing::info!(target: "cutover::image::output", "{line}");
                         if line.starts_with("Step ") {
                             step = Some(line.to_string());
                         }
@@ -265,7 +261,7 @@ pub(super) fn failure(step: Option<&str>, tail: &Tail, error: &str) -> anyhow::E
             msg.push_str(line);
         }
     }
-    Coded::new(ExitCode::BuildFailed, msg).into()
+    ImageError::Failed(msg).into()
 }
 
 async fn tag_image(docker: &Docker, id: &str, reference: &str) -> anyhow::Result<()> {
@@ -306,7 +302,7 @@ pub async fn push(docker: &Docker, auth: &RegistryAuth, reference: &str) -> anyh
         match item {
             Ok(info) => {
                 if let Some(status) = info.status {
-                    tracing::debug!(target: "cutover::build::push", "{status}");
+                    tracing::debug!(target: "cutover::image::push", "{status}");
                 }
             }
             Err(e) => return Err(push_failure(auth, reference, &e.to_string())),
@@ -371,11 +367,7 @@ fn push_failure(auth: &RegistryAuth, reference: &str, error: &str) -> anyhow::Er
              that the AWS identity may push to it"
         )
     };
-    Coded::new(
-        ExitCode::BuildFailed,
-        format!("pushing {reference} failed: {error}\n{what_to_do}"),
-    )
-    .into()
+    ImageError::Failed(format!("pushing {reference} failed: {error}\n{what_to_do}")).into()
 }
 
 /// Pulls an image to seed the classic builder's cache (it only uses local images).
@@ -444,7 +436,7 @@ mod tests {
     }
 
     fn auth() -> RegistryAuth {
-        crate::build::test_auth("127.0.0.1:5000", "s3cret", "QVdTOnMzY3JldA==")
+        crate::image::test_auth("127.0.0.1:5000", "s3cret", "QVdTOnMzY3JldA==")
     }
 
     #[test]
@@ -454,7 +446,7 @@ mod tests {
             "127.0.0.1:5000/web:v1",
             "Docker stream error: unauthorized: authentication required for s3cret",
         );
-        assert_eq!(crate::exit::code_for(&msg), ExitCode::BuildFailed);
+        assert!(matches!(msg.downcast_ref(), Some(ImageError::Failed(_))));
         let msg = msg.to_string();
         assert!(
             msg.starts_with("pushing 127.0.0.1:5000/web:v1 failed: unauthorized"),

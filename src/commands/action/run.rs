@@ -1,0 +1,345 @@
+//! The action's run: for each service, the verb with the runner's reporters (workflow
+//! commands, GitHub deployments, Slack), then the job summary and the step outputs.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use super::ActionRequest;
+use super::outputs::write_outputs;
+use crate::commands::load::load_config;
+use crate::commands::session::{owner, runtime};
+use crate::commands::{Io, Outcome, OutcomeStatus};
+use crate::exit::ExitCode;
+use crate::ports::{Reporter, Status, StatusEvent};
+use crate::report::github::{GithubDeployments, GithubTarget};
+use crate::report::slack::Slack;
+use crate::report::summary::{self, RunSummary};
+use crate::report::timeline::Timeline;
+use crate::report::workflow::WorkflowCommands;
+use crate::version::Version;
+
+/// Where the runner wants results: the files behind `$GITHUB_OUTPUT` and
+/// `$GITHUB_STEP_SUMMARY`, and the run's coordinates for links and deployments.
+pub(super) struct Runner {
+    pub(super) output: Option<PathBuf>,
+    summary: Option<PathBuf>,
+    api_url: String,
+    repository: Option<(String, String)>,
+    run_url: Option<String>,
+}
+
+impl Runner {
+    fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let repository = var("GITHUB_REPOSITORY").and_then(|r| {
+            r.split_once('/')
+                .map(|(o, n)| (o.to_string(), n.to_string()))
+        });
+        let run_url = var("GITHUB_RUN_ID").map(|_| owner());
+        Self {
+            output: var("GITHUB_OUTPUT").map(PathBuf::from),
+            summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            repository,
+            run_url,
+        }
+    }
+}
+
+/// One service's run: what it did and how it ended.
+pub(super) struct ServiceRun {
+    pub(super) service: String,
+    pub(super) outcome: Outcome,
+    result: anyhow::Result<ExitCode>,
+}
+
+pub fn run(req: &ActionRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    // Mask the secrets before anything else is printed (GitHub masks inputs marked secret
+    // only when they come from `secrets.*`; a token pasted through `with:` would not be).
+    for secret in [&req.github_token, &req.slack_webhook]
+        .into_iter()
+        .flatten()
+    {
+        writeln!(out, "::add-mask::{}", secret.expose_secret())?;
+    }
+    out.flush()?;
+    let runner = Runner::from_env();
+    // The reporters' background tasks (GitHub, Slack) live on this runtime while each
+    // verb runs on its own.
+    let rt = runtime()?;
+    let mut runs = Vec::new();
+    for service in &req.services {
+        let run = run_service(req, service, &runner, &rt, out);
+        let failed = run.result.is_err();
+        runs.push(run);
+        if failed {
+            // Later services keep what they run: a failed release stops the rollout.
+            break;
+        }
+    }
+    write_outputs(&runner, &runs)?;
+    let mut first_error = None;
+    for run in runs {
+        if let Err(e) = run.result {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::Ok),
+    }
+}
+
+fn run_service(
+    req: &ActionRequest,
+    service: &str,
+    runner: &Runner,
+    rt: &tokio::runtime::Runtime,
+    out: &mut dyn Write,
+) -> ServiceRun {
+    let heading = format!("{}/{service}", req.environment);
+    let timeline = Timeline::default();
+    let workflow = Arc::new(WorkflowCommands::new(
+        Box::new(std::io::stdout()),
+        heading.clone(),
+    ));
+    let deploys = req.verb.deploys() && !req.dry_run;
+    let external = if deploys {
+        External::start(req, service, runner, rt)
+    } else {
+        External::default()
+    };
+    let mut io = Io::new(out);
+    io.full_outcome = true;
+    io.reporters.push(Arc::new(timeline.clone()));
+    io.reporters.push(workflow.clone());
+    io.reporters.extend(external.reporters());
+    if deploys {
+        // GitHub shows the deployment as queued and Slack says it started before the
+        // first real step (a build can take minutes). Not in the log: the build's
+        // `::add-mask::` lines must come before anything else there.
+        let queued = event(
+            req,
+            Status::Pending,
+            format!("cutover {} started", req.verb.name()),
+        );
+        timeline.status(&queued);
+        for r in external.reporters() {
+            r.status(&queued);
+        }
+    }
+    let result = crate::commands::run_with(req.request(service), &mut io);
+    let mut outcome = io.outcome;
+    let last = timeline.entries().last().map(|e| e.event.status);
+    match &result {
+        Ok(_) => publish_notes(req, &outcome, &external, rt),
+        Err(e) => {
+            outcome.status = Some(failed_status(e, last));
+            let step = last.map_or_else(|| "start".to_string(), |s| s.to_string());
+            workflow.annotate(
+                "error",
+                &format!("cutover {} {heading} failed at {step}", req.verb.name()),
+                &format!("{e:#}"),
+            );
+            end_deployment(req, e, last, &external);
+        }
+    }
+    workflow.end();
+    rt.block_on(external.finish());
+    write_summary(req, service, runner, &outcome, &timeline);
+    ServiceRun {
+        service: service.to_string(),
+        outcome,
+        result,
+    }
+}
+
+fn event(req: &ActionRequest, status: Status, detail: String) -> StatusEvent {
+    StatusEvent {
+        status,
+        version: req.version.clone(),
+        slot: None,
+        detail,
+    }
+}
+
+/// GitHub's generated release notes on the tag's Release, once the version is promoted.
+fn publish_notes(
+    req: &ActionRequest,
+    outcome: &Outcome,
+    external: &External,
+    rt: &tokio::runtime::Runtime,
+) {
+    let promoted = outcome.status == Some(Status::Promoted.into());
+    let (true, true, Some(notes)) = (req.release_notes, promoted, &external.notes) else {
+        return;
+    };
+    let version = req.version.clone().or_else(|| {
+        outcome
+            .version
+            .as_deref()
+            .and_then(|v| Version::parse(v).ok())
+    });
+    if let Some(version) = version {
+        rt.block_on(notes.publish(&version));
+    }
+}
+
+/// The `status` output of a run that failed: Cancelled, the rollback's own end, or Failed.
+fn failed_status(err: &anyhow::Error, last: Option<Status>) -> OutcomeStatus {
+    if crate::commands::exit_code(err) == ExitCode::Cancelled {
+        return OutcomeStatus::Cancelled;
+    }
+    match last {
+        Some(s @ (Status::RolledBack | Status::RollbackFailed)) => s.into(),
+        _ => Status::Failed.into(),
+    }
+}
+
+/// The engine reports its own failures; anything that stopped before it (bad config, a
+/// failed build) still has to end the GitHub deployment and tell Slack.
+fn end_deployment(
+    req: &ActionRequest,
+    err: &anyhow::Error,
+    last: Option<Status>,
+    external: &External,
+) {
+    if matches!(
+        last,
+        Some(Status::Failed | Status::RolledBack | Status::RollbackFailed)
+    ) {
+        return;
+    }
+    let detail = if crate::commands::exit_code(err) == ExitCode::Cancelled {
+        "cancelled".into()
+    } else {
+        format!("{err:#}")
+    };
+    let failed = event(req, Status::Failed, detail);
+    for r in external.reporters() {
+        r.status(&failed);
+    }
+}
+
+fn write_summary(
+    req: &ActionRequest,
+    service: &str,
+    runner: &Runner,
+    outcome: &Outcome,
+    timeline: &Timeline,
+) {
+    let Some(path) = &runner.summary else {
+        return;
+    };
+    let entries = timeline.entries();
+    let md = summary::markdown(&RunSummary {
+        verb: req.verb.name(),
+        environment: &req.environment,
+        service,
+        from_version: outcome.previous_version.clone(),
+        to_version: outcome.version.clone(),
+        image: outcome.image.clone(),
+        final_status: outcome.status.map(|s| s.to_string()),
+        entries: &entries,
+    });
+    if let Err(e) = summary::append_summary(path, &md) {
+        tracing::warn!("writing the job summary to {}: {e}", path.display());
+    }
+}
+
+/// The reporters outside the runner's log: GitHub deployments and Slack, plus the release
+/// notes publisher. Each is present only when its input was given.
+#[derive(Default)]
+struct External {
+    github: Option<Arc<GithubDeployments>>,
+    slack: Option<Arc<Slack>>,
+    notes: Option<crate::report::release_notes::ReleaseNotes>,
+}
+
+impl External {
+    fn start(
+        req: &ActionRequest,
+        service: &str,
+        runner: &Runner,
+        rt: &tokio::runtime::Runtime,
+    ) -> Self {
+        let _guard = rt.enter();
+        let mut external = External::default();
+        // environment.toml's `url` is the deployment's environment_url; a config error
+        // here is reported by the verb itself, with its file and line.
+        let environment_url = load_config(&req.target(service), None, None, None)
+            .ok()
+            .and_then(|l| l.environment.url);
+        if let (Some(token), Some((owner, repo))) = (&req.github_token, &runner.repository) {
+            let git_ref = req
+                .version
+                .as_ref()
+                .map(ToString::to_string)
+                .or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()))
+                .unwrap_or_else(|| "HEAD".into());
+            let target = GithubTarget {
+                api_url: runner.api_url.clone(),
+                token: token.clone(),
+                owner: owner.clone(),
+                repo: repo.clone(),
+                git_ref,
+                environment: req.environment.clone(),
+                environment_url,
+                log_url: runner.run_url.clone(),
+                service: service.to_string(),
+            };
+            if req.release_notes {
+                match crate::report::release_notes::ReleaseNotes::new(&target) {
+                    Ok(n) => external.notes = Some(n),
+                    Err(e) => tracing::warn!("release notes disabled: {e}"),
+                }
+            }
+            match GithubDeployments::start(target) {
+                Ok(g) => external.github = Some(Arc::new(g)),
+                Err(e) => tracing::warn!("GitHub deployments disabled: {e}"),
+            }
+        }
+        if let Some(webhook) = &req.slack_webhook {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build();
+            match http {
+                Ok(http) => {
+                    external.slack = Some(Arc::new(Slack::start(
+                        webhook.clone(),
+                        format!("{}/{service}", req.environment),
+                        http,
+                    )));
+                }
+                Err(e) => tracing::warn!("Slack disabled: {e}"),
+            }
+        }
+        external
+    }
+
+    fn reporters(&self) -> Vec<Arc<dyn Reporter + Send + Sync>> {
+        let mut all: Vec<Arc<dyn Reporter + Send + Sync>> = Vec::new();
+        if let Some(g) = &self.github {
+            all.push(g.clone());
+        }
+        if let Some(s) = &self.slack {
+            all.push(s.clone());
+        }
+        all
+    }
+
+    /// Wait (bounded) for queued GitHub statuses and Slack messages to be sent.
+    async fn finish(&self) {
+        let limit = Duration::from_secs(15);
+        if let Some(g) = &self.github {
+            g.finish(limit).await;
+        }
+        if let Some(s) = &self.slack {
+            s.finish(limit).await;
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! `plan`, `stage` and `deploy`: get the image (build it, reuse it, or take `--image`),
+//! compile the task definition with it, then plan, stage, or stage and promote.
+
+use super::build::{build_in, head_commit, image_job, resolve_git_sha};
+use super::load::load_config;
+use super::session::{Session, runtime};
+use super::{Io, Target};
+use crate::config::{self, Loaded};
+use crate::engine::StageRequest;
+use crate::exit::ExitCode;
+use crate::image::PrebuiltImage;
+use crate::ports::{Digest, Images, Status, TaskSpec};
+use crate::read_only::ReadOnly;
+use crate::version::Version;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Plan,
+    Stage,
+    Deploy,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseRequest {
+    pub target: Target,
+    pub version: Version,
+    /// A pre-built image by digest; None: build (or reuse what the registry has).
+    pub image: Option<String>,
+    pub git_sha: Option<String>,
+    pub force_rebuild: bool,
+    pub dry_run: bool,
+}
+
+pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    io.outcome.version = Some(req.version.to_string());
+    let prebuilt = req.image.as_deref().map(PrebuiltImage::parse).transpose()?;
+    let dry = req.dry_run || verb == Verb::Plan;
+    // The commit, when known, is recorded in the trail; building requires it, but only
+    // after the config has been checked, so bad config is reported first.
+    let known_sha = req.git_sha.clone().or_else(|| head_commit().ok());
+    let settings = load_config(
+        &req.target,
+        Some(&req.version),
+        None,
+        Some(known_sha.as_deref().unwrap_or("unknown")),
+    )?;
+    let building = prebuilt.is_none() && !dry;
+    let git_sha = if building {
+        resolve_git_sha(known_sha.as_deref())?
+    } else {
+        known_sha.unwrap_or_else(|| "unknown".into())
+    };
+    let job = if building {
+        Some(image_job(
+            &settings,
+            &req.version,
+            git_sha.clone(),
+            req.force_rebuild,
+        )?)
+    } else {
+        None
+    };
+    runtime()?.block_on(async {
+        let session = Session::open(&req.target, settings, &io.reporters).await?;
+        // Stage says which version production stays on, so it always reads it.
+        let staging = verb == Verb::Stage;
+        session
+            .note_previous_version(&mut io.outcome, (io.full_outcome || staging) && !dry)
+            .await;
+        let image = image(&session, req, prebuilt, job, &mut *io.out).await?;
+        io.outcome.image = Some(image.reference.clone());
+        io.outcome.digest = Some(image.digest.clone());
+        let loaded = load_config(
+            &req.target,
+            Some(&req.version),
+            Some(&image.reference),
+            Some(&git_sha),
+        )?;
+        let td = loaded
+            .task_definition
+            .as_ref()
+            .expect("an image was given, so the task definition was rendered");
+        let spec = TaskSpec::new(
+            req.version.clone(),
+            Digest(image.digest.clone()),
+            serde_json::to_string(&td.0)?,
+        );
+        if dry {
+            return print_plan(verb, req, &session, &loaded, spec, &image, io).await;
+        }
+        if let Some(note) = &image.note {
+            tracing::info!("{note}");
+        }
+        // The trail of exactly what is being deployed (seed 002).
+        config::write_build(&loaded)?;
+        let request = StageRequest { spec };
+        if verb == Verb::Deploy && !loaded.environment.approval.required {
+            deploy(&session, &request, &image.reference, io).await
+        } else {
+            stage(&session, &request, &req.target, io).await
+        }
+    })
+}
+
+/// The image a release deploys, by digest, and a note on how it was had.
+struct Image {
+    reference: String,
+    digest: String,
+    note: Option<String>,
+}
+
+/// `--image` as given; else built and pushed (or found in the registry); a dry run builds
+/// nothing and uses what the registry has for the version, or a placeholder.
+async fn image(
+    session: &Session,
+    req: &ReleaseRequest,
+    prebuilt: Option<PrebuiltImage>,
+    job: Option<crate::image::ImageJob>,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<Image> {
+    if let Some(p) = prebuilt {
+        return Ok(Image {
+            reference: p.reference,
+            digest: p.digest,
+            note: None,
+        });
+    }
+    if let Some(job) = job {
+        let published = build_in(session, job, out).await?;
+        let note = (!published.built)
+            .then(|| "image already in the registry: build and push skipped".to_string());
+        return Ok(Image {
+            reference: published.reference,
+            digest: published.digest,
+            note,
+        });
+    }
+    let tag = req.version.image_tag();
+    let (digest, note) = match session.cloud.digest_for_tag(&tag).await? {
+        Some(d) => (d, None),
+        None => (
+            Digest(format!("sha256:{}", "0".repeat(64))),
+            Some(format!(
+                "image {tag} is not in the registry yet: a real run builds and pushes it first"
+            )),
+        ),
+    };
+    Ok(Image {
+        reference: session.cloud.image_reference(&digest).await?,
+        digest: digest.0,
+        note,
+    })
+}
+
+/// `plan` and `--dry-run`: the engine's plan over a cloud that refuses every write.
+async fn print_plan(
+    verb: Verb,
+    req: &ReleaseRequest,
+    session: &Session,
+    loaded: &Loaded,
+    spec: TaskSpec,
+    image: &Image,
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    let out = &mut *io.out;
+    let guard = ReadOnly::new(&session.cloud);
+    let plan = session.dry_engine(&guard).plan(&spec).await?;
+    if let Some(note) = &image.note {
+        writeln!(out, "note      {note}")?;
+    }
+    writeln!(out, "image     {}", image.reference)?;
+    write!(out, "{plan}")?;
+    if verb == Verb::Deploy && loaded.environment.approval.required {
+        writeln!(
+            out,
+            "approval  required in `{}`: deploy stops after validation; promote with --tag {}",
+            req.target.env, req.version
+        )?;
+    }
+    io.outcome.status = Some(super::OutcomeStatus::Planned);
+    io.outcome.live_slot = plan.live.map(|s| s.to_string());
+    Ok(ExitCode::Ok)
+}
+
+/// Stage and promote in one run (no approval required).
+async fn deploy(
+    session: &Session,
+    request: &StageRequest,
+    reference: &str,
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    let outcome = session.engine().deploy(request).await?;
+    writeln!(
+        io.out,
+        "{} promoted: 100% of production on {} ({reference})",
+        outcome.version, outcome.slot
+    )?;
+    io.outcome.live_slot = Some(outcome.slot.to_string());
+    io.outcome.status = Some(Status::Promoted.into());
+    if io.full_outcome {
+        let observed = session.engine().observe().await.ok();
+        io.outcome.task_definition_arn = observed.and_then(|o| {
+            o.release_on(outcome.slot)
+                .map(|r| r.task_definition.clone())
+        });
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Stage and hold: production stays where it is until `promote`.
+async fn stage(
+    session: &Session,
+    request: &StageRequest,
+    t: &Target,
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    let outcome = session.engine().stage(request).await?;
+    io.outcome.task_definition_arn = Some(outcome.release.task_definition.clone());
+    io.outcome.live_slot = outcome.plan.live.map(|s| s.to_string());
+    io.outcome.status = Some(outcome.release.status.into());
+    let release = &outcome.release;
+    if outcome.already_live {
+        writeln!(
+            io.out,
+            "{} is already live on {}: nothing staged",
+            release.version, release.slot
+        )?;
+        return Ok(ExitCode::Ok);
+    }
+    let production = match (outcome.plan.live, &io.outcome.previous_version) {
+        (Some(slot), Some(v)) => format!("production stays on {v} ({slot})"),
+        (Some(slot), None) => format!("production stays on {slot}"),
+        (None, _) => "nothing is live yet".to_string(),
+    };
+    writeln!(
+        io.out,
+        "{} staged on {} and validated; {production}.\npromote with: cutover promote --env {} --service {} --tag {}",
+        release.version, release.slot, t.env, t.service, release.version
+    )?;
+    Ok(ExitCode::Ok)
+}

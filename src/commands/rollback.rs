@@ -1,0 +1,89 @@
+//! `rollback`: production back to the previous release, or `--to` one from history.
+
+use super::load::load_config;
+use super::session::{AccountCheck, Session, runtime};
+use super::{Io, Target};
+use crate::engine::RollbackPath;
+use crate::exit::ExitCode;
+use crate::version::Version;
+
+#[derive(Debug, Clone)]
+pub struct RollbackRequest {
+    pub target: Target,
+    pub to: Option<Version>,
+    pub dry_run: bool,
+}
+
+pub fn run(req: &RollbackRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    let settings = load_config(&req.target, None, None, None)?;
+    runtime()?.block_on(async {
+        // The account is checked only if the rollback fails: it is one call less between
+        // the command and production traffic back on the good release.
+        let session = Session::open_with(
+            &req.target,
+            settings,
+            &io.reporters,
+            AccountCheck::OnFailure,
+        )
+        .await?;
+        match rollback_in(&session, req, io).await {
+            Ok(code) => Ok(code),
+            Err(e) => Err(session.explain(e).await),
+        }
+    })
+}
+
+async fn rollback_in(
+    session: &Session,
+    req: &RollbackRequest,
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    session
+        .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
+        .await;
+    let out = &mut *io.out;
+    let engine = session.engine();
+    if req.dry_run {
+        let observed = engine.observe().await?;
+        let target = match &req.to {
+            Some(v) => observed
+                .history
+                .iter()
+                .rev()
+                .find(|r| &r.version == v)
+                .map(|r| format!("{} on {} (from history)", r.version, r.slot)),
+            None => observed
+                .history
+                .iter()
+                .rev()
+                .filter(|r| r.status == crate::ports::Status::Promoted)
+                .nth(1)
+                .map(|r| format!("{} on {}", r.version, r.slot)),
+        };
+        writeln!(out, "production {}", observed.weights)?;
+        writeln!(
+            out,
+            "roll back to {}",
+            target.unwrap_or_else(|| "nothing: no earlier good release in history".into())
+        )?;
+        return Ok(ExitCode::Ok);
+    }
+    let outcome = engine.rollback(req.to.as_ref()).await?;
+    io.outcome.version = outcome.version.as_ref().map(ToString::to_string);
+    io.outcome.live_slot = Some(outcome.slot.to_string());
+    io.outcome.status = Some(crate::ports::Status::RolledBack.into());
+    let version = outcome.version.map_or_else(
+        || "the previous task definition".to_string(),
+        |v| v.to_string(),
+    );
+    let how = match outcome.path {
+        RollbackPath::Fast => {
+            "fast path: the previous slot was warm, weights flipped and read back"
+        }
+        RollbackPath::Cold => "cold path: the previous slot was scaled up, validated, then flipped",
+        RollbackPath::Repair => "an interrupted shift was returned to the last good release",
+        RollbackPath::Nothing => "it was already live",
+    };
+    writeln!(out, "{version} live on {} ({how})", outcome.slot)?;
+    Ok(ExitCode::Ok)
+}

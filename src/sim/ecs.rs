@@ -1,0 +1,164 @@
+//! The simulated ECS and target groups: task definitions, slots whose tasks take time to
+//! start and pass health checks, and the target health the load balancer reports.
+
+use super::world::*;
+use crate::ports::*;
+
+impl World {
+    pub(crate) fn register(&mut self, spec: TaskSpec) -> TaskDefinition {
+        if let Some(td) = self.tds.iter().find(|t| t.spec == spec) {
+            return td.clone();
+        }
+        let td = TaskDefinition {
+            id: format!("web:{}", self.tds.len() + 1),
+            spec,
+        };
+        self.tds.push(td.clone());
+        td
+    }
+
+    pub(crate) fn update_slot(
+        &mut self,
+        now: u64,
+        slot: Slot,
+        td: &str,
+        desired: u32,
+    ) -> PortResult<()> {
+        if !self.tds.iter().any(|t| t.id == td) {
+            return Err(PortError::NotFound(format!("task definition {td}")));
+        }
+        let never = self.faults.never_healthy && self.is_new(td);
+        let s = &mut self.slots[idx(slot)];
+        let replace = s.td.as_deref() != Some(td);
+        let mut live: Vec<usize> = (0..s.tasks.len())
+            .filter(|i| s.tasks[*i].gone_at.is_none())
+            .collect();
+        if replace {
+            for i in live.drain(..) {
+                s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
+            }
+        }
+        while live.len() > desired as usize {
+            let i = live.pop().expect("non-empty");
+            s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
+        }
+        for _ in live.len()..desired as usize {
+            let running_at = now + self.rng.range(5_000, 40_000);
+            s.tasks.push(TaskSim {
+                id: self.next_task,
+                td: td.to_string(),
+                running_at,
+                healthy_at: (!never)
+                    .then_some(running_at + HEALTH_CHECK_INTERVAL_MS * HEALTHY_THRESHOLD),
+                gone_at: None,
+            });
+            self.next_task += 1;
+        }
+        s.td = Some(td.to_string());
+        s.desired = desired;
+        s.events
+            .insert(0, format!("updated to {td} with desired {desired}"));
+        s.events.truncate(5);
+        if never {
+            s.stopped.insert(
+                0,
+                "Task failed ELB health checks in (target-group web-tg)".into(),
+            );
+            s.stopped.truncate(5);
+        }
+        // When the slot is fully ready, for the lag benchmark.
+        let ready = s
+            .tasks
+            .iter()
+            .try_fold(now, |at, t| match (t.gone_at, t.healthy_at) {
+                (Some(gone), _) => Some(at.max(gone)),
+                (None, Some(h)) => Some(at.max(h)),
+                (None, None) => None,
+            });
+        if desired > 0 && self.weights.of(slot) == 0 {
+            self.metrics.ready_at = ready;
+            self.metrics.ready_acted_at = None;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_slot(&self, at: u64, slot: Slot) -> SlotState {
+        let s = &self.slots[idx(slot)];
+        let current = |t: &&TaskSim| t.gone_at.is_none();
+        let running = s
+            .tasks
+            .iter()
+            .filter(current)
+            .filter(|t| t.running_at <= at)
+            .count() as u32;
+        let pending = s
+            .tasks
+            .iter()
+            .filter(current)
+            .filter(|t| t.running_at > at)
+            .count() as u32;
+        let draining = s.tasks.iter().any(|t| t.gone_at.is_some_and(|g| g > at));
+        let rollout = if pending == 0 && !draining && running == s.desired {
+            Rollout::Completed
+        } else {
+            Rollout::InProgress
+        };
+        SlotState {
+            task_definition: s
+                .td
+                .as_ref()
+                .and_then(|id| self.tds.iter().find(|t| &t.id == id).cloned()),
+            desired: s.desired,
+            running,
+            pending,
+            rollout,
+            events: s.events.clone(),
+            stopped_reasons: s.stopped.clone(),
+        }
+    }
+
+    pub(crate) fn target_health(&self, at: u64, slot: Slot) -> Vec<TargetHealth> {
+        let flapping = self.faults.flapping;
+        self.slots[idx(slot)]
+            .tasks
+            .iter()
+            .filter(|t| t.running_at <= at && t.gone_at.is_none_or(|g| g > at))
+            .map(|t| {
+                let (state, reason) = match (t.gone_at, t.healthy_at) {
+                    (Some(_), _) => (
+                        TargetState::Draining,
+                        Some("Target.DeregistrationInProgress"),
+                    ),
+                    (None, None) => (
+                        TargetState::Unhealthy,
+                        Some("Target.ResponseCodeMismatch: 502"),
+                    ),
+                    (None, Some(h)) if h > at => {
+                        (TargetState::Initial, Some("Elb.RegistrationInProgress"))
+                    }
+                    // Flapping: the new release's targets fail 10 s out of every 45 s.
+                    (None, Some(_)) if flapping && self.is_new(&t.td) && at % 45_000 < 10_000 => {
+                        (TargetState::Unhealthy, Some("Target.Timeout"))
+                    }
+                    _ => (TargetState::Healthy, None),
+                };
+                TargetHealth {
+                    id: format!("task-{}", t.id),
+                    state,
+                    reason: reason.map(str::to_string),
+                }
+            })
+            .collect()
+    }
+
+    /// Every target of the slot's current task definition healthy, nothing else registered.
+    pub(crate) fn slot_healthy(&self, at: u64, slot: Slot) -> bool {
+        let s = &self.slots[idx(slot)];
+        let health = self.target_health(at, slot);
+        s.desired > 0
+            && health.len() == s.desired as usize
+            && health.iter().all(|t| t.state == TargetState::Healthy)
+    }
+
+    // ---- ELBv2 ----
+}
