@@ -15,6 +15,9 @@ workflows=(.github/workflows/*.yml examples/github-workflows/*.yml)
 "$VENV/bin/actionlint" "${workflows[@]}"
 "$VENV/bin/zizmor" --offline --persona pedantic --quiet "${workflows[@]}" action.yml
 
+echo "== module map (README.md): no cycle, no import its row does not allow" >&2
+python3 scripts/modgraph.py >/dev/null
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2

@@ -11,7 +11,7 @@ pub enum ExitCode {
     Ok = 0,
     /// The deploy failed; production traffic is on the last good release (untouched or rolled back).
     Failed = 1,
-    /// Bad usage or bad configuration; nothing was changed. Also: a verb not built yet.
+    /// Bad usage or bad configuration; nothing was changed.
     Usage = 2,
     /// A rollback failed: production may not be on a good release. Page a human.
     RollbackFailed = 3,

@@ -10,14 +10,14 @@ use tokio::sync::Notify;
 
 use super::world::{EPOCH_MS, HEALTH_CHECK_INTERVAL_MS, HEALTHY_THRESHOLD, World};
 use crate::ports::{
-    AlarmState, CheckResult, Clock, Compute, Digest, HealthCheckTiming, Images, Lock, Millis,
-    PortError, PortResult, ProbeRequest, Prober, Release, Reporter, Signals, Slot, SlotState,
-    StatusEvent, Store, TargetHealth, TaskDefinition, TaskSpec, Traffic, Weights,
+    AlarmState, CheckResult, Clock, Compute, Digest, HealthCheckTiming, Images, Millis, PortError,
+    PortResult, ProbeRequest, Prober, Reporter, Signals, Slot, SlotState, StatusEvent,
+    TargetHealth, TaskDefinition, TaskSpec, Traffic, Weights,
 };
 use crate::version::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Read,
     /// A read that may be served stale.
     EventualRead,
@@ -59,15 +59,15 @@ impl SimCloud {
         self.killed.notified().await;
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(super) fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn world(&self) -> MutexGuard<'_, World> {
+    pub(super) fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().expect("sim world")
     }
 
-    async fn call<T: std::fmt::Debug>(
+    pub(super) async fn call<T: std::fmt::Debug>(
         &self,
         op: &str,
         kind: Kind,
@@ -122,7 +122,7 @@ impl SimCloud {
         result
     }
 
-    async fn write<T: std::fmt::Debug>(
+    pub(super) async fn write<T: std::fmt::Debug>(
         &self,
         op: &str,
         apply: impl FnOnce(&mut World, u64) -> PortResult<T>,
@@ -135,7 +135,7 @@ impl SimCloud {
     }
 
     /// Staleness: an eventually consistent read sees the world a few seconds back.
-    fn read_time(w: &mut World, now: u64) -> u64 {
+    pub(super) fn read_time(w: &mut World, now: u64) -> u64 {
         if w.rng.chance(w.faults.stale) {
             now.saturating_sub(3_000)
         } else {
@@ -261,78 +261,6 @@ impl Images for SimCloud {
             Kind::Read,
             |w, _, _| Ok(w.has_image(digest)),
         )
-        .await
-    }
-}
-
-impl Store for SimCloud {
-    async fn history(&self) -> PortResult<Vec<Release>> {
-        self.call("history", Kind::Read, |w, _, _| Ok(w.history.clone()))
-            .await
-    }
-
-    async fn history_and_lock(&self) -> PortResult<(Vec<Release>, Option<Lock>)> {
-        self.call("history_and_lock", Kind::Read, |w, _, _| {
-            Ok((w.history.clone(), w.lock.clone()))
-        })
-        .await
-    }
-
-    async fn record(&self, release: &Release, cap: usize) -> PortResult<()> {
-        let op = format!(
-            "record({} {} {})",
-            release.version, release.task_definition, release.status
-        );
-        self.write(&op, |w, now| {
-            w.before_record(now, release, cap);
-            w.record(release, cap);
-            Ok(())
-        })
-        .await
-    }
-
-    async fn create_lock(&self, lock: &Lock) -> PortResult<()> {
-        self.call(
-            &format!("create_lock({})", lock.owner),
-            Kind::LockWrite,
-            |w, _, _| match &w.lock {
-                Some(held) => Err(PortError::Conflict(format!(
-                    "ParameterAlreadyExists (held by {})",
-                    held.owner
-                ))),
-                None => {
-                    w.lock = Some(lock.clone());
-                    Ok(())
-                }
-            },
-        )
-        .await
-    }
-
-    async fn read_lock(&self) -> PortResult<Option<Lock>> {
-        self.call("read_lock", Kind::Read, |w, _, _| Ok(w.lock.clone()))
-            .await
-    }
-
-    async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
-        self.call("renew_lock", Kind::LockWrite, |w, now, r| {
-            let name = w.runners[r].name.clone();
-            if w.lock.as_ref().map(|l| &l.token) != Some(&lock.token) {
-                w.violation(now, format!("I5: {name} renewed a lock it does not hold"));
-            }
-            w.lock = Some(lock.clone());
-            Ok(())
-        })
-        .await
-    }
-
-    async fn delete_lock(&self) -> PortResult<()> {
-        self.call("delete_lock", Kind::LockWrite, |w, _, _| {
-            match w.lock.take() {
-                Some(_) => Ok(()),
-                None => Err(PortError::NotFound("ParameterNotFound".into())),
-            }
-        })
         .await
     }
 }

@@ -8,6 +8,7 @@ mod faults;
 mod invariants;
 mod rng;
 mod scenario;
+mod store;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard};
