@@ -28,10 +28,21 @@ pub struct GithubTarget {
     /// Link to the workflow run, `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`.
     pub log_url: Option<String>,
     pub service: String,
+    /// The run returns production to an earlier release (`rollback`): its deployment is
+    /// that release's — created at the first status naming it, `git_ref` only if none
+    /// does — and a rollback that worked is that release's success, not a failure.
+    pub rollback: bool,
+}
+
+/// What the background task sends: a lifecycle status, or `inactive` on the latest
+/// deployment of a release that production left.
+enum Message {
+    Status(StatusEvent),
+    Inactive { git_ref: String, why: String },
 }
 
 pub struct GithubDeployments {
-    queue: Queue<StatusEvent>,
+    queue: Queue<Message>,
 }
 
 impl GithubDeployments {
@@ -39,19 +50,37 @@ impl GithubDeployments {
     pub fn start(target: GithubTarget) -> anyhow::Result<Self> {
         let octo = client(&target)?;
         let queue = Queue::start(|mut rx| async move {
-            let mut deployment: Option<DeploymentId> = None;
-            while let Some(event) = rx.recv().await {
-                if let Err(e) = send(&octo, &target, &mut deployment, &event).await {
-                    // Reporting is best effort: say so once per failure and go on.
-                    tracing::warn!(
-                        "GitHub deployment status for {} not sent: {}",
-                        event.status,
-                        describe(&e)
-                    );
+            let mut deployment = Deployment::new(&target);
+            while let Some(message) = rx.recv().await {
+                let (what, sent) = match message {
+                    Message::Status(event) => (
+                        event.status.to_string(),
+                        deployment.status(&octo, &target, event).await,
+                    ),
+                    Message::Inactive { git_ref, why } => (
+                        format!("inactive on {git_ref}"),
+                        inactivate(&octo, &target, &git_ref, &why).await,
+                    ),
+                };
+                // Reporting is best effort: say so once per failure and go on.
+                if let Err(e) = sent {
+                    tracing::warn!("GitHub deployment status {what} not sent: {}", describe(&e));
                 }
+            }
+            if let Err(e) = deployment.flush(&octo, &target).await {
+                tracing::warn!("GitHub deployment statuses not sent: {}", describe(&e));
             }
         });
         Ok(Self { queue })
+    }
+
+    /// Mark the latest deployment of `git_ref` in this environment inactive: production
+    /// left that release (a rollback away from it).
+    pub fn inactive(&self, git_ref: &str, why: &str) {
+        self.queue.push(Message::Inactive {
+            git_ref: git_ref.to_string(),
+            why: why.to_string(),
+        });
     }
 
     /// Wait (at most `limit`) for every queued status to reach GitHub.
@@ -67,7 +96,7 @@ impl GithubDeployments {
 
 impl Reporter for GithubDeployments {
     fn status(&self, event: &StatusEvent) {
-        self.queue.push(event.clone());
+        self.queue.push(Message::Status(event.clone()));
     }
 
     fn notice(&self, _message: &str) {}
@@ -81,11 +110,14 @@ pub(super) fn client(target: &GithubTarget) -> anyhow::Result<Octocrab> {
         .build()?)
 }
 
-/// The deployment state GitHub shows for a lifecycle status.
-pub fn state_of(status: Status) -> DeploymentStatusState {
+/// The deployment state GitHub shows for a lifecycle status. In a rollback run the
+/// deployment is the release being returned to, so RolledBack is its success; elsewhere a
+/// release that was rolled back failed.
+pub fn state_of(status: Status, rollback: bool) -> DeploymentStatusState {
     match status {
         Status::Pending => DeploymentStatusState::Queued,
         Status::Promoted => DeploymentStatusState::Success,
+        Status::RolledBack if rollback => DeploymentStatusState::Success,
         Status::Failed | Status::RolledBack => DeploymentStatusState::Failure,
         Status::RollbackFailed => DeploymentStatusState::Error,
         // Waiting for a reviewer is still an unfinished deployment.
@@ -100,46 +132,133 @@ pub fn state_of(status: Status) -> DeploymentStatusState {
     }
 }
 
-async fn send(
+/// This run's deployment: found or created at the first status that can name its ref, with
+/// the statuses that came before it held until then.
+struct Deployment {
+    id: Option<DeploymentId>,
+    git_ref: Option<String>,
+    held: Vec<StatusEvent>,
+}
+
+impl Deployment {
+    fn new(t: &GithubTarget) -> Self {
+        Self {
+            id: None,
+            git_ref: (!t.rollback).then(|| t.git_ref.clone()),
+            held: Vec::new(),
+        }
+    }
+
+    async fn status(
+        &mut self,
+        octo: &Octocrab,
+        t: &GithubTarget,
+        event: StatusEvent,
+    ) -> octocrab::Result<()> {
+        if self.git_ref.is_none() {
+            match &event.version {
+                Some(v) => self.git_ref = Some(v.to_string()),
+                None => {
+                    self.held.push(event);
+                    return Ok(());
+                }
+            }
+        }
+        self.held.push(event);
+        self.flush(octo, t).await
+    }
+
+    /// Send what is held; a run that never named a release reports on `git_ref`.
+    async fn flush(&mut self, octo: &Octocrab, t: &GithubTarget) -> octocrab::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let git_ref = self
+            .git_ref
+            .get_or_insert_with(|| t.git_ref.clone())
+            .clone();
+        let id = match self.id {
+            Some(id) => id,
+            None => *self.id.insert(find_or_create(octo, t, &git_ref).await?),
+        };
+        for event in std::mem::take(&mut self.held) {
+            let state = state_of(event.status, t.rollback);
+            post_status(
+                octo,
+                t,
+                id,
+                state,
+                &format!("{}: {}", event.status, event.detail),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The latest deployment of `git_ref` in the environment (a later job appends to the one
+/// an earlier job made), or a new one.
+async fn find_or_create(
     octo: &Octocrab,
     t: &GithubTarget,
-    deployment: &mut Option<DeploymentId>,
-    event: &StatusEvent,
+    git_ref: &str,
+) -> octocrab::Result<DeploymentId> {
+    if let Some(id) = latest(octo, t, git_ref).await? {
+        return Ok(id);
+    }
+    Ok(octo
+        .repos(&t.owner, &t.repo)
+        .deployments()
+        .create(git_ref)
+        .environment(&t.environment)
+        // cutover's own checks gate the release; commit statuses must not.
+        .auto_merge(false)
+        .required_contexts(Vec::<String>::new())
+        .description(format!("{} {git_ref}", t.service))
+        .payload(serde_json::json!({ "service": t.service, "tool": "cutover" }))
+        .production_environment(t.environment == "production")
+        .send()
+        .await?
+        .id)
+}
+
+async fn latest(
+    octo: &Octocrab,
+    t: &GithubTarget,
+    git_ref: &str,
+) -> octocrab::Result<Option<DeploymentId>> {
+    let existing = octo
+        .repos(&t.owner, &t.repo)
+        .deployments()
+        .list()
+        .r#ref(git_ref)
+        .environment(&t.environment)
+        .per_page(1u8)
+        .send()
+        .await?;
+    Ok(existing.items.first().map(|d| d.id))
+}
+
+async fn inactivate(
+    octo: &Octocrab,
+    t: &GithubTarget,
+    git_ref: &str,
+    why: &str,
 ) -> octocrab::Result<()> {
-    let repo = octo.repos(&t.owner, &t.repo);
-    let id = match *deployment {
-        Some(id) => id,
-        None => {
-            let existing = repo
-                .deployments()
-                .list()
-                .r#ref(&t.git_ref)
-                .environment(&t.environment)
-                .per_page(1u8)
-                .send()
-                .await?;
-            let id = match existing.items.first() {
-                Some(d) => d.id,
-                None => {
-                    repo.deployments()
-                        .create(&t.git_ref)
-                        .environment(&t.environment)
-                        // cutover's own checks gate the release; commit statuses must not.
-                        .auto_merge(false)
-                        .required_contexts(Vec::<String>::new())
-                        .description(format!("{} {}", t.service, t.git_ref))
-                        .payload(serde_json::json!({ "service": t.service, "tool": "cutover" }))
-                        .production_environment(t.environment == "production")
-                        .send()
-                        .await?
-                        .id
-                }
-            };
-            *deployment = Some(id);
-            id
-        }
-    };
-    let mut description = format!("{}: {}", event.status, event.detail);
+    match latest(octo, t, git_ref).await? {
+        Some(id) => post_status(octo, t, id, DeploymentStatusState::Inactive, why).await,
+        None => Ok(()),
+    }
+}
+
+async fn post_status(
+    octo: &Octocrab,
+    t: &GithubTarget,
+    id: DeploymentId,
+    state: DeploymentStatusState,
+    description: &str,
+) -> octocrab::Result<()> {
+    let mut description = description.to_string();
     if description.len() > 140 {
         let cut = description
             .char_indices()
@@ -150,10 +269,11 @@ async fn send(
         description.truncate(cut);
         description.push_str("...");
     }
+    let repo = octo.repos(&t.owner, &t.repo);
     let mut status = repo
         .deployments()
         .statuses(id)
-        .create(state_of(event.status))
+        .create(state)
         .description(description)
         .environment(&t.environment);
     if let Some(url) = &t.log_url {
@@ -177,5 +297,26 @@ pub(super) fn describe(e: &octocrab::Error) -> String {
             format!("{} {}{hint}", source.status_code, source.message)
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolled_back_is_a_failure_of_a_release_and_the_success_of_a_rollback() {
+        assert!(matches!(
+            state_of(Status::RolledBack, false),
+            DeploymentStatusState::Failure
+        ));
+        assert!(matches!(
+            state_of(Status::RolledBack, true),
+            DeploymentStatusState::Success
+        ));
+        assert!(matches!(
+            state_of(Status::RollbackFailed, true),
+            DeploymentStatusState::Error
+        ));
     }
 }

@@ -9,11 +9,18 @@ use crate::ports::{Reporter, Status, StatusEvent};
 pub struct Slack {
     queue: Queue<String>,
     heading: String,
+    /// A rollback run: RolledBack is its success (the earlier release is live again).
+    rollback: bool,
 }
 
 impl Slack {
     /// `heading` names the environment/service, e.g. `production/web`.
-    pub fn start(webhook: SecretString, heading: impl Into<String>, http: reqwest::Client) -> Self {
+    pub fn start(
+        webhook: SecretString,
+        heading: impl Into<String>,
+        http: reqwest::Client,
+        rollback: bool,
+    ) -> Self {
         let queue = Queue::start(|mut rx| async move {
             while let Some(text) = rx.recv().await {
                 let body = serde_json::json!({ "text": text });
@@ -41,6 +48,7 @@ impl Slack {
         Self {
             queue,
             heading: heading.into(),
+            rollback,
         }
     }
 
@@ -49,14 +57,16 @@ impl Slack {
     }
 }
 
-/// The statuses worth a message, with their emoji.
-fn announce(status: Status) -> Option<&'static str> {
+/// The statuses worth a message, with their emoji. In a rollback run, RolledBack is the
+/// good news (the version named is live again); elsewhere it means the release failed.
+fn announce(status: Status, rollback: bool) -> Option<&'static str> {
     match status {
+        Status::RolledBack if rollback => Some(":white_check_mark: live again after a rollback"),
         Status::Pending => Some(":rocket: started"),
         Status::AwaitingApproval => Some(":hourglass: staged and held for approval"),
         Status::Promoted => Some(":white_check_mark: promoted"),
         Status::RollingBack => Some(":rewind: rolling back"),
-        Status::RolledBack => Some(":leftwards_arrow_with_hook: rolled back"),
+        Status::RolledBack => Some(":leftwards_arrow_with_hook: failed and rolled back"),
         Status::RollbackFailed => Some(":rotating_light: ROLLBACK FAILED — page a human"),
         _ => None,
     }
@@ -64,7 +74,7 @@ fn announce(status: Status) -> Option<&'static str> {
 
 impl Reporter for Slack {
     fn status(&self, event: &StatusEvent) {
-        let Some(what) = announce(event.status) else {
+        let Some(what) = announce(event.status, self.rollback) else {
             return;
         };
         let version = event

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::e2e::{World, live};
-use crate::github::{deployment, status};
+use crate::github::deployment;
 
 pub(crate) const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 pub(crate) const TOKEN: &str = "ghs_SENTINELgithubToken0042";
@@ -44,21 +44,14 @@ impl Job {
         let github = w.rt.block_on(async {
             let server = MockServer::start().await;
             let uri = server.uri();
+            // v1.1.0 has a deployment already (its stage job made it); others do not.
             Mock::given(method("GET"))
                 .and(path("/repos/o/r/deployments"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+                .and(query_param("ref", "v1.1.0"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!([deployment(&uri)])))
                 .mount(&server)
                 .await;
-            Mock::given(method("POST"))
-                .and(path("/repos/o/r/deployments"))
-                .respond_with(ResponseTemplate::new(201).set_body_json(deployment(&uri)))
-                .mount(&server)
-                .await;
-            Mock::given(method("POST"))
-                .and(path("/repos/o/r/deployments/42/statuses"))
-                .respond_with(ResponseTemplate::new(201).set_body_json(status(&uri, "in_progress")))
-                .mount(&server)
-                .await;
+            crate::github::mount_deployments(&server).await;
             Mock::given(method("POST"))
                 .and(path_regex("^/services/"))
                 .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
@@ -411,6 +404,7 @@ fn the_action_deploys_reports_to_github_and_never_prints_a_secret() {
     assert_eq!(promoted.output("live-slot"), new_slot);
 
     // The rollback input, from a workflow_dispatch on a branch (no tag in GITHUB_REF).
+    let before = job.states(&w).len();
     let back = job
         .run(&w, "refs/heads/main", &[("ROLLBACK", "true")])
         .expect(0);
@@ -418,6 +412,32 @@ fn the_action_deploys_reports_to_github_and_never_prints_a_secret() {
     assert_eq!(live(w.weights()), slot, "{}", back.all());
     assert_eq!(back.output("live-slot"), slot, "{}", back.all());
     assert_eq!(back.output("version"), "v1.0.0", "{}", back.all());
+    // GitHub: a rollback that worked is v1.0.0's success, and v1.1.0 goes inactive.
+    let states: Vec<String> = job.states(&w)[before..]
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("queued"),
+        "{states:?}"
+    );
+    assert!(
+        states.ends_with(&["success".to_string(), "inactive".to_string()]),
+        "{states:?}\n{}",
+        back.all()
+    );
+    let refs: Vec<String> = job
+        .requests_to(&w, "/repos/o/r/deployments")
+        .iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .filter_map(|r| r.url.query().map(str::to_string))
+        .collect();
+    assert!(
+        refs.iter().rev().take(2).any(|q| q.contains("ref=v1.0.0"))
+            && refs.last().is_some_and(|q| q.contains("ref=v1.1.0")),
+        "{refs:?}"
+    );
 
     // Error paths at trace level: an approval for a version that was never staged, and a
     // bad input. Both name the problem, annotate it, and leak nothing.

@@ -27,6 +27,27 @@ pub(crate) fn status(server: &str, state: &str) -> Value {
     })
 }
 
+/// GitHub's deployments API with no deployment yet: listing finds none, creating one
+/// returns deployment 42, and its statuses are accepted.
+pub(crate) async fn mount_deployments(server: &MockServer) {
+    let uri = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/deployments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/deployments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(deployment(&uri)))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/deployments/42/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(status(&uri, "in_progress")))
+        .mount(server)
+        .await;
+}
+
 fn target(server: &MockServer) -> GithubTarget {
     GithubTarget {
         api_url: server.uri(),
@@ -38,6 +59,7 @@ fn target(server: &MockServer) -> GithubTarget {
         environment_url: Some("https://www.example.com".into()),
         log_url: Some("https://github.com/o/r/actions/runs/7".into()),
         service: "web".into(),
+        rollback: false,
     }
 }
 
@@ -256,4 +278,78 @@ async fn release_notes_span_the_previous_semver_tag_and_land_on_the_release() {
             "## What's Changed\n* fix probes by @a in #7"
         );
     }
+}
+
+/// The requests to `path` with their JSON bodies, in order.
+async fn posted(server: &MockServer, suffix: &str) -> Vec<(String, Value)> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with(suffix))
+        .map(|r| (r.url.path().to_string(), r.body_json::<Value>().unwrap()))
+        .collect()
+}
+
+/// A `rollback: true` run from a branch: the deployment it reports is the release it
+/// returns to, and a rollback that worked is a success there, not a failure (issue 14).
+#[tokio::test]
+async fn a_successful_rollback_is_a_success_of_the_release_it_returns_to() {
+    let server = MockServer::start().await;
+    mount_deployments(&server).await;
+    let gh = GithubDeployments::start(GithubTarget {
+        git_ref: "main".into(),
+        rollback: true,
+        ..target(&server)
+    })
+    .unwrap();
+    let back_to = |status| StatusEvent {
+        version: Some(Version::parse("v1.0.0").unwrap()),
+        ..event(status, "v1.0.0 on blue")
+    };
+    gh.status(&StatusEvent {
+        version: None,
+        ..event(Status::Pending, "cutover rollback started")
+    });
+    gh.status(&back_to(Status::RollingBack));
+    gh.status(&back_to(Status::RolledBack));
+    gh.finish(std::time::Duration::from_secs(10)).await;
+    let created = posted(&server, "/repos/o/r/deployments").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0].1["ref"], "v1.0.0", "{created:?}");
+    let states: Vec<Value> = posted(&server, "/statuses")
+        .await
+        .into_iter()
+        .map(|(_, body)| body["state"].clone())
+        .collect();
+    assert_eq!(states, ["queued", "in_progress", "success"]);
+}
+
+/// The release production left in a rollback: its latest deployment goes inactive, since
+/// GitHub retires older deployments by itself only outside production environments.
+#[tokio::test]
+async fn the_release_rolled_back_from_goes_inactive() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/deployments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([deployment(&uri)])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/deployments/42/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(status(&uri, "inactive")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let gh = GithubDeployments::start(target(&server)).unwrap();
+    gh.inactive("v1.2.0", "rolled back to v1.0.0");
+    gh.finish(std::time::Duration::from_secs(10)).await;
+    let listed = server.received_requests().await.unwrap();
+    assert!(listed[0].url.query().unwrap().contains("ref=v1.2.0"));
+    let statuses = posted(&server, "/statuses").await;
+    assert_eq!(statuses[0].1["state"], "inactive");
+    assert_eq!(statuses[0].1["description"], "rolled back to v1.0.0");
 }

@@ -54,6 +54,11 @@ impl ActionVerb {
         }
     }
 
+    /// A rollback: its deployment is the release it returns to.
+    fn rolls_back(&self) -> bool {
+        matches!(self, ActionVerb::Rollback(_))
+    }
+
     /// Verbs that change what runs, so they get a GitHub deployment and Slack messages.
     fn deploys(&self) -> bool {
         matches!(

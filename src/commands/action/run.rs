@@ -136,7 +136,10 @@ fn run_service(
     let mut outcome = io.outcome;
     let last = timeline.entries().last().map(|e| e.event.status);
     match &result {
-        Ok(_) => publish_notes(req, &outcome, &external, rt),
+        Ok(_) => {
+            publish_notes(req, &outcome, &external, rt);
+            retire_left_release(req, &outcome, &external);
+        }
         Err(e) => {
             outcome.status = Some(failed_status(e, last));
             let step = last.map_or_else(|| "start".to_string(), |s| s.to_string());
@@ -186,6 +189,20 @@ fn publish_notes(
     });
     if let Some(version) = version {
         rt.block_on(notes.publish(&version));
+    }
+}
+
+/// After a rollback that worked, the release production left is no longer deployed: its
+/// GitHub deployment goes inactive (GitHub does not do that itself for production
+/// environments).
+fn retire_left_release(req: &ActionRequest, outcome: &Outcome, external: &External) {
+    let (true, Some(github)) = (req.verb.rolls_back(), &external.github) else {
+        return;
+    };
+    if let (Some(left), Some(live)) = (&outcome.previous_version, &outcome.version)
+        && left != live
+    {
+        github.inactive(left, &format!("rolled back to {live}"));
     }
 }
 
@@ -291,6 +308,7 @@ impl External {
                 environment_url,
                 log_url: runner.run_url.clone(),
                 service: service.to_string(),
+                rollback: req.verb.rolls_back(),
             };
             if req.release_notes {
                 match crate::report::release_notes::ReleaseNotes::new(&target) {
@@ -313,6 +331,7 @@ impl External {
                         webhook.clone(),
                         format!("{}/{service}", req.environment),
                         http,
+                        req.verb.rolls_back(),
                     )));
                 }
                 Err(e) => tracing::warn!("Slack disabled: {e}"),
