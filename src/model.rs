@@ -326,6 +326,31 @@ pub struct ProbeRequest {
     pub expect_status: u16,
     pub body_contains: Option<String>,
     pub timeout: std::time::Duration,
+    /// The release that must have answered (invariant 12), when the probe asks for it.
+    pub expect_version: Option<VersionEvidence>,
+}
+
+/// Where a probe response must show the version being validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEvidence {
+    pub version: Version,
+    /// A response header; None: the body.
+    pub header: Option<String>,
+}
+
+impl VersionEvidence {
+    /// Whether `text` names the version, as `v1.2.3` or `1.2.3`, and not a longer one
+    /// that starts the same (`1.2.30`, `1.2.3-rc.1` when `1.2.3` is asked).
+    pub fn found_in(&self, text: &str) -> bool {
+        let bare = self.version.to_string();
+        let bare = bare.trim_start_matches('v');
+        text.match_indices(bare).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + bare.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+        })
+    }
 }
 
 /// Result of one probe attempt or one validation command run.

@@ -212,6 +212,32 @@ fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigErr
         }
         _ => {}
     }
+    // Pointing the "test" listener at the idle slot would rewrite production's forward.
+    if t.production_listener_arn.as_deref() == Some(t.test_listener_arn.as_str()) {
+        return Err(ConfigError::new(
+            file,
+            format!(
+                "[traffic] test_listener_arn is the production listener ({}): staging would send production traffic to the idle slot",
+                t.test_listener_arn
+            ),
+        )
+        .hint("use the ALB's test listener (terraform output `test_listener_arn`), a listener of its own on another port"));
+    }
+    if let Some(p) = service
+        .validation
+        .probes
+        .iter()
+        .find(|p| p.version_header.is_some() && !p.expect_version)
+    {
+        return Err(ConfigError::new(
+            file,
+            format!(
+                "[[validation.probes]] {}: version_header is set but expect_version is not",
+                p.path
+            ),
+        )
+        .hint("add `expect_version = true` to that probe, or remove version_header"));
+    }
     if service.slots.blue.service == service.slots.green.service
         || service.slots.blue.target_group_arn == service.slots.green.target_group_arn
     {

@@ -232,6 +232,15 @@ pub struct Probe {
     /// Attempts before the probe fails.
     #[serde(default = "default_attempts")]
     pub attempts: u32,
+    /// The response must carry the version being validated (in the body, or in
+    /// `version_header`), so a probe answered by the live release — a test listener not
+    /// yet repointed, a cache — is no evidence. `v1.2.3` and `1.2.3` both count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expect_version: bool,
+    /// With `expect_version`: the response header that carries the version (default: the
+    /// body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_header: Option<String>,
 }
 
 /// Every wait has a deadline (invariant 8).

@@ -220,17 +220,8 @@ impl<C: Cloud> Engine<'_, C> {
             )
             .await?;
         }
-        let test = self
-            .read("read the test listener", || self.cloud.test_listener())
+        self.aim_test_listener(lease, slot, "point the test listener at the rollback slot")
             .await?;
-        if test != Some(slot) {
-            self.write(
-                lease,
-                "point the test listener at the rollback slot",
-                || self.cloud.point_test_listener(slot),
-            )
-            .await?;
-        }
         self.validate(&target.version).await?;
         Ok(if warm {
             RollbackPath::Fast

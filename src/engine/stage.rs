@@ -168,14 +168,11 @@ impl<C: Cloud> Engine<'_, C> {
         {
             return Err(failed(e).await);
         }
-        let test = self
-            .read("read the test listener", || self.cloud.test_listener())
-            .await?;
-        if test != Some(idle) {
-            self.write(lease, "point the test listener at the idle slot", || {
-                self.cloud.point_test_listener(idle)
-            })
-            .await?;
+        if let Err(e) = self
+            .aim_test_listener(lease, idle, "point the test listener at the idle slot")
+            .await
+        {
+            return Err(failed(e).await);
         }
         self.report(
             Status::Validating,

@@ -3,19 +3,55 @@
 
 use std::time::Duration;
 
-use super::{Engine, EngineError, Polling};
+use super::shift::CONSISTENCY;
+use super::{Engine, EngineError, Lease, Polling};
 use crate::config::settings::Probe;
-use crate::ports::{AlarmState, CheckResult, Cloud, ProbeRequest};
+use crate::ports::{AlarmState, CheckResult, Cloud, ProbeRequest, Slot, VersionEvidence};
 use crate::version::Version;
 
 /// How often alarms are read while traffic is on a new release. Alarms fire at any moment,
 /// so the reaction lag is up to this interval; 2.5 s keeps the calls within 4x a 15 s
 /// poller's rate (see benches/engine_lag.rs).
 pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(2500);
+/// Reads of the test listener after pointing it before giving up (a second apart).
+const TEST_LISTENER_READBACKS: u32 = 10;
 /// Probe failures in a row that fail a watch: one failed request is noise, two is a trend.
 const WATCH_PROBE_FAILURES: u32 = 2;
 
 impl<C: Cloud> Engine<'_, C> {
+    /// Point the test listener at `slot`, read it back, and after a change wait the same
+    /// consistency window as production weights before anything probes it: the ALB's
+    /// traffic follows a listener change seconds after the change reads back, and a probe
+    /// answered by the release it left is no evidence (invariant 12).
+    pub(crate) async fn aim_test_listener(
+        &self,
+        lease: &Lease,
+        slot: Slot,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        let read = || self.read("read the test listener", || self.cloud.test_listener());
+        if read().await? == Some(slot) {
+            return Ok(());
+        }
+        self.write(lease, why, || self.cloud.point_test_listener(slot))
+            .await?;
+        let mut seen = None;
+        for _ in 0..TEST_LISTENER_READBACKS {
+            seen = read().await?;
+            if seen == Some(slot) {
+                return self.pause(CONSISTENCY).await;
+            }
+            self.pause(Duration::from_secs(1)).await?;
+        }
+        Err(EngineError::failed(
+            "Validating",
+            format!(
+                "the test listener still forwards to {} after pointing it at {slot}",
+                seen.map_or("nothing".to_string(), |s| s.to_string())
+            ),
+        ))
+    }
+
     /// Validate the release behind the test listener; the whole of it within the deadline.
     /// Returns what passed, one line per check, for the timeline and the job summary.
     pub(crate) async fn validate(&self, version: &Version) -> Result<String, EngineError> {
@@ -36,7 +72,10 @@ impl<C: Cloud> Engine<'_, C> {
         self.alarms_clear().await?.map_err(fail)?;
         let mut passed = Vec::new();
         for probe in &v.probes {
-            let attempts = self.probe_until_passing(probe).await?.map_err(fail)?;
+            let attempts = self
+                .probe_until_passing(probe, version)
+                .await?
+                .map_err(fail)?;
             passed.push(format!(
                 "probe {} → {}: {} in a row ({attempts} attempts)",
                 probe.path, probe.expect_status, probe.consecutive_successes
@@ -63,8 +102,12 @@ impl<C: Cloud> Engine<'_, C> {
     }
 
     /// Ok(attempts used) once the probe passed `consecutive_successes` times in a row.
-    async fn probe_until_passing(&self, probe: &Probe) -> Result<Result<u32, String>, EngineError> {
-        let request = probe_request(probe);
+    async fn probe_until_passing(
+        &self,
+        probe: &Probe,
+        version: &Version,
+    ) -> Result<Result<u32, String>, EngineError> {
+        let request = probe_request(probe, Some(version));
         let mut streak = 0;
         let mut last = String::new();
         for attempt in 1..=probe.attempts {
@@ -131,7 +174,9 @@ impl<C: Cloud> Engine<'_, C> {
             let now = tokio::time::Instant::now();
             if now >= next_probe {
                 for (probe, failed) in probes.iter().zip(failures.iter_mut()) {
-                    match self.cloud.probe(&probe_request(probe)).await {
+                    // Health during traffic, not evidence of which release answers: the
+                    // version was proven before the first shift.
+                    match self.cloud.probe(&probe_request(probe, None)).await {
                         CheckResult::Pass => *failed = 0,
                         CheckResult::Fail(why) => {
                             *failed += 1;
@@ -153,8 +198,16 @@ impl<C: Cloud> Engine<'_, C> {
     }
 }
 
-fn probe_request(probe: &Probe) -> ProbeRequest {
+/// The request for `probe`; with `version`, a probe that asks for version evidence only
+/// passes when that release answered.
+fn probe_request(probe: &Probe, version: Option<&Version>) -> ProbeRequest {
     ProbeRequest {
+        expect_version: version
+            .filter(|_| probe.expect_version)
+            .map(|v| VersionEvidence {
+                version: v.clone(),
+                header: probe.version_header.clone(),
+            }),
         path: probe.path.clone(),
         expect_status: probe.expect_status,
         body_contains: probe.body_contains.clone(),

@@ -223,8 +223,8 @@ impl Traffic for SimCloud {
     }
 
     async fn point_test_listener(&self, slot: Slot) -> PortResult<()> {
-        self.write(&format!("point_test_listener({slot})"), |w, _| {
-            w.test_listener = Some(slot);
+        self.write(&format!("point_test_listener({slot})"), |w, now| {
+            w.point_test_listener(now, slot);
             Ok(())
         })
         .await
@@ -293,7 +293,7 @@ impl Prober for SimCloud {
         tokio::time::sleep(Duration::from_millis(40)).await;
         let now = self.now_ms();
         let mut w = self.world();
-        let result = w.probe(now);
+        let result = w.probe(now, request.expect_version.as_ref().map(|e| &e.version));
         let name = w.runners[self.runner].name.clone();
         w.log.push(format!(
             "{now:>9} {name} probe {} -> {result:?}",

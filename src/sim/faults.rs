@@ -31,6 +31,9 @@ pub struct Faults {
     pub race: bool,
     /// Calls whose name starts with one of these are refused with AccessDenied.
     pub deny: Vec<&'static str>,
+    /// How long the test listener's traffic keeps reaching the slot it forwarded to before
+    /// a repoint (the ALB applies listener changes within seconds, not at once).
+    pub test_listener_lag: Duration,
 }
 
 /// Named fault profiles the property test sweeps.
@@ -79,6 +82,7 @@ impl Profile {
             transient: 0.03,
             ambiguous: 0.03,
             stale: 0.10,
+            test_listener_lag: Duration::from_secs(3),
             ..Faults::default()
         };
         match self {

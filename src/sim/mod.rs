@@ -242,6 +242,8 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
         validation: ValidationSettings {
             probes: vec![Probe {
                 path: "/health".into(),
+                expect_version: false,
+                version_header: None,
                 expect_status: 200,
                 body_contains: Some("ok".into()),
                 timeout: s(5),

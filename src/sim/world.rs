@@ -95,6 +95,9 @@ pub struct World {
     pub(super) prev_weights: Weights,
     pub(super) weights_changed: u64,
     pub(crate) test_listener: Option<Slot>,
+    /// After a repoint, the slot that still answers the test listener's traffic, until
+    /// when: the ALB's data plane lags its configuration (`faults.test_listener_lag`).
+    pub(super) test_listener_lagging: Option<(Option<Slot>, u64)>,
     pub(super) images: BTreeMap<String, Digest>,
     pub(crate) history: Vec<Release>,
     pub(crate) history_cap: usize,
@@ -132,6 +135,7 @@ impl World {
             prev_weights: Weights::all_on(Slot::Blue),
             weights_changed: 0,
             test_listener: None,
+            test_listener_lagging: None,
             images: BTreeMap::new(),
             history: Vec::new(),
             history_cap: 10,
@@ -177,6 +181,9 @@ impl World {
         }
         self.weights = Weights::all_on(slot);
         self.prev_weights = self.weights;
+        // As after a promote: the test listener still forwards to the slot that was staged,
+        // now live, so probes answered before a repoint lands reach the live release.
+        self.test_listener = Some(slot);
         self.ghost.validated.insert(td.clone());
         self.ghost.full_since = Some((td.clone(), 0));
         let spec = &self.tds.last().expect("registered").spec;
@@ -294,8 +301,29 @@ impl World {
 
     /// A probe through the test listener: passes when its slot has a healthy target and the
     /// release answers well. Tracks consecutive passes for invariant 1.
-    pub(crate) fn probe(&mut self, now: u64) -> Result<(), String> {
-        let Some(slot) = self.test_listener else {
+    /// Point the test listener at `slot`; its traffic follows after the configured lag.
+    pub(crate) fn point_test_listener(&mut self, now: u64, slot: Slot) {
+        if self.test_listener != Some(slot) {
+            let lag = self.faults.test_listener_lag.as_millis() as u64;
+            self.test_listener_lagging = Some((self.answering_test_listener(now), now + lag));
+        }
+        self.test_listener = Some(slot);
+    }
+
+    /// The slot that answers test listener traffic now.
+    fn answering_test_listener(&self, now: u64) -> Option<Slot> {
+        match self.test_listener_lagging {
+            Some((slot, until)) if now < until => slot,
+            _ => self.test_listener,
+        }
+    }
+
+    /// A probe through the test listener: passes when the slot answering it has a healthy
+    /// target, the release answers well and, when the probe asks, it is `expect`. Counts
+    /// consecutive passes per answering release for invariants 1 and 12: a pass by another
+    /// release breaks the run.
+    pub(crate) fn probe(&mut self, now: u64, expect: Option<&Version>) -> Result<(), String> {
+        let Some(slot) = self.answering_test_listener(now) else {
             return Err("test listener forwards nowhere".into());
         };
         let td = self.slots[idx(slot)].td.clone().unwrap_or_default();
@@ -303,14 +331,18 @@ impl World {
             .target_health(now, slot)
             .iter()
             .any(|t| t.state == TargetState::Healthy);
+        let answered = self.td_spec(&td).map(|spec| spec.version.clone());
         let result = if !healthy {
             Err("503 Service Unavailable (no healthy target)".to_string())
+        } else if let Some(v) = expect.filter(|v| answered.as_ref() != Some(*v)) {
+            Err(format!("answered by another release, not {v}"))
         } else if self.faults.bad_probe && self.is_new(&td) {
             Err("500 Internal Server Error".to_string())
         } else {
             Ok(())
         };
         let passed = result.is_ok() && self.slot_healthy(now, slot);
+        self.ghost.streak.retain(|other, _| *other == td);
         let streak = self.ghost.streak.entry(td.clone()).or_default();
         if passed {
             *streak += 1;

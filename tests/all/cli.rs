@@ -382,6 +382,22 @@ const BAD: &[Bad] = &[
         expect: &["service.toml", "different ECS services"],
     },
     Bad {
+        name: "test listener is the production listener",
+        file: "deploy/services/web/service.toml",
+        from: "0123456789abcdef/fedcba9876543210",
+        to: "0123456789abcdef/0123456789abcdef",
+        tag: "v1.0.0",
+        expect: &["service.toml", "test_listener_arn", "production listener"],
+    },
+    Bad {
+        name: "version header without expect_version",
+        file: "deploy/services/web/service.toml",
+        from: "expect_version = true\n# version_header = \"x-app-version\"",
+        to: "version_header = \"x-app-version\"",
+        tag: "v1.0.0",
+        expect: &["service.toml", "version_header", "expect_version = true"],
+    },
+    Bad {
         name: "canary percent out of range",
         file: "deploy/services/web/service.toml",
         from: "percent = 10",

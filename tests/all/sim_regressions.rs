@@ -71,3 +71,14 @@ fn regression_flapping_release_is_caught_during_the_bake() {
         .count();
     assert_eq!(promoted, 0, "a flapping release was promoted");
 }
+
+/// Validation counted probes the live release answered: right after the test listener was
+/// repointed, the ALB still sent its traffic to the slot it left (the live one), the first
+/// probes passed there, and the staged release was promoted on evidence from the old one
+/// (invariant 1 broke in flaky-api, flapping and chaos runs once the sim's test listener
+/// lagged its configuration by 3 s, as an ALB does). Fixed: the test listener is read back
+/// after pointing it, then the consistency window passes before the first probe.
+#[test]
+fn regression_probes_answered_by_the_live_release_after_a_repoint_were_counted() {
+    hunt(Profile::FlakyApi, "point_test_listener(", 25);
+}
