@@ -11,6 +11,7 @@ use super::cloudwatch::CloudWatch;
 use super::ecr::Ecr;
 use super::ecs::{Ecs, ServiceView, Tagged};
 use super::elb::{Elb, Forward, Production};
+use super::errors::Call;
 use super::ssm::Ssm;
 use super::store::Held;
 use crate::config::{EnvironmentSettings, ServiceSettings};
@@ -305,57 +306,36 @@ impl AwsCloud {
     /// An IAM role exists (iam:GetRole on that role; terraform's deploy role allows it).
     pub async fn role_exists(&self, arn: &str) -> Result<(), String> {
         let name = arn.rsplit('/').next().unwrap_or(arn);
-        let call = super::errors::Call {
-            action: "iam:GetRole",
-            resource: arn,
-            write: false,
-        };
-        match self
-            .iam
-            .get_role()
-            .role_name(name)
-            .send()
-            .await
-        {
+        let got = Call::read("iam:GetRole", arn)
+            .send(self.iam.get_role().role_name(name).send())
+            .await;
+        match got {
             Ok(_) => Ok(()),
-            Err(e) => Err(match super::errors::port_error(call, e) {
-                PortError::NotFound(_) => "no such role: create it (terraform/ does) or fix the ARN in variables.json / taskdef.json".to_string(),
-                other => other.to_string(),
-            }),
+            Err(PortError::NotFound(_)) => Err("no such role: create it (terraform/ does) or fix the ARN in variables.json / taskdef.json".to_string()),
+            Err(other) => Err(other.to_string()),
         }
     }
 
     /// The AWS account the credentials belong to (sts:GetCallerIdentity).
     pub async fn caller_account(&self) -> PortResult<String> {
-        let call = super::errors::Call {
-            action: "sts:GetCallerIdentity",
-            resource: "*",
-            write: false,
-        };
-        let who = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| super::errors::port_error(call, e))?;
+        let who = Call::read("sts:GetCallerIdentity", "*")
+            .send(self.sts.get_caller_identity().send())
+            .await?;
         Ok(who.account().unwrap_or_default().to_string())
     }
 
     /// The service's ECR repository exists.
     pub async fn repository_exists(&self) -> PortResult<()> {
         let repo = &self.settings.image.repository;
-        let call = super::errors::Call {
-            action: "ecr:DescribeRepositories",
-            resource: repo,
-            write: false,
-        };
-        self.ecr
-            .client()
-            .describe_repositories()
-            .repository_names(repo)
-            .send()
-            .await
-            .map_err(|e| super::errors::port_error(call, e))?;
+        Call::read("ecr:DescribeRepositories", repo)
+            .send(
+                self.ecr
+                    .client()
+                    .describe_repositories()
+                    .repository_names(repo)
+                    .send(),
+            )
+            .await?;
         Ok(())
     }
 }

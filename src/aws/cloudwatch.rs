@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::StateValue;
 
-use super::errors::{Call, port_error};
+use super::errors::Call;
 use crate::ports::{AlarmState, PortError, PortResult};
 
 pub struct CloudWatch {
@@ -24,18 +24,14 @@ impl CloudWatch {
         // DescribeAlarms takes at most 100 names per call.
         for chunk in names.chunks(100) {
             let resource = chunk.join(", ");
-            let call = Call {
-                action: "cloudwatch:DescribeAlarms",
-                resource: &resource,
-                write: false,
-            };
-            let out = self
-                .client
-                .describe_alarms()
-                .set_alarm_names(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| port_error(call, e))?;
+            let out = Call::read("cloudwatch:DescribeAlarms", &resource)
+                .send(
+                    self.client
+                        .describe_alarms()
+                        .set_alarm_names(Some(chunk.to_vec()))
+                        .send(),
+                )
+                .await?;
             for alarm in out.metric_alarms() {
                 let state = match alarm.state_value() {
                     Some(StateValue::Alarm) => AlarmState::Alarm,

@@ -8,6 +8,7 @@ use base64::Engine;
 use secrecy::SecretString;
 use tracing::instrument::WithSubscriber;
 
+use super::errors::Call;
 use crate::image::RegistryAuth;
 
 /// The ECR API client for one environment, built once.
@@ -31,23 +32,16 @@ impl Ecr {
     pub async fn authorization(&self) -> anyhow::Result<RegistryAuth> {
         // The SDK traces response bodies and outputs, and ECR does not mark the token
         // sensitive: this one call runs with tracing switched off, whatever the filter.
-        let call = self
-            .client
-            .get_authorization_token()
-            .send()
-            .with_subscriber(tracing::subscriber::NoSubscriber::default());
-        let out = call.await.map_err(|e| {
-            let request_id = e
-                .as_service_error()
-                .and_then(aws_sdk_ecr::operation::RequestId::request_id)
-                .map(|id| format!(" (request id {id})"))
-                .unwrap_or_default();
-            anyhow!(
-                "ecr:GetAuthorizationToken failed{request_id}: {}. The AWS identity needs \
-                 ecr:GetAuthorizationToken (and push rights on the repository)",
-                aws_sdk_ecr::error::DisplayErrorContext(&e)
-            )
-        })?;
+        let out = Call::read("ecr:GetAuthorizationToken", "*")
+            .send(self.client.get_authorization_token().send())
+            .with_subscriber(tracing::subscriber::NoSubscriber::default())
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "{e}. The AWS identity needs ecr:GetAuthorizationToken (and push rights on \
+                     the repository)"
+                )
+            })?;
         let data = out
             .authorization_data()
             .first()

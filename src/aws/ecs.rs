@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_types::body::SdkBody;
 
-use super::errors::{Call, port_error};
+use super::errors::Call;
 use crate::ports::{Digest, PortError, PortResult, Rollout};
 use crate::version::Version;
 
@@ -75,18 +75,14 @@ impl Ecs {
     }
 
     pub async fn cluster_exists(&self) -> PortResult<bool> {
-        let call = Call {
-            action: "ecs:DescribeClusters",
-            resource: &self.cluster,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_clusters()
-            .clusters(&self.cluster)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("ecs:DescribeClusters", &self.cluster)
+            .send(
+                self.client
+                    .describe_clusters()
+                    .clusters(&self.cluster)
+                    .send(),
+            )
+            .await?;
         Ok(out.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
     }
 
@@ -98,19 +94,15 @@ impl Ecs {
     /// Several services of the cluster in one DescribeServices call, in the order asked.
     pub async fn services(&self, names: &[&str]) -> PortResult<Vec<ServiceView>> {
         let joined = names.join(",");
-        let call = Call {
-            action: "ecs:DescribeServices",
-            resource: &joined,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_services()
-            .cluster(&self.cluster)
-            .set_services(Some(names.iter().map(|n| n.to_string()).collect()))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("ecs:DescribeServices", &joined)
+            .send(
+                self.client
+                    .describe_services()
+                    .cluster(&self.cluster)
+                    .set_services(Some(names.iter().map(|n| n.to_string()).collect()))
+                    .send(),
+            )
+            .await?;
         names
             .iter()
             .map(|name| {
@@ -133,37 +125,29 @@ impl Ecs {
 
     /// Why the service's recently stopped tasks stopped, newest first.
     pub async fn stopped_reasons(&self, service: &str) -> PortResult<Vec<String>> {
-        let call = Call {
-            action: "ecs:ListTasks",
-            resource: service,
-            write: false,
-        };
-        let list = self
-            .client
-            .list_tasks()
-            .cluster(&self.cluster)
-            .service_name(service)
-            .desired_status(DesiredStatus::Stopped)
-            .max_results(5)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let list = Call::read("ecs:ListTasks", service)
+            .send(
+                self.client
+                    .list_tasks()
+                    .cluster(&self.cluster)
+                    .service_name(service)
+                    .desired_status(DesiredStatus::Stopped)
+                    .max_results(5)
+                    .send(),
+            )
+            .await?;
         if list.task_arns().is_empty() {
             return Ok(Vec::new());
         }
-        let call = Call {
-            action: "ecs:DescribeTasks",
-            resource: service,
-            write: false,
-        };
-        let tasks = self
-            .client
-            .describe_tasks()
-            .cluster(&self.cluster)
-            .set_tasks(Some(list.task_arns().to_vec()))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let tasks = Call::read("ecs:DescribeTasks", service)
+            .send(
+                self.client
+                    .describe_tasks()
+                    .cluster(&self.cluster)
+                    .set_tasks(Some(list.task_arns().to_vec()))
+                    .send(),
+            )
+            .await?;
         Ok(tasks
             .tasks()
             .iter()
@@ -205,19 +189,15 @@ impl Ecs {
     }
 
     async fn describe_tags(&self, arn: &str) -> PortResult<Option<Tagged>> {
-        let call = Call {
-            action: "ecs:DescribeTaskDefinition",
-            resource: arn,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_task_definition()
-            .task_definition(arn)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("ecs:DescribeTaskDefinition", arn)
+            .send(
+                self.client
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .include(TaskDefinitionField::Tags)
+                    .send(),
+            )
+            .await?;
         let tags: BTreeMap<&str, &str> = out
             .tags()
             .iter()
@@ -278,11 +258,6 @@ impl Ecs {
             }
         }
         let body = serde_json::to_vec(&body).expect("JSON values serialize");
-        let call = Call {
-            action: "ecs:RegisterTaskDefinition",
-            resource: &family,
-            write: true,
-        };
         // The request body is the user's JSON, which already has the API's wire shape
         // (it is what `--cli-input-json` takes). Sending it as is keeps every field the user
         // wrote — including ones newer than this SDK's types — instead of re-typing ~100
@@ -292,20 +267,21 @@ impl Ecs {
             .name("placeholder")
             .image("placeholder")
             .build();
-        let out = self
-            .client
-            .register_task_definition()
-            .family(&family)
-            .container_definitions(placeholder)
-            .customize()
-            .mutate_request(move |req| {
-                let len = body.len();
-                *req.body_mut() = SdkBody::from(body.clone());
-                req.headers_mut().insert("content-length", len.to_string());
-            })
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::write("ecs:RegisterTaskDefinition", &family)
+            .send(
+                self.client
+                    .register_task_definition()
+                    .family(&family)
+                    .container_definitions(placeholder)
+                    .customize()
+                    .mutate_request(move |req| {
+                        let len = body.len();
+                        *req.body_mut() = SdkBody::from(body.clone());
+                        req.headers_mut().insert("content-length", len.to_string());
+                    })
+                    .send(),
+            )
+            .await?;
         out.task_definition()
             .and_then(|td| td.task_definition_arn())
             .map(str::to_string)
@@ -319,21 +295,17 @@ impl Ecs {
         digest: &Digest,
         fingerprint: &str,
     ) -> PortResult<Option<String>> {
-        let call = Call {
-            action: "ecs:ListTaskDefinitions",
-            resource: family,
-            write: false,
-        };
-        let list = self
-            .client
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(TaskDefinitionStatus::Active)
-            .sort(SortOrder::Desc)
-            .max_results(REUSE_WINDOW)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let list = Call::read("ecs:ListTaskDefinitions", family)
+            .send(
+                self.client
+                    .list_task_definitions()
+                    .family_prefix(family)
+                    .status(TaskDefinitionStatus::Active)
+                    .sort(SortOrder::Desc)
+                    .max_results(REUSE_WINDOW)
+                    .send(),
+            )
+            .await?;
         for arn in list.task_definition_arns() {
             // family_prefix matches `web` and `web-canary` alike: keep the exact family.
             if family_of(arn) != family {
@@ -356,20 +328,17 @@ impl Ecs {
         task_definition: &str,
         desired: u32,
     ) -> PortResult<()> {
-        let call = Call {
-            action: "ecs:UpdateService",
-            resource: service,
-            write: true,
-        };
-        self.client
-            .update_service()
-            .cluster(&self.cluster)
-            .service(service)
-            .task_definition(task_definition)
-            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        Call::write("ecs:UpdateService", service)
+            .send(
+                self.client
+                    .update_service()
+                    .cluster(&self.cluster)
+                    .service(service)
+                    .task_definition(task_definition)
+                    .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
+                    .send(),
+            )
+            .await?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum,
 };
 
-use super::errors::{Call, port_error};
+use super::errors::Call;
 use crate::ports::{HealthCheckTiming, PortError, PortResult, TargetHealth, TargetState};
 
 /// Where production weights live.
@@ -78,18 +78,14 @@ impl Elb {
     /// The default actions of several listeners in one DescribeListeners call, in order.
     async fn listeners_actions(&self, listeners: &[&str]) -> PortResult<Vec<Vec<Action>>> {
         let joined = listeners.join(",");
-        let call = Call {
-            action: "elasticloadbalancing:DescribeListeners",
-            resource: &joined,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_listeners()
-            .set_listener_arns(Some(listeners.iter().map(|l| l.to_string()).collect()))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("elasticloadbalancing:DescribeListeners", &joined)
+            .send(
+                self.client
+                    .describe_listeners()
+                    .set_listener_arns(Some(listeners.iter().map(|l| l.to_string()).collect()))
+                    .send(),
+            )
+            .await?;
         listeners
             .iter()
             .map(|arn| {
@@ -103,18 +99,9 @@ impl Elb {
     }
 
     async fn rule_actions(&self, rule: &str) -> PortResult<Vec<Action>> {
-        let call = Call {
-            action: "elasticloadbalancing:DescribeRules",
-            resource: rule,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_rules()
-            .rule_arns(rule)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("elasticloadbalancing:DescribeRules", rule)
+            .send(self.client.describe_rules().rule_arns(rule).send())
+            .await?;
         let r = out
             .rules()
             .first()
@@ -173,33 +160,17 @@ impl Elb {
         };
         let updated = with_forward(&actions, forward);
         match production {
-            Production::Listener(arn) => {
-                let call = Call {
-                    action: "elasticloadbalancing:ModifyListener",
-                    resource: arn,
-                    write: true,
-                };
-                self.client
-                    .modify_listener()
-                    .listener_arn(arn)
-                    .set_default_actions(Some(updated.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| port_error(call, e))?;
-            }
+            Production::Listener(arn) => self.modify_listener(arn, updated.clone()).await?,
             Production::Rule(arn) => {
-                let call = Call {
-                    action: "elasticloadbalancing:ModifyRule",
-                    resource: arn,
-                    write: true,
-                };
-                self.client
-                    .modify_rule()
-                    .rule_arn(arn)
-                    .set_actions(Some(updated.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| port_error(call, e))?;
+                Call::write("elasticloadbalancing:ModifyRule", arn)
+                    .send(
+                        self.client
+                            .modify_rule()
+                            .rule_arn(arn)
+                            .set_actions(Some(updated.clone()))
+                            .send(),
+                    )
+                    .await?;
             }
         }
         self.remember(production.arn(), &updated);
@@ -215,34 +186,31 @@ impl Elb {
     pub async fn point_test(&self, listener: &str, target_group: &str) -> PortResult<()> {
         let actions = self.listener_actions(listener).await?;
         let updated = with_forward(&actions, &vec![(target_group.to_string(), 1)]);
-        let call = Call {
-            action: "elasticloadbalancing:ModifyListener",
-            resource: listener,
-            write: true,
-        };
-        self.client
-            .modify_listener()
-            .listener_arn(listener)
-            .set_default_actions(Some(updated))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        self.modify_listener(listener, updated).await
+    }
+
+    async fn modify_listener(&self, listener: &str, actions: Vec<Action>) -> PortResult<()> {
+        Call::write("elasticloadbalancing:ModifyListener", listener)
+            .send(
+                self.client
+                    .modify_listener()
+                    .listener_arn(listener)
+                    .set_default_actions(Some(actions))
+                    .send(),
+            )
+            .await?;
         Ok(())
     }
 
     pub async fn target_health(&self, target_group: &str) -> PortResult<Vec<TargetHealth>> {
-        let call = Call {
-            action: "elasticloadbalancing:DescribeTargetHealth",
-            resource: target_group,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_target_health()
-            .target_group_arn(target_group)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("elasticloadbalancing:DescribeTargetHealth", target_group)
+            .send(
+                self.client
+                    .describe_target_health()
+                    .target_group_arn(target_group)
+                    .send(),
+            )
+            .await?;
         Ok(out
             .target_health_descriptions()
             .iter()
@@ -277,18 +245,14 @@ impl Elb {
         if let Some(t) = self.timings.lock().expect("elb cache").get(target_group) {
             return Ok(*t);
         }
-        let call = Call {
-            action: "elasticloadbalancing:DescribeTargetGroups",
-            resource: target_group,
-            write: false,
-        };
-        let out = self
-            .client
-            .describe_target_groups()
-            .target_group_arns(target_group)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("elasticloadbalancing:DescribeTargetGroups", target_group)
+            .send(
+                self.client
+                    .describe_target_groups()
+                    .target_group_arns(target_group)
+                    .send(),
+            )
+            .await?;
         let tg = out
             .target_groups()
             .first()

@@ -4,18 +4,57 @@
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 
-use crate::ports::PortError;
+use crate::ports::{PortError, PortResult};
 
 /// The call being made, for messages: the IAM action and the resource it acts on.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
     /// IAM action, e.g. `ecs:UpdateService`.
-    pub action: &'a str,
+    action: &'a str,
     /// ARN or name of the resource.
-    pub resource: &'a str,
+    resource: &'a str,
     /// Writes whose outcome is unknown after a transport failure are `Ambiguous`: the
     /// engine re-reads before deciding. Reads are simply `Transient`.
-    pub write: bool,
+    write: bool,
+}
+
+impl<'a> Call<'a> {
+    pub fn read(action: &'a str, resource: &'a str) -> Self {
+        Self {
+            action,
+            resource,
+            write: false,
+        }
+    }
+
+    pub fn write(action: &'a str, resource: &'a str) -> Self {
+        Self {
+            action,
+            resource,
+            write: true,
+        }
+    }
+
+    /// Await the SDK's `send()` and map its error into the engine's.
+    pub async fn send<T, E, R>(
+        self,
+        sent: impl Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> PortResult<T>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        sent.await.map_err(|e| port_error(self, e))
+    }
+
+    /// A failure that may have happened after AWS acted: a write may have applied.
+    fn unsure(self, message: String) -> PortError {
+        if self.write {
+            PortError::Ambiguous(message)
+        } else {
+            PortError::Transient(message)
+        }
+    }
 }
 
 const THROTTLING: &[&str] = &[
@@ -65,7 +104,7 @@ const CONFLICT: &[&str] = &[
 ];
 
 /// Map any SDK error. `E` is the operation's error type.
-pub fn port_error<E, R>(call: Call<'_>, err: SdkError<E, R>) -> PortError
+fn port_error<E, R>(call: Call<'_>, err: SdkError<E, R>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -86,12 +125,10 @@ where
             classify(code, message, call)
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            let message = format!("{what}: {}", aws_sdk_ecs::error::DisplayErrorContext(&err));
-            if call.write {
-                PortError::Ambiguous(message)
-            } else {
-                PortError::Transient(message)
-            }
+            call.unsure(format!(
+                "{what}: {}",
+                aws_sdk_ecs::error::DisplayErrorContext(&err)
+            ))
         }
         // Construction failures are bugs or bad input on our side: not worth a retry.
         _ => PortError::Conflict(format!(
@@ -120,11 +157,7 @@ fn classify(code: &str, message: String, call: Call<'_>) -> PortError {
         || code == "InternalServerError"
     {
         // A 5xx after the request reached AWS: a write may have applied.
-        if call.write {
-            PortError::Ambiguous(message)
-        } else {
-            PortError::Transient(message)
-        }
+        call.unsure(message)
     } else {
         // Validation and other client errors: retrying will not help; the message says why.
         PortError::Conflict(message)
@@ -135,44 +168,26 @@ fn classify(code: &str, message: String, call: Call<'_>) -> PortError {
 mod tests {
     use super::*;
 
-    const WRITE: Call<'static> = Call {
-        action: "ecs:UpdateService",
-        resource: "arn:svc",
-        write: true,
-    };
-
     #[test]
     fn classifies_by_code() {
-        assert!(matches!(
-            classify("ThrottlingException", "m".into(), WRITE),
-            PortError::Throttled(_)
-        ));
-        assert!(matches!(
-            classify("ParameterAlreadyExists", "m".into(), WRITE),
-            PortError::Conflict(_)
-        ));
-        assert!(matches!(
-            classify("ServiceNotFoundException", "m".into(), WRITE),
-            PortError::NotFound(_)
-        ));
-        assert!(matches!(
-            classify("InternalFailure", "m".into(), WRITE),
-            PortError::Ambiguous(_)
-        ));
-        let read = Call {
-            write: false,
-            ..WRITE
-        };
-        assert!(matches!(
-            classify("InternalFailure", "m".into(), read),
-            PortError::Transient(_)
-        ));
+        let write = Call::write("ecs:UpdateService", "arn:svc");
+        let read = Call::read("ecs:DescribeServices", "arn:svc");
+        let m = || "m".to_string();
+        for (code, call, class) in [
+            ("ThrottlingException", write, PortError::Throttled(m())),
+            ("ParameterAlreadyExists", write, PortError::Conflict(m())),
+            ("ServiceNotFoundException", write, PortError::NotFound(m())),
+            ("InternalFailure", write, PortError::Ambiguous(m())),
+            ("InternalFailure", read, PortError::Transient(m())),
+        ] {
+            assert_eq!(classify(code, m(), call), class, "{code}");
+        }
     }
 
     #[test]
     fn access_denied_names_action_and_resource() {
-        let PortError::AccessDenied(m) = classify("AccessDeniedException", "x".into(), WRITE)
-        else {
+        let call = Call::write("ecs:UpdateService", "arn:svc");
+        let PortError::AccessDenied(m) = classify("AccessDeniedException", "x".into(), call) else {
             panic!()
         };
         assert!(

@@ -7,7 +7,7 @@ use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::errors::{Call, port_error};
+use super::errors::Call;
 use crate::ports::{PortError, PortResult};
 
 pub struct Ssm {
@@ -21,21 +21,17 @@ impl Ssm {
 
     /// The parameter's JSON value, or None when it does not exist.
     pub async fn get<T: DeserializeOwned>(&self, name: &str) -> PortResult<Option<T>> {
-        let call = Call {
-            action: "ssm:GetParameter",
-            resource: name,
-            write: false,
-        };
-        match self.client.get_parameter().name(name).send().await {
+        let got = Call::read("ssm:GetParameter", name)
+            .send(self.client.get_parameter().name(name).send())
+            .await;
+        match got {
             Ok(out) => parse(
                 name,
                 out.parameter().and_then(|p| p.value()).unwrap_or_default(),
             )
             .map(Some),
-            Err(e) => match port_error(call, e) {
-                PortError::NotFound(_) => Ok(None),
-                other => Err(other),
-            },
+            Err(PortError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
         }
     }
 
@@ -43,18 +39,14 @@ impl Ssm {
     /// each that does not exist. Parse each with [`parse`].
     pub async fn get_many(&self, names: &[&str]) -> PortResult<Vec<Option<String>>> {
         let joined = names.join(",");
-        let call = Call {
-            action: "ssm:GetParameters",
-            resource: &joined,
-            write: false,
-        };
-        let out = self
-            .client
-            .get_parameters()
-            .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        let out = Call::read("ssm:GetParameters", &joined)
+            .send(
+                self.client
+                    .get_parameters()
+                    .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
+                    .send(),
+            )
+            .await?;
         Ok(names
             .iter()
             .map(|name| {
@@ -73,40 +65,32 @@ impl Ssm {
         value: &T,
         overwrite: bool,
     ) -> PortResult<()> {
-        let call = Call {
-            action: "ssm:PutParameter",
-            resource: name,
-            write: true,
-        };
         let text = serde_json::to_string(value).expect("JSON values serialize");
-        self.client
-            .put_parameter()
-            .name(name)
-            .value(text)
-            .r#type(ParameterType::String)
-            // History can outgrow the standard tier's 4 KB; intelligent tiering moves it up
-            // only when needed.
-            .tier(ParameterTier::IntelligentTiering)
-            .overwrite(overwrite)
-            .send()
-            .await
-            .map_err(|e| port_error(call, e))?;
+        Call::write("ssm:PutParameter", name)
+            .send(
+                self.client
+                    .put_parameter()
+                    .name(name)
+                    .value(text)
+                    .r#type(ParameterType::String)
+                    // History can outgrow the standard tier's 4 KB; intelligent tiering moves
+                    // it up only when needed.
+                    .tier(ParameterTier::IntelligentTiering)
+                    .overwrite(overwrite)
+                    .send(),
+            )
+            .await?;
         Ok(())
     }
 
     /// Delete the parameter; already gone is fine.
     pub async fn delete(&self, name: &str) -> PortResult<()> {
-        let call = Call {
-            action: "ssm:DeleteParameter",
-            resource: name,
-            write: true,
-        };
-        match self.client.delete_parameter().name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match port_error(call, e) {
-                PortError::NotFound(_) => Ok(()),
-                other => Err(other),
-            },
+        let deleted = Call::write("ssm:DeleteParameter", name)
+            .send(self.client.delete_parameter().name(name).send())
+            .await;
+        match deleted {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 }
