@@ -8,6 +8,7 @@ mod build_buildkit;
 mod build_cache;
 mod build_dockerignore;
 mod cli;
+mod cli_cases;
 mod e2e;
 mod engine_abort;
 mod engine_focused;
