@@ -23,7 +23,7 @@ ALLOWED = {
     "probe": {"ports", "model", "version"},
     "clock": {"model"},
     "image": {"config", "ports", "model", "clock", "version"},
-    "config": {"version"},
+    "config": {"model", "version"},
     "report": {"ports", "model", "version"},
     "sim": {"engine", "ports", "model", "config", "version"},
     "exit": set(),

@@ -211,6 +211,18 @@ pub struct SlotState {
     pub events: Vec<String>,
     /// Why recently stopped tasks stopped (`stoppedReason`), newest first.
     pub stopped_reasons: Vec<String>,
+    /// Where the service registers its tasks (ECS `loadBalancers`): read with the service,
+    /// so checking the wiring costs no call.
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+}
+
+/// One target group an ECS service registers a container port of its tasks in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub target_group: String,
+    pub container: String,
+    pub port: u16,
 }
 
 impl SlotState {

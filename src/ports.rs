@@ -26,6 +26,10 @@ pub enum PortError {
     Ambiguous(String),
     #[error("temporary failure: {0}")]
     Transient(String),
+    /// The resources are not wired as the config says (a listener forwarding elsewhere):
+    /// a config or infrastructure fix, never worth a retry.
+    #[error("{0}")]
+    Miswired(String),
 }
 
 impl PortError {

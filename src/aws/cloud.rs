@@ -103,10 +103,7 @@ impl AwsCloud {
     }
 
     fn slot_settings(&self, slot: Slot) -> &crate::config::settings::SlotSettings {
-        match slot {
-            Slot::Blue => &self.settings.slots.blue,
-            Slot::Green => &self.settings.slots.green,
-        }
+        self.settings.slots.get(slot)
     }
 
     fn slot_of_target_group(&self, arn: &str) -> Option<Slot> {
@@ -115,21 +112,38 @@ impl AwsCloud {
             .find(|s| self.slot_target_group(*s) == arn)
     }
 
-    /// Forward weights (relative, 0–999 on an ALB) as percentages per slot.
+    /// Forward weights (relative, 0–999 on an ALB) as percentages per slot. Production
+    /// must forward to exactly the two slots' target groups (the idle one at weight 0): a
+    /// third group, or a slot's group missing, is a wiring error to fix before anything
+    /// moves.
     fn weights_of(&self, forward: &Forward) -> PortResult<Weights> {
-        let (mut blue, mut green) = (0i64, 0i64);
+        let what = self.production.field();
+        let (mut blue, mut green) = (None, None);
         for (tg, weight) in forward {
+            let weight = i64::from(*weight);
             match self.slot_of_target_group(tg) {
-                Some(Slot::Blue) => blue += i64::from(*weight),
-                Some(Slot::Green) => green += i64::from(*weight),
-                None if *weight == 0 => {}
+                Some(Slot::Blue) => *blue.get_or_insert(0) += weight,
+                Some(Slot::Green) => *green.get_or_insert(0) += weight,
                 None => {
-                    return Err(PortError::Conflict(format!(
-                        "production forwards {weight} to target group {tg}, which is neither the blue nor the green slot; fix [slots] or the listener"
+                    return Err(PortError::Miswired(format!(
+                        "{what} {} forwards to target group {tg}, which is neither [slots.blue] nor [slots.green] target_group_arn; fix those, or the forward action to hold exactly the two slots' groups",
+                        self.production.arn()
                     )));
                 }
             }
         }
+        let (Some(blue), Some(green)) = (blue, green) else {
+            let missing = if blue.is_none() {
+                Slot::Blue
+            } else {
+                Slot::Green
+            };
+            return Err(PortError::Miswired(format!(
+                "{what} {} does not forward to the {missing} slot's target group {}: both groups stay in the forward action (the idle one at weight 0); fix [slots.{missing}] target_group_arn or the listener",
+                self.production.arn(),
+                self.slot_target_group(missing)
+            )));
+        };
         let total = blue + green;
         if total == 0 {
             return Err(PortError::Conflict(
@@ -181,6 +195,7 @@ impl AwsCloud {
             rollout: view.rollout,
             events: view.events,
             stopped_reasons,
+            load_balancers: view.load_balancers,
         })
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
 use aws_smithy_types::body::SdkBody;
 
 use super::errors::Call;
-use crate::ports::{Digest, PortError, PortResult, Rollout};
+use crate::ports::{Digest, LoadBalancer, PortError, PortResult, Rollout};
 use crate::version::Version;
 
 pub const TAG_VERSION: &str = "cutover:version";
@@ -32,7 +32,7 @@ pub struct ServiceView {
     pub pending: u32,
     pub rollout: Rollout,
     pub events: Vec<String>,
-    pub load_balancer_target_groups: Vec<String>,
+    pub load_balancers: Vec<LoadBalancer>,
 }
 
 /// What cutover tagged a task definition with; absent for revisions it did not register.
@@ -376,10 +376,19 @@ fn view(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
             .take(5)
             .filter_map(|e| e.message().map(str::to_string))
             .collect(),
-        load_balancer_target_groups: svc
+        load_balancers: svc
             .load_balancers()
             .iter()
-            .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+            .filter_map(|lb| {
+                Some(LoadBalancer {
+                    target_group: lb.target_group_arn()?.to_string(),
+                    container: lb.container_name().unwrap_or_default().to_string(),
+                    port: lb
+                        .container_port()
+                        .and_then(|p| u16::try_from(p).ok())
+                        .unwrap_or(0),
+                })
+            })
             .collect(),
     }
 }

@@ -23,9 +23,17 @@ pub enum Production {
 }
 
 impl Production {
-    fn arn(&self) -> &str {
+    pub fn arn(&self) -> &str {
         match self {
             Production::Listener(a) | Production::Rule(a) => a,
+        }
+    }
+
+    /// How service.toml names it, for messages.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Production::Listener(_) => "production_listener_arn",
+            Production::Rule(_) => "production_rule_arn",
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::config::settings::UnknownStrategy;
 use crate::engine::EngineError;
 use crate::exit::{Coded, ExitCode};
 use crate::image::ImageError;
+use crate::ports::PortError;
 use crate::version::VersionError;
 
 /// The exit code for an error: the first cause in the chain that has one wins; anything
@@ -40,7 +41,13 @@ fn code_of(cause: &(dyn Error + 'static)) -> Option<ExitCode> {
 fn engine_code(err: &EngineError) -> ExitCode {
     match err {
         EngineError::LockHeld { .. } => ExitCode::LockHeld,
-        EngineError::VersionMismatch { .. } | EngineError::Usage(_) => ExitCode::Usage,
+        EngineError::VersionMismatch { .. }
+        | EngineError::Usage(_)
+        | EngineError::Miswired(_)
+        | EngineError::Port {
+            source: PortError::Miswired(_),
+            ..
+        } => ExitCode::Usage,
         EngineError::RollbackFailed { .. } => ExitCode::RollbackFailed,
         EngineError::Cancelled { .. } => ExitCode::Cancelled,
         EngineError::LockLost { .. }
@@ -106,6 +113,12 @@ mod tests {
             }
             .into(),
             Coded::new(ExitCode::Usage, "verify failed").into(),
+            EngineError::Miswired("slot".into()).into(),
+            EngineError::Port {
+                what: "read production weights".into(),
+                source: PortError::Miswired("a third target group".into()),
+            }
+            .into(),
         ];
         for err in usage {
             let text = err.to_string();

@@ -75,10 +75,10 @@ async fn ecs_checks(session: &Session, checks: &mut Vec<Check>) {
         checks.push(check(
             format!("{slot} service `{name}` exists and registers in its target group"),
             match cloud.ecs.service(name).await {
-                Ok(view) if view.load_balancer_target_groups.iter().any(|t| t == tg) => None,
+                Ok(view) if view.load_balancers.iter().any(|lb| lb.target_group == tg) => None,
                 Ok(view) => Some(format!(
                     "`{name}` is attached to [{}], not to {tg}: fix [slots.{slot}] target_group_arn, or the service's load balancer",
-                    view.load_balancer_target_groups.join(", ")
+                    view.load_balancers.iter().map(|lb| lb.target_group.as_str()).collect::<Vec<_>>().join(", ")
                 )),
                 Err(e) => Some(format!("{e}: fix [slots.{slot}] service in service.toml")),
             },

@@ -151,6 +151,15 @@ pub struct Slots {
     pub green: SlotSettings,
 }
 
+impl Slots {
+    pub fn get(&self, slot: crate::model::Slot) -> &SlotSettings {
+        match slot {
+            crate::model::Slot::Blue => &self.blue,
+            crate::model::Slot::Green => &self.green,
+        }
+    }
+}
+
 /// One slot: an ECS service attached to one target group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

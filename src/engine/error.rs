@@ -26,6 +26,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Usage(String),
+    /// The AWS resources are not wired as service.toml says: refused before any write.
+    #[error("wiring: {0}")]
+    Miswired(String),
     /// Production traffic was never moved (or is back): the last good release serves.
     #[error("{status_reached} failed: {reason}")]
     Failed {

@@ -13,6 +13,7 @@ mod rollback;
 mod shift;
 mod stage;
 mod validate;
+mod wiring;
 
 use crate::config::settings::ServiceSettings;
 use crate::ports::{Cloud, Reporter, Slot, Status, StatusEvent};

@@ -95,6 +95,8 @@ impl<C: Cloud> Engine<'_, C> {
         let started = tokio::time::Instant::now();
         let observed = observe(self).await?;
         lease.note(self, observed.lock.as_ref(), started)?;
+        // Every locked verb observes before its first write: refuse a mis-wired service here.
+        super::wiring::check(self.settings, &observed)?;
         Ok(observed)
     }
 }

@@ -251,6 +251,7 @@ mod tests {
             rollout: crate::ports::Rollout::Completed,
             events: vec![],
             stopped_reasons: vec![],
+            load_balancers: vec![],
         };
         Observed {
             weights: crate::ports::Weights::all_on(Slot::Blue),

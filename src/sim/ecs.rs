@@ -114,6 +114,22 @@ impl World {
             rollout,
             events: s.events.clone(),
             stopped_reasons: s.stopped.clone(),
+            load_balancers: vec![self.binding(slot)],
+        }
+    }
+
+    /// Where `slot`'s service registers its tasks, as `sim::settings()` names the target
+    /// groups, container and port; with `faults.miswired` the green service registers in
+    /// blue's group (a copy-paste in the infrastructure code).
+    pub(crate) fn binding(&self, slot: Slot) -> LoadBalancer {
+        let group = match (slot, self.faults.miswired) {
+            (Slot::Blue, _) | (Slot::Green, true) => "tg/blue",
+            (Slot::Green, false) => "tg/green",
+        };
+        LoadBalancer {
+            target_group: group.into(),
+            container: "web".into(),
+            port: 8080,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Faults {
     /// How long the test listener's traffic keeps reaching the slot it forwarded to before
     /// a repoint (the ALB applies listener changes within seconds, not at once).
     pub test_listener_lag: Duration,
+    /// The green service registers its tasks in blue's target group.
+    pub miswired: bool,
 }
 
 /// Named fault profiles the property test sweeps.

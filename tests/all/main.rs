@@ -20,3 +20,4 @@ mod sim_invariants;
 mod sim_property;
 mod sim_regressions;
 mod sim_support;
+mod wiring;

@@ -100,6 +100,15 @@ impl Stack {
         let layout = cutover::config::Layout::new(dir.join("deploy"));
         cutover::config::scaffold::init(&layout, "test", &self.name, Some(&dir.join("tf.json")))
             .unwrap();
+        // The HTTP server these tests put at `test_url` answers /health for whatever is
+        // "behind" it and cannot tell which release that is, so the scaffold's version probe
+        // stays out here; the sandbox (real containers behind a test listener that follows
+        // moto's weights) and the simulation check version evidence.
+        let service = layout.service_dir(&self.name).join("service.toml");
+        let text = std::fs::read_to_string(&service).unwrap();
+        let probe = "[[validation.probes]]\npath = \"/version\"\nexpect_version = true\n";
+        assert!(text.contains(probe), "the scaffold's version probe moved");
+        std::fs::write(&service, text.replace(probe, "")).unwrap();
         // moto's ECR has no registry behind it: images live in the test registry, reached
         // with moto's ECR token (services.sh gives the registry that password).
         if let Ok(registry) = std::env::var("CUTOVER_TEST_REGISTRY") {
