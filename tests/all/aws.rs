@@ -313,3 +313,55 @@ async fn one_call_reads_match_the_single_reads() {
         (vec![release], Some(lock))
     );
 }
+
+/// Issue 14: a production forward that lost a slot's group was read as 0% there, and one
+/// with a third group at weight 0 was accepted; both are wiring errors now. The services'
+/// load balancer bindings come back with the slots (what the engine's wiring check reads).
+#[tokio::test]
+async fn a_production_forward_without_both_slot_groups_is_miswired() {
+    let Some(stack) = Stack::create("m") else {
+        return;
+    };
+    let cloud = cloud(&stack).await;
+    let blue_tg = stack.str("cutover_service.slots.blue.target_group_arn");
+    let blue = cloud.read_slot(Slot::Blue).await.unwrap();
+    assert_eq!(
+        blue.load_balancers,
+        [LoadBalancer {
+            target_group: blue_tg.clone(),
+            container: "web".into(),
+            port: 8080
+        }]
+    );
+    let listener = stack.str("cutover_service.traffic.production_listener_arn");
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    };
+    let only_blue = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(&blue_tg)
+                        .weight(100)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    aws_sdk_elasticloadbalancingv2::Client::new(&stack.sdk().await)
+        .modify_listener()
+        .listener_arn(&listener)
+        .default_actions(only_blue)
+        .send()
+        .await
+        .unwrap();
+    let err = cloud.production_weights().await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, PortError::Miswired(_)), "{err:?}");
+    assert!(
+        message.contains("[slots.green] target_group_arn") && message.contains(&listener),
+        "{message}"
+    );
+}
