@@ -28,7 +28,8 @@ pub struct ActionArgs {
     #[arg(
         id = "input_config_dir",
         long = "input-config-dir",
-        env = "INPUT_CONFIG-DIR"
+        env = "INPUT_CONFIG-DIR",
+        value_name = "DIR"
     )]
     pub config_dir: Option<String>,
     /// The release tag (default: the pushed tag in GITHUB_REF).

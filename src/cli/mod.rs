@@ -88,13 +88,13 @@ pub struct TagArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Name of the environment to scaffold.
-    #[arg(long, default_value = "production")]
+    #[arg(short, long, env = "CUTOVER_ENV", default_value = "production")]
     pub env: String,
     /// Name of the service to scaffold.
-    #[arg(long, default_value = "web")]
+    #[arg(short, long, env = "CUTOVER_SERVICE", default_value = "web")]
     pub service: String,
     /// Fill service.toml from `terraform output -json` of terraform/examples/complete.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "CUTOVER_FROM_TERRAFORM", value_name = "FILE")]
     pub from_terraform: Option<PathBuf>,
 }
 
@@ -172,7 +172,7 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Roll back to this version from history instead of the previous release.
-    #[arg(long)]
+    #[arg(long, env = "CUTOVER_ROLLBACK_TO")]
     pub to: Option<String>,
     /// Print the plan and its expected duration; change nothing.
     #[arg(long, env = "CUTOVER_DRY_RUN")]
@@ -184,7 +184,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print machine-readable JSON on stdout.
-    #[arg(long)]
+    #[arg(long, env = "CUTOVER_JSON")]
     pub json: bool,
 }
 

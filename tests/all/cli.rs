@@ -93,12 +93,6 @@ fn clap_definition_is_consistent() {
 }
 
 #[test]
-fn help_lists_every_verb() {
-    let out = cutover(Path::new(".")).arg("--help").assert().success();
-    insta::assert_snapshot!(String::from_utf8_lossy(&out.get_output().stdout));
-}
-
-#[test]
 fn init_then_render_writes_the_trail() {
     let dir = scaffold();
     let out = render(dir.path(), "v0.1.0").success();
