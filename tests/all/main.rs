@@ -11,6 +11,7 @@ mod cli;
 mod e2e;
 mod engine_abort;
 mod engine_focused;
+mod engine_plans;
 mod github;
 mod moto;
 mod schema;
