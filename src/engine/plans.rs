@@ -59,8 +59,9 @@ pub struct RollbackPlan {
     /// What the live slot runs now; None mid-shift.
     pub live: Option<Version>,
     pub path: RollbackPath,
-    /// An interrupted shift goes back to the last good release first; `--to` then goes on.
-    pub repair_first: bool,
+    /// Mid-shift, production goes back to this slot first (the last good release's); a
+    /// `--to` goes on from there.
+    pub repair_to: Option<Slot>,
     /// What will be live, and on which slot.
     pub version: Option<Version>,
     pub slot: Slot,
@@ -129,8 +130,12 @@ impl<C: Cloud> Engine<'_, C> {
     pub async fn rollback_plan(&self, to: Option<&Version>) -> Result<RollbackPlan, EngineError> {
         let observed = self.observe().await?;
         let depth = self.settings.history.depth;
-        let mid_shift = observed.weights.live().is_none();
-        let decided = if mid_shift {
+        let repair_to = observed
+            .weights
+            .live()
+            .is_none()
+            .then(|| observed.safe_slot());
+        let decided = if repair_to.is_some() {
             if to.is_none() {
                 let safe = observed.safe_slot();
                 return Ok(settled(&observed, safe, RollbackPath::Repair));
@@ -141,7 +146,10 @@ impl<C: Cloud> Engine<'_, C> {
         };
         let mv = match decide(&decided, to, depth)? {
             Decision::Nothing { live } => {
-                return Ok(settled(&observed, live, RollbackPath::Nothing));
+                return Ok(RollbackPlan {
+                    repair_to,
+                    ..settled(&observed, live, RollbackPath::Nothing)
+                });
             }
             Decision::Move(mv) => mv,
         };
@@ -163,9 +171,9 @@ impl<C: Cloud> Engine<'_, C> {
                 .slot(live)
                 .version()
                 .cloned()
-                .filter(|_| !mid_shift),
+                .filter(|_| repair_to.is_none()),
             path: RollbackPath::of(warm),
-            repair_first: mid_shift,
+            repair_to,
             version: Some(target.version),
             slot,
             digest: Some(target.digest),
@@ -185,7 +193,7 @@ fn settled(observed: &Observed, slot: Slot, path: RollbackPath) -> RollbackPlan 
             .live()
             .and_then(|s| observed.slot(s).version().cloned()),
         path,
-        repair_first: path == RollbackPath::Repair,
+        repair_to: (path == RollbackPath::Repair).then_some(slot),
         slot,
         digest: observed.release_on(slot).map(|r| r.digest.clone()),
         desired: observed.slot(slot).desired,
@@ -265,11 +273,12 @@ impl fmt::Display for RollbackPlan {
             )?,
             None => writeln!(f, "live      mid-shift (production {})", self.production)?,
         }
-        if self.repair_first && self.path != RollbackPath::Repair {
+        if let Some(safe) = self.repair_to
+            && self.path != RollbackPath::Repair
+        {
             writeln!(
                 f,
-                "repair    production back to {} first (an interrupted shift)",
-                slot.other()
+                "repair    production back to {safe} first (an interrupted shift)"
             )?;
         }
         let target = version(&self.version);
