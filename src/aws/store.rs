@@ -79,12 +79,7 @@ impl Store for AwsCloud {
             Some(h) => h,
             None => self.history().await?,
         };
-        match history.iter_mut().find(|r| r.same_release(release)) {
-            Some(existing) => *existing = release.clone(),
-            None => history.push(release.clone()),
-        }
-        let excess = history.len().saturating_sub(cap.max(1));
-        history.drain(..excess);
+        record_release(&mut history, release, cap);
         // On an error the write may or may not have applied: the next record reads again.
         self.ssm
             .put(&self.history_parameter, &history, true)

@@ -2,8 +2,9 @@
 
 use super::load::load_config;
 use super::session::{Session, runtime};
-use super::{Io, Target};
+use super::{Io, OutcomeStatus, Target};
 use crate::exit::ExitCode;
+use crate::read_only::ReadOnly;
 use crate::version::Version;
 
 #[derive(Debug, Clone)]
@@ -22,36 +23,20 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
             .await;
         let out = &mut *io.out;
-        let engine = session.engine();
         if req.dry_run {
-            let observed = engine.observe().await?;
-            let steps = crate::engine::steps(&session.loaded.service.strategy)?;
-            writeln!(out, "production {}", observed.weights)?;
-            for slot in [crate::ports::Slot::Blue, crate::ports::Slot::Green] {
-                let v = observed
-                    .slot(slot)
-                    .version()
-                    .map_or_else(|| "nothing".to_string(), ToString::to_string);
-                writeln!(out, "{slot:<10} {v}")?;
-            }
-            let total: u64 = steps.iter().map(|s| s.hold.as_secs()).sum();
-            for s in &steps {
-                writeln!(
-                    out,
-                    "shift      {:>3}% on {} then hold {}s",
-                    s.percent,
-                    req.version,
-                    s.hold.as_secs()
-                )?;
-            }
-            writeln!(
-                out,
-                "expected   {total}s (a promote refuses unless {} is the staged release)",
-                req.version
-            )?;
+            // The engine's plan over a guard that refuses every write: what the promote
+            // will do, or the error it would refuse with (another version staged).
+            let guard = ReadOnly::new(&session.cloud);
+            let plan = session
+                .dry_engine(&guard)
+                .promote_plan(&req.version)
+                .await?;
+            write!(out, "{plan}")?;
+            io.outcome.status = Some(OutcomeStatus::Planned);
+            io.outcome.live_slot = plan.production.live().map(|s| s.to_string());
             return Ok(ExitCode::Ok);
         }
-        let outcome = engine.promote(&req.version).await?;
+        let outcome = session.engine().promote(&req.version).await?;
         io.outcome.live_slot = Some(outcome.slot.to_string());
         io.outcome.status = Some(crate::ports::Status::Promoted.into());
         if outcome.already {

@@ -2,9 +2,10 @@
 
 use super::load::load_config;
 use super::session::{AccountCheck, Session, runtime};
-use super::{Io, Target};
+use super::{Io, OutcomeStatus, Target};
 use crate::engine::RollbackPath;
 use crate::exit::ExitCode;
+use crate::read_only::ReadOnly;
 use crate::version::Version;
 
 #[derive(Debug, Clone)]
@@ -42,33 +43,20 @@ async fn rollback_in(
         .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
         .await;
     let out = &mut *io.out;
-    let engine = session.engine();
     if req.dry_run {
-        let observed = engine.observe().await?;
-        let target = match &req.to {
-            Some(v) => observed
-                .history
-                .iter()
-                .rev()
-                .find(|r| &r.version == v)
-                .map(|r| format!("{} on {} (from history)", r.version, r.slot)),
-            None => observed
-                .history
-                .iter()
-                .rev()
-                .filter(|r| r.status == crate::ports::Status::Promoted)
-                .nth(1)
-                .map(|r| format!("{} on {}", r.version, r.slot)),
-        };
-        writeln!(out, "production {}", observed.weights)?;
-        writeln!(
-            out,
-            "roll back to {}",
-            target.unwrap_or_else(|| "nothing: no earlier good release in history".into())
-        )?;
+        // The engine's plan over a guard that refuses every write: what the rollback will
+        // do, or the error it would refuse with.
+        let guard = ReadOnly::new(&session.cloud);
+        let plan = session
+            .dry_engine(&guard)
+            .rollback_plan(req.to.as_ref())
+            .await?;
+        write!(out, "{plan}")?;
+        io.outcome.status = Some(OutcomeStatus::Planned);
+        io.outcome.live_slot = plan.production.live().map(|s| s.to_string());
         return Ok(ExitCode::Ok);
     }
-    let outcome = engine.rollback(req.to.as_ref()).await?;
+    let outcome = session.engine().rollback(req.to.as_ref()).await?;
     io.outcome.version = outcome.version.as_ref().map(ToString::to_string);
     io.outcome.live_slot = Some(outcome.slot.to_string());
     io.outcome.status = Some(crate::ports::Status::RolledBack.into());

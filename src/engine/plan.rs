@@ -193,19 +193,7 @@ impl fmt::Display for Plan {
             self.stabilize_deadline.as_secs(),
             self.validate_deadline.as_secs()
         )?;
-        for (i, s) in self.steps.iter().enumerate() {
-            let what = if i + 1 == self.steps.len() {
-                "bake"
-            } else {
-                "hold"
-            };
-            writeln!(
-                f,
-                "shift     {:>3}% then {what} {}s",
-                s.percent,
-                s.hold.as_secs()
-            )?;
-        }
+        write_steps(f, &self.steps)?;
         write!(
             f,
             "duration  ~{}s expected, at most {}s",
@@ -215,7 +203,21 @@ impl fmt::Display for Plan {
     }
 }
 
-mod secs {
+/// One line per weight step; the hold after the last (100%) step is the bake.
+pub(super) fn write_steps(f: &mut fmt::Formatter<'_>, steps: &[Step]) -> fmt::Result {
+    for (i, s) in steps.iter().enumerate() {
+        let what = if i + 1 == steps.len() { "bake" } else { "hold" };
+        writeln!(
+            f,
+            "shift     {:>3}% then {what} {}s",
+            s.percent,
+            s.hold.as_secs()
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) mod secs {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,

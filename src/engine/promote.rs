@@ -4,13 +4,13 @@
 use serde::Serialize;
 
 use super::plan::{Step, steps};
-use super::ready::slot_ready;
+use super::ready::{NotReady, slot_ready};
 use super::{Engine, EngineError, Lease, Observed};
 use crate::config::settings::OldSlotPolicy;
 use crate::ports::{Cloud, Release, Slot, Status, Weights};
 use crate::version::Version;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PromoteOutcome {
     pub version: Version,
     pub slot: Slot,
@@ -18,12 +18,99 @@ pub struct PromoteOutcome {
     pub already: bool,
 }
 
-/// Where a promote starts from, as read from the real state.
-struct Start {
-    new: Slot,
-    release: Release,
+/// What a promote of one version does from the observed state. Decided by [`start`] alone,
+/// so `promote_plan` says what `promote` then does.
+pub(crate) enum Start {
+    Shift(Shift),
+    /// Already live at 100% and promoted (or live and older than the history): nothing to do.
+    Already(Slot),
+    /// Refused. With `repair`, an interrupted shift goes back to the last good release
+    /// first: a refused promote must not leave production split.
+    Refuse {
+        repair: bool,
+        error: EngineError,
+    },
+}
+
+/// A shift to take, as read from the real state.
+pub(crate) struct Shift {
+    pub(crate) new: Slot,
+    pub(crate) release: Release,
+    /// Production weight already on `new`: an interrupted shift resumes above it.
+    pub(crate) weight: u8,
     /// Steps still to take (all of them, or the rest of an interrupted shift).
-    steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
+}
+
+/// Where a promote of `version` starts from `observed`, taking the steps `all`. Pure: it
+/// reads nothing and writes nothing.
+pub(crate) fn start(observed: &Observed, version: &Version, all: Vec<Step>) -> Start {
+    let runs = |slot: Slot| observed.slot(slot).version() == Some(version);
+    let (new, weight) = match observed.weights.live() {
+        Some(live) if runs(live) => (live, 100),
+        Some(live) => (live.other(), 0),
+        None => match [Slot::Blue, Slot::Green]
+            .into_iter()
+            .find(|s| runs(*s) && observed.weights.of(*s) > 0)
+        {
+            Some(new) => (new, observed.weights.of(new)),
+            None => {
+                return Start::Refuse {
+                    repair: true,
+                    error: mismatch(observed, observed.safe_slot().other(), version),
+                };
+            }
+        },
+    };
+    let entry = observed.release_on(new).filter(|_| runs(new));
+    let Some(release) = entry else {
+        if weight == 100 {
+            // Live and not in history (older than its depth): nothing to promote.
+            return Start::Already(new);
+        }
+        return Start::Refuse {
+            repair: false,
+            error: mismatch(observed, new, version),
+        };
+    };
+    if weight == 100 && release.status == Status::Promoted {
+        return Start::Already(new);
+    }
+    let resumable = matches!(
+        release.status,
+        Status::AwaitingApproval | Status::Shifting(_) | Status::Baking
+    );
+    if !resumable {
+        return Start::Refuse {
+            repair: weight > 0,
+            error: EngineError::Usage(format!(
+                "{version} on {new} is {} in the history, not awaiting approval; stage it again",
+                release.status
+            )),
+        };
+    }
+    // Resume: the steps above the weight already on the new slot; at 100% only the bake.
+    let steps = all
+        .into_iter()
+        .filter(|s| s.percent > weight || s.percent == 100)
+        .collect();
+    Start::Shift(Shift {
+        new,
+        release: release.clone(),
+        weight,
+        steps,
+    })
+}
+
+fn mismatch(observed: &Observed, idle: Slot, asked: &Version) -> EngineError {
+    let staged = observed
+        .release_on(idle)
+        .filter(|r| r.status == Status::AwaitingApproval)
+        .map(|r| r.version.clone());
+    EngineError::VersionMismatch {
+        staged,
+        asked: asked.clone(),
+    }
 }
 
 impl<C: Cloud> Engine<'_, C> {
@@ -48,19 +135,27 @@ impl<C: Cloud> Engine<'_, C> {
             Some(s) => s,
             None => steps(&self.settings.strategy)?,
         };
-        let start = match self.start(lease, &observed, version, all).await? {
-            Ok(start) => start,
-            Err(done) => return Ok(done),
+        let start = match start(&observed, version, all) {
+            Start::Shift(shift) => shift,
+            Start::Already(slot) => {
+                return Ok(PromoteOutcome {
+                    version: version.clone(),
+                    slot,
+                    already: true,
+                });
+            }
+            Start::Refuse { repair, error } => {
+                if repair {
+                    self.repair_shift(lease, &observed).await?;
+                }
+                return Err(error);
+            }
         };
         let new = start.new;
         let old = new.other();
-        let on_new = observed.weights.of(new);
-        let new_state = observed.slot(new);
-        if let Err(state) =
-            slot_ready(self, new, &start.release.task_definition, new_state.desired).await?
-        {
+        if let Err(state) = self.shift_ready(&observed, &start).await? {
             let reason = format!("{version} on {new} is not healthy: {state}");
-            if on_new == 0 {
+            if start.weight == 0 {
                 self.report(
                     Status::Failed,
                     Some(version),
@@ -110,86 +205,17 @@ impl<C: Cloud> Engine<'_, C> {
         })
     }
 
-    /// Decide where to start, or Err(outcome) when there is nothing to do.
-    async fn start(
+    /// Whether the slot a shift goes to is ready now: a promote takes no step otherwise.
+    pub(crate) async fn shift_ready(
         &self,
-        lease: &Lease,
         observed: &Observed,
-        version: &Version,
-        all: Vec<Step>,
-    ) -> Result<Result<Start, PromoteOutcome>, EngineError> {
-        let runs = |slot: Slot| observed.slot(slot).version() == Some(version);
-        let (new, weight) = match observed.weights.live() {
-            Some(live) if runs(live) => (live, 100),
-            Some(live) => (live.other(), 0),
-            None => match [Slot::Blue, Slot::Green]
-                .into_iter()
-                .find(|s| runs(*s) && observed.weights.of(*s) > 0)
-            {
-                Some(new) => (new, observed.weights.of(new)),
-                None => {
-                    self.repair_shift(lease, observed).await?;
-                    return Err(self.mismatch(observed, observed.safe_slot().other(), version));
-                }
-            },
-        };
-        let entry = observed.release_on(new).filter(|_| runs(new));
-        let Some(release) = entry else {
-            if weight == 100 {
-                // Live and not in history (older than its depth): nothing to promote.
-                return Ok(Err(PromoteOutcome {
-                    version: version.clone(),
-                    slot: new,
-                    already: true,
-                }));
-            }
-            return Err(self.mismatch(observed, new, version));
-        };
-        let resumable = matches!(
-            release.status,
-            Status::AwaitingApproval | Status::Shifting(_) | Status::Baking
-        );
-        if weight == 100 && release.status == Status::Promoted {
-            return Ok(Err(PromoteOutcome {
-                version: version.clone(),
-                slot: new,
-                already: true,
-            }));
-        }
-        if !resumable {
-            if weight > 0 {
-                self.repair_shift(lease, observed).await?;
-            }
-            return Err(EngineError::Usage(format!(
-                "{version} on {new} is {} in the history, not awaiting approval; stage it again",
-                release.status
-            )));
-        }
-        // Resume: the steps above the weight already on the new slot; at 100% only the bake.
-        let rest: Vec<Step> = all
-            .iter()
-            .filter(|s| s.percent > weight || s.percent == 100)
-            .cloned()
-            .collect();
-        Ok(Ok(Start {
-            new,
-            release: release.clone(),
-            steps: rest,
-        }))
+        shift: &Shift,
+    ) -> Result<Result<(), NotReady>, EngineError> {
+        let desired = observed.slot(shift.new).desired;
+        slot_ready(self, shift.new, &shift.release.task_definition, desired).await
     }
 
-    fn mismatch(&self, observed: &Observed, idle: Slot, asked: &Version) -> EngineError {
-        let staged = observed
-            .release_on(idle)
-            .filter(|r| r.status == Status::AwaitingApproval)
-            .map(|r| r.version.clone());
-        EngineError::VersionMismatch {
-            staged,
-            asked: asked.clone(),
-        }
-    }
-
-    async fn shift(&self, lease: &Lease, start: &Start) -> Result<(), EngineError> {
+    async fn shift(&self, lease: &Lease, start: &Shift) -> Result<(), EngineError> {
         let version = &start.release.version;
         let new = start.new;
         let first = start.steps.first().map_or(100, |s| s.percent);

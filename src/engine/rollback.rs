@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
-use super::plan::Step;
+use super::plan::{Step, bake};
 use super::ready::readiness;
 use super::{Engine, EngineError, Lease, Observed};
+use crate::config::settings::Strategy;
 use crate::ports::{Cloud, Release, Slot, Status};
 use crate::version::Version;
 
@@ -23,12 +24,111 @@ pub enum RollbackPath {
     Nothing,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl RollbackPath {
+    /// A release still warm on its slot is flipped to; any other is brought up first.
+    pub(crate) fn of(warm: bool) -> Self {
+        if warm {
+            RollbackPath::Fast
+        } else {
+            RollbackPath::Cold
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RollbackOutcome {
     /// What is live now (None only if its slot runs no task definition).
     pub version: Option<Version>,
     pub slot: Slot,
     pub path: RollbackPath,
+}
+
+impl RollbackOutcome {
+    /// What `slot` runs, as `observed`, reached by `path`.
+    pub(crate) fn on(observed: &Observed, slot: Slot, path: RollbackPath) -> Self {
+        RollbackOutcome {
+            version: observed.slot(slot).version().cloned(),
+            slot,
+            path,
+        }
+    }
+}
+
+/// What a rollback does once production is on one slot. Decided by [`decide`] alone, so
+/// `rollback_plan` says what `rollback` then does.
+pub(crate) enum Decision {
+    /// The release asked for is the live one.
+    Nothing { live: Slot },
+    /// Boxed: two releases, where the other variant is a slot.
+    Move(Box<Move>),
+}
+
+/// A release to bring back onto the idle slot.
+pub(crate) struct Move {
+    pub(crate) live: Slot,
+    pub(crate) target: Release,
+    /// Always the idle slot: the live one keeps serving until the target is ready.
+    pub(crate) slot: Slot,
+    /// What is live now, as the history knows it: marked rolled back once traffic left it.
+    pub(crate) current: Option<Release>,
+    /// Tasks the target runs: the live slot's count, so it takes the same load.
+    pub(crate) desired: u32,
+}
+
+/// The rollback from `observed`, whose weights must not be mid-shift (a repair comes
+/// first). Pure: it reads nothing and writes nothing.
+pub(crate) fn decide(
+    observed: &Observed,
+    to: Option<&Version>,
+    depth: u32,
+) -> Result<Decision, EngineError> {
+    let live = observed
+        .weights
+        .live()
+        .expect("an interrupted shift is repaired before a rollback decides");
+    let target = rollback_target(observed, live, to, depth)?;
+    let live_td = observed.slot(live).task_definition.as_ref().map(|t| &t.id);
+    if live_td == Some(&target.task_definition) {
+        return Ok(Decision::Nothing { live });
+    }
+    Ok(Decision::Move(Box::new(Move {
+        live,
+        slot: live.other(),
+        current: observed.release_on(live).cloned(),
+        desired: observed.slot(live).desired.max(1),
+        target: target.clone(),
+    })))
+}
+
+/// `to` from the history, or else the newest good release that is not the live one (the
+/// live release can be the newest good one or not, e.g. after a rollback).
+fn rollback_target<'a>(
+    observed: &'a Observed,
+    live: Slot,
+    to: Option<&Version>,
+    depth: u32,
+) -> Result<&'a Release, EngineError> {
+    let live_td = observed.slot(live).task_definition.as_ref().map(|t| &t.id);
+    let found = observed.history.iter().rev().find(|r| match to {
+        None => r.status == Status::Promoted && Some(&r.task_definition) != live_td,
+        Some(v) => &r.version == v,
+    });
+    found.ok_or_else(|| {
+        EngineError::Usage(match to {
+            None => "no earlier good release in the history to roll back to".into(),
+            Some(v) => format!(
+                "{v} is not in the release history (the last {depth}); deploy it as a new release"
+            ),
+        })
+    })
+}
+
+/// The one step a `--to` redeploy is promoted with: all at once, then the strategy's bake.
+pub(crate) fn redeploy_step(strategy: &Strategy) -> Result<Step, EngineError> {
+    Ok(Step {
+        percent: 100,
+        hold: bake(strategy)?,
+    })
 }
 
 impl<C: Cloud> Engine<'_, C> {
@@ -48,86 +148,32 @@ impl<C: Cloud> Engine<'_, C> {
         let mut observed = self.observe_locked(lease).await?;
         if observed.weights.live().is_none() {
             self.repair_shift(lease, &observed).await?;
-            let slot = observed.safe_slot();
             if to.is_none() {
-                return Ok(self.outcome(&observed, slot, RollbackPath::Repair));
+                let safe = observed.safe_slot();
+                return Ok(RollbackOutcome::on(&observed, safe, RollbackPath::Repair));
             }
             observed = self.observe_locked(lease).await?;
         }
-        let live = observed.weights.live().expect("repaired above");
-        let current = observed.release_on(live).cloned();
-        let target = self.rollback_target(&observed, live, to)?;
-        if observed.slot(live).task_definition.as_ref().map(|t| &t.id)
-            == Some(&target.task_definition)
-        {
-            return Ok(self.outcome(&observed, live, RollbackPath::Nothing));
-        }
-        let slot = live.other();
-        let desired = observed.slot(live).desired.max(1);
-        // Independent reads, made together: the image must still be in the registry (the
-        // slot cannot replace a task without it), and is the slot warm?
-        let ((), warm) = tokio::try_join!(
-            self.require_image(&target.digest),
-            self.is_warm(&observed, slot, &target),
-        )?;
+        let mv = match decide(&observed, to, self.settings.history.depth)? {
+            Decision::Nothing { live } => {
+                return Ok(RollbackOutcome::on(&observed, live, RollbackPath::Nothing));
+            }
+            Decision::Move(mv) => mv,
+        };
+        let warm = self.check_target(&observed, &mv).await?;
+        let (target, slot) = (&mv.target, mv.slot);
         self.report(
             Status::RollingBack,
             Some(&target.version),
             Some(slot),
             format!("to {} on {slot}", target.version),
         );
-        let path = match self
-            .ensure_ready(lease, slot, &target, desired, warm, to.is_some())
-            .await
-        {
-            Ok(path) => path,
-            Err(e @ (EngineError::LockLost { .. } | EngineError::Cancelled { .. })) => {
-                return Err(e);
-            }
-            Err(e) => {
-                let reason = format!(
-                    "could not bring {} up on {slot}: {e}; production is still on {live}",
-                    target.version
-                );
-                self.report(
-                    Status::RollbackFailed,
-                    Some(&target.version),
-                    Some(slot),
-                    reason.clone(),
-                );
-                return Err(EngineError::RollbackFailed { reason });
-            }
-        };
+        self.bring_up(lease, &mv, warm, to.is_some()).await?;
         match to {
-            Some(version) => {
-                // A redeploy of an older release: validated, then promoted all at once and
-                // baked like any release, so it is good only after its bake.
-                let target = Release {
-                    slot,
-                    ..target.clone()
-                };
-                self.record(lease, &target, Status::AwaitingApproval)
-                    .await?;
-                let bake = super::plan::bake(&self.settings.strategy)?;
-                self.promote_locked(
-                    lease,
-                    version,
-                    Some(vec![Step {
-                        percent: 100,
-                        hold: bake,
-                    }]),
-                )
-                .await?;
-            }
-            None => {
-                if let Some(cur) = &current {
-                    self.record(lease, cur, Status::RollingBack).await?;
-                }
-                self.flip_back(lease, slot, &format!("rollback to {}", target.version))
-                    .await?;
-            }
+            Some(version) => self.redeploy(lease, &mv, version).await?,
+            None => self.flip_to(lease, &mv).await?,
         }
-        if let Some(cur) = &current {
+        if let Some(cur) = &mv.current {
             self.record(lease, cur, Status::RolledBack).await?;
         }
         self.report(
@@ -137,36 +183,25 @@ impl<C: Cloud> Engine<'_, C> {
             format!("{} live on {slot}", target.version),
         );
         Ok(RollbackOutcome {
-            version: Some(target.version),
+            version: Some(target.version.clone()),
             slot,
-            path,
+            path: RollbackPath::of(warm),
         })
     }
 
-    fn rollback_target(
+    /// Whether the target's slot is warm, once the target's image is known to be still in
+    /// the registry (the slot cannot replace a task without it). Two independent reads,
+    /// made together; a plan makes the same ones.
+    pub(crate) async fn check_target(
         &self,
         observed: &Observed,
-        live: Slot,
-        to: Option<&Version>,
-    ) -> Result<Release, EngineError> {
-        let live_td = observed
-            .slot(live)
-            .task_definition
-            .as_ref()
-            .map(|t| t.id.clone());
-        let found = observed.history.iter().rev().find(|r| match to {
-            None => r.status == Status::Promoted && Some(&r.task_definition) != live_td.as_ref(),
-            Some(v) => &r.version == v,
-        });
-        found.cloned().ok_or_else(|| {
-            EngineError::Usage(match to {
-                None => "no earlier good release in the history to roll back to".into(),
-                Some(v) => format!(
-                    "{v} is not in the release history (the last {}); deploy it as a new release",
-                    self.settings.history.depth
-                ),
-            })
-        })
+        mv: &Move,
+    ) -> Result<bool, EngineError> {
+        let ((), warm) = tokio::try_join!(
+            self.require_image(&mv.target.digest),
+            self.is_warm(observed, mv.slot, &mv.target),
+        )?;
+        Ok(warm)
     }
 
     /// Whether `slot` still runs `target` at capacity with every target healthy (the
@@ -190,6 +225,38 @@ impl<C: Cloud> Engine<'_, C> {
         Ok(readiness(slot, state, targets, &target.task_definition, state.desired).is_ok())
     }
 
+    /// [`Self::ensure_ready`], where any failure but a lost lock or a cancel is a failed
+    /// rollback (production still on the live slot, which a human must look at).
+    async fn bring_up(
+        &self,
+        lease: &Lease,
+        mv: &Move,
+        warm: bool,
+        validate: bool,
+    ) -> Result<(), EngineError> {
+        let (target, slot) = (&mv.target, mv.slot);
+        match self
+            .ensure_ready(lease, slot, target, mv.desired, warm, validate)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e @ (EngineError::LockLost { .. } | EngineError::Cancelled { .. })) => Err(e),
+            Err(e) => {
+                let reason = format!(
+                    "could not bring {} up on {slot}: {e}; production is still on {}",
+                    target.version, mv.live
+                );
+                self.report(
+                    Status::RollbackFailed,
+                    Some(&target.version),
+                    Some(slot),
+                    reason.clone(),
+                );
+                Err(EngineError::RollbackFailed { reason })
+            }
+        }
+    }
+
     /// Make `slot` run `target` warm and healthy; validate it when it had to be brought up
     /// or when `validate` asks (a redeploy).
     async fn ensure_ready(
@@ -200,9 +267,9 @@ impl<C: Cloud> Engine<'_, C> {
         desired: u32,
         warm: bool,
         validate: bool,
-    ) -> Result<RollbackPath, EngineError> {
+    ) -> Result<(), EngineError> {
         if warm && !validate {
-            return Ok(RollbackPath::Fast);
+            return Ok(());
         }
         if !warm {
             self.write(lease, "bring the rollback slot up", || {
@@ -223,18 +290,36 @@ impl<C: Cloud> Engine<'_, C> {
         self.aim_test_listener(lease, slot, "point the test listener at the rollback slot")
             .await?;
         self.validate(&target.version).await?;
-        Ok(if warm {
-            RollbackPath::Fast
-        } else {
-            RollbackPath::Cold
-        })
+        Ok(())
     }
 
-    fn outcome(&self, observed: &Observed, slot: Slot, path: RollbackPath) -> RollbackOutcome {
-        RollbackOutcome {
-            version: observed.slot(slot).version().cloned(),
-            slot,
-            path,
+    /// `--to`: a redeploy of an older release, validated, then promoted all at once and
+    /// baked like any release, so it is good only after its bake.
+    async fn redeploy(
+        &self,
+        lease: &Lease,
+        mv: &Move,
+        version: &Version,
+    ) -> Result<(), EngineError> {
+        let staged = Release {
+            slot: mv.slot,
+            ..mv.target.clone()
+        };
+        self.record(lease, &staged, Status::AwaitingApproval)
+            .await?;
+        let step = redeploy_step(&self.settings.strategy)?;
+        self.promote_locked(lease, version, Some(vec![step]))
+            .await?;
+        Ok(())
+    }
+
+    /// Back to the previous release: the live one is marked RollingBack first (a re-run
+    /// after a crash must not roll forward to it), then the flip.
+    async fn flip_to(&self, lease: &Lease, mv: &Move) -> Result<(), EngineError> {
+        if let Some(cur) = &mv.current {
+            self.record(lease, cur, Status::RollingBack).await?;
         }
+        let reason = format!("rollback to {}", mv.target.version);
+        self.flip_back(lease, mv.slot, &reason).await
     }
 }

@@ -164,6 +164,11 @@ impl Sim {
         cancel
     }
 
+    /// Test hook: the history as SSM holds it, e.g. one an older cutover wrote in its order.
+    pub fn put_history(&self, history: Vec<Release>) {
+        self.world().history = history;
+    }
+
     /// Test hook: mark a task definition as having passed validation outside the engine.
     pub fn mark_validated(&self, task_definition: &str) {
         self.world()

@@ -358,9 +358,6 @@ impl World {
     // ---- SSM ----
 
     pub(crate) fn record(&mut self, release: &Release, cap: usize) {
-        self.history.retain(|r| !r.same_release(release));
-        self.history.push(release.clone());
-        let excess = self.history.len().saturating_sub(cap);
-        self.history.drain(..excess);
+        crate::ports::record_release(&mut self.history, release, cap);
     }
 }

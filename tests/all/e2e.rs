@@ -487,8 +487,14 @@ fn the_release_story_against_moto() {
         &["stage", "--dry-run", "--tag", "v1.4.0", "--image", &image],
     );
     w.expect(0, &["deploy", "--dry-run", "--tag", "v1.5.0"]);
-    w.expect(0, &["promote", "--dry-run", "--tag", "v1.4.0"]);
-    w.expect(0, &["rollback", "--dry-run"]);
+    let out = w.expect(0, &["promote", "--dry-run", "--tag", "v1.4.0"]);
+    assert!(out.contains("promote   v1.4.0"), "{out}");
+    // Since `rollback --to v1.0.0` the only good release is the live one: the dry run
+    // refuses as the rollback would, and one `--to` an older release plans its redeploy.
+    let out = w.expect(2, &["rollback", "--dry-run"]);
+    assert!(out.contains("no earlier good release"), "{out}");
+    let out = w.expect(0, &["rollback", "--dry-run", "--to", "v1.2.0"]);
+    assert!(out.contains("target    v1.2.0"), "{out}");
     assert_eq!(w.snapshot(), before, "a dry run changed AWS state");
 
     // History shows the story.

@@ -12,6 +12,7 @@ mod cli_cases;
 mod e2e;
 mod engine_abort;
 mod engine_focused;
+mod engine_plans;
 mod github;
 mod moto;
 mod schema;
