@@ -12,6 +12,7 @@ mod e2e;
 mod engine_abort;
 mod engine_focused;
 mod github;
+mod incident;
 mod moto;
 mod schema;
 mod services;
