@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::plan::Step;
 use super::ready::readiness;
-use super::{Engine, EngineError, Lease, Observed};
+use super::{Engine, EngineError, Gate, Lease, Observed};
 use crate::ports::{Cloud, Release, Slot, Status};
 use crate::version::Version;
 
@@ -231,7 +231,7 @@ impl<C: Cloud> Engine<'_, C> {
             )
             .await?;
         }
-        self.validate(&target.version).await?;
+        self.validate(Gate::Recover(slot), &target.version).await?;
         Ok(if warm {
             RollbackPath::Fast
         } else {

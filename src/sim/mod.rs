@@ -222,10 +222,12 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
             blue: SlotSettings {
                 service: "web-blue".into(),
                 target_group_arn: "tg/blue".into(),
+                alarms: vec![BLUE_ALARM.into()],
             },
             green: SlotSettings {
                 service: "web-green".into(),
                 target_group_arn: "tg/green".into(),
+                alarms: vec![GREEN_ALARM.into()],
             },
         },
         traffic: TrafficSettings {
@@ -257,11 +259,10 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
                 consecutive_successes: 3,
                 attempts: 12,
             }],
-            alarms: [BLUE_ALARM, GREEN_ALARM, SERVICE_ALARM]
-                .map(String::from)
-                .to_vec(),
+            service_alarms: vec![SERVICE_ALARM.into()],
             command: Some(vec!["./smoke-test".into()]),
             command_timeout: s(60),
+            ..Default::default()
         },
         deadlines: Deadlines {
             stabilize: s(300),

@@ -135,11 +135,10 @@ pub async fn run(scenario: Scenario) -> RunReport {
     } else {
         OldSlotPolicy::ScaleToZero
     };
-    let sim = Sim::new(
-        scenario.seed,
-        faults.clone(),
-        settings(scenario.strategy, policy),
-    );
+    let mut settings = settings(scenario.strategy, policy);
+    // Either way, a service-wide alarm of an incident must not block its hotfix.
+    settings.validation.gate_on_service_alarms = rng.chance(0.5);
+    let sim = Sim::new(scenario.seed, faults.clone(), settings);
     let d = Driver {
         sim,
         rng: RefCell::new(rng),
