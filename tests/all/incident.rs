@@ -200,3 +200,51 @@ fn the_staged_slots_own_alarm_fails_its_stage() {
         assert_clean(&sim);
     });
 }
+
+/// With `gate_on_service_alarms`, validation gates on web-slo too: one already in ALARM
+/// when it begins is the incident the hotfix is for (noted, no gate), one that goes into
+/// ALARM while it runs fails it.
+#[test]
+fn gate_on_service_alarms_counts_what_fires_during_validation() {
+    let gated = || {
+        let mut s = settings(StrategyKind::Canary, OldSlotPolicy::KeepWarm);
+        s.validation.gate_on_service_alarms = true;
+        s
+    };
+    let stage_with = |faults: Faults| {
+        block_on(async {
+            let sim = Sim::new(14, faults, gated());
+            let ci = sim.runner("ci", None);
+            let result = stage(&Engine::new(&ci, &ci, &sim.settings, "ci"), &sim).await;
+            assert_clean(&sim);
+            (result, sim.log())
+        })
+    };
+    let burning = Faults {
+        incident_at: Some(Duration::ZERO),
+        service_alarm: true,
+        ..Faults::default()
+    };
+    let (result, log) = stage_with(burning);
+    result.expect("the incident's own SLO alarm is no gate for its hotfix");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("service-wide alarm web-slo was already in ALARM"))
+    );
+
+    // The same run, with web-slo going into ALARM a second after validation began.
+    let validating = log
+        .iter()
+        .find(|l| l.contains("STATUS Validating on green"))
+        .and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .expect("validation began");
+    let outage = Faults {
+        outage: Some((
+            Duration::from_millis(validating + 1_000),
+            Duration::from_secs(3600),
+        )),
+        ..Faults::default()
+    };
+    let err = stage_with(outage).0.unwrap_err();
+    assert!(err.to_string().contains("in ALARM: web-slo"), "{err}");
+}
