@@ -275,8 +275,20 @@ story() {
   expect_text "v1.0.0 live"
   agent show --production v1.0.0 || fail "production should serve v1.0.0"
 
+  # The bad day: the release in production starts failing. Its slot's alarm is no gate for
+  # the hotfix, which is staged on the other slot and promoted away from it.
+  agent alarm-live || fail "could not fire the live slot's alarm"
+  release v1.4.0 "the hotfix"
+  step 0 "incident: v1.0.0 is failing (its slot's 5xx alarm in ALARM); v1.4.0 ships as a hotfix, promoted away from it" \
+    deploy --tag v1.4.0
+  expect_text "not a gate for staging on"
+  expect_text "traffic is moving away from"
+  expect_text "v1.4.0 promoted"
+  agent show --production v1.4.0 || fail "production should serve the hotfix v1.4.0"
+  agent clear-alarms
+
   step 0 "status: live slot, weights and the history of the story" status
-  for v in v1.0.0 v1.1.0 v1.2.0 v1.3.0; do expect_text "$v"; done
+  for v in v1.0.0 v1.1.0 v1.2.0 v1.3.0 v1.4.0; do expect_text "$v"; done
 }
 
 run() {

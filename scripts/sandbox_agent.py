@@ -17,10 +17,11 @@ routes no traffic. `serve` fills in both:
 
 The other subcommands are the sandbox's eyes and hands: `show`, `weights` and `watch`
 read what production serves; `alarm-in-bake` fires a slot's 5xx alarm once a version
-has all production traffic and cutover's history says it is baking; `clear-alarms` sets
-every alarm back to OK.
+has all production traffic and cutover's history says it is baking; `alarm-live` fires
+the 5xx alarm of the slot that has all production traffic now (an incident on the live
+release); `clear-alarms` sets every alarm back to OK.
 
-    python sandbox_agent.py CONFIG.json serve|show|weights|watch|alarm-in-bake|clear-alarms
+    python sandbox_agent.py CONFIG.json serve|show|weights|watch|alarm-in-bake|alarm-live|clear-alarms
 
 CONFIG.json (written by sandbox.sh): endpoint, region, stack (moto_stack.py's output
 file), docker_host, state_dir, production_port, test_port, history_parameter (cutover's
@@ -124,12 +125,12 @@ class Sandbox:
         ]
 
     def alarm_of(self, slot):
-        """The alarm on a slot's target group (its dimension names the target group)."""
-        suffix = self.slot(slot)["target_group_arn"].split(":")[-1]
-        for alarm in self.cw.describe_alarms()["MetricAlarms"]:
-            if any(d["Name"] == "TargetGroup" and d["Value"] == suffix for d in alarm.get("Dimensions", [])):
-                return alarm["AlarmName"]
-        raise SystemExit(f"agent: no alarm watches {slot}'s target group {suffix}")
+        """The slot's 5xx alarm, as the stack lists it under the slot (service.toml
+        [slots.<slot>] alarms)."""
+        names = [a for a in self.slot(slot).get("alarms", []) if a.endswith("-5xx")]
+        if not names:
+            raise SystemExit(f"agent: the stack lists no 5xx alarm under slots.{slot}.alarms")
+        return names[0]
 
     def url(self, listener, path):
         return f"http://127.0.0.1:{self.ports[listener]}{path}"
@@ -448,6 +449,22 @@ def alarm_in_bake(sb, args):
     return 1
 
 
+def alarm_live(sb, args):
+    """Set the 5xx alarm of the slot with all production traffic to ALARM: the release
+    running there is failing."""
+    w, versions = sb.weights(), slot_versions(sb)
+    live = [s for s in SLOTS if w[s] == 100]
+    if not live:
+        print(f"sandbox: no slot has all production traffic ({w})", file=sys.stderr)
+        return 1
+    alarm = sb.alarm_of(live[0])
+    sb.cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM",
+                          StateReason=f"sandbox: {versions[live[0]]} answers with 5xx")
+    print(f"  alarm       {alarm} -> ALARM (the sandbox fires it: {versions[live[0]]} is failing on "
+          f"{live[0]}, which has all production traffic)", flush=True)
+    return 0
+
+
 def clear_alarms(sb, _args):
     for slot in SLOTS:
         sb.cw.set_alarm_state(AlarmName=sb.alarm_of(slot), StateValue="OK", StateReason="sandbox: cleared")
@@ -471,6 +488,7 @@ def main():
     p.add_argument("--since", type=float, help="epoch seconds to time the line from")
     p.add_argument("--timeout", type=int, default=300)
     p.set_defaults(run=alarm_in_bake)
+    sub.add_parser("alarm-live").set_defaults(run=alarm_live)
     sub.add_parser("clear-alarms").set_defaults(run=clear_alarms)
     args = parser.parse_args()
     sys.exit(args.run(Sandbox(args.config), args) or 0)

@@ -45,7 +45,7 @@ impl CloudWatch {
         }
         if let Some(missing) = names.iter().find(|n| !states.contains_key(*n)) {
             return Err(PortError::NotFound(format!(
-                "CloudWatch alarm `{missing}` (named in [validation] alarms)"
+                "CloudWatch alarm `{missing}` (named in [slots.*] alarms or [validation] service_alarms)"
             )));
         }
         Ok(states)

@@ -145,14 +145,20 @@ async fn access_checks(session: &Session, checks: &mut Vec<Check>) {
             .err()
             .map(|e| format!("{e}: fix [image] repository")),
     ));
-    if !s.validation.alarms.is_empty() {
+    // One check per owner, so a missing alarm names the list to fix.
+    let lists = [
+        ("[slots.blue] alarms", &s.slots.blue.alarms),
+        ("[slots.green] alarms", &s.slots.green.alarms),
+        ("[validation] service_alarms", &s.validation.service_alarms),
+    ];
+    for (field, names) in lists.into_iter().filter(|(_, n)| !n.is_empty()) {
         checks.push(check(
-            format!("alarms {} exist", s.validation.alarms.join(", ")),
+            format!("{field} {} exist", names.join(", ")),
             cloud
-                .alarm_states(&s.validation.alarms)
+                .alarm_states(names)
                 .await
                 .err()
-                .map(|e| format!("{e}: fix [validation] alarms")),
+                .map(|e| format!("{e}: fix {field}")),
         ));
     }
 }

@@ -4,6 +4,7 @@
 //!     <config-dir>/environments/<env>/environment.toml + variables.json
 //!     <config-dir>/services/<service>/service.toml + taskdef.json + variables.json
 
+mod alarms;
 pub mod duration;
 mod error;
 pub mod render;
@@ -261,6 +262,7 @@ fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigErr
         settings::Strategy::Linear { step, .. } => check_percent("step", *step)?,
         settings::Strategy::AllAtOnce { .. } => {}
     }
+    alarms::check_owners(service, file)?;
     if service.history.depth == 0 {
         return Err(ConfigError::new(file, "[history] depth must be at least 1")
             .hint("rollback needs the previous release"));

@@ -105,7 +105,9 @@ fn placeholders() -> BTreeMap<&'static str, String> {
             "TEST_URL",
             "http://web-123456789.eu-west-1.elb.amazonaws.com:8443".into(),
         ),
-        ("ALARMS", "\"web-blue-5xx\", \"web-green-5xx\"".into()),
+        ("BLUE_ALARMS", "\"web-blue-5xx\"".into()),
+        ("GREEN_ALARMS", "\"web-green-5xx\"".into()),
+        ("SERVICE_ALARMS", String::new()),
         (
             "EXECUTION_ROLE",
             "arn:aws:iam::123456789012:role/web-execution".into(),
@@ -157,15 +159,23 @@ fn from_terraform(file: &Path) -> Result<BTreeMap<&'static str, String>, ConfigE
             )),
         }
     };
-    let alarms = get("cutover_service.validation.alarms")?
-        .as_array()
-        .ok_or_else(|| {
-            ConfigError::new(file, "`cutover_service.validation.alarms` should be a list")
-        })?
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    if get("cutover_service.validation.alarms").is_ok() {
+        return Err(ConfigError::new(file, "`cutover_service.validation.alarms` is the flat alarm list of an older terraform/ module")
+            .hint("update terraform/modules/ecs-blue-green-service (its outputs now give slots.<slot>.alarms and validation.service_alarms), run `terraform apply`, then `terraform output -json` again"));
+    }
+    let names = |path: &str| -> Result<String, ConfigError> {
+        let list = get(path)?.as_array().ok_or_else(|| {
+            ConfigError::new(file, format!("`{path}` should be a list of alarm names"))
+        })?;
+        Ok(list
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "))
+    };
+    let blue_alarms = names("cutover_service.slots.blue.alarms")?;
+    let green_alarms = names("cutover_service.slots.green.alarms")?;
+    let service_alarms = names("cutover_service.validation.service_alarms")?;
     Ok(BTreeMap::from([
         ("REGION", text_of("cutover_environment.region")?),
         (
@@ -208,7 +218,9 @@ fn from_terraform(file: &Path) -> Result<BTreeMap<&'static str, String>, ConfigE
             text_of("cutover_service.traffic.test_listener_arn")?,
         ),
         ("TEST_URL", text_of("cutover_service.traffic.test_url")?),
-        ("ALARMS", alarms),
+        ("BLUE_ALARMS", blue_alarms),
+        ("GREEN_ALARMS", green_alarms),
+        ("SERVICE_ALARMS", service_alarms),
         ("EXECUTION_ROLE", text_of("execution_role_arn")?),
         ("TASK_ROLE", text_of("task_role_arn")?),
         ("LOG_GROUP", text_of("log_group_name")?),

@@ -160,7 +160,7 @@ impl Slots {
     }
 }
 
-/// One slot: an ECS service attached to one target group.
+/// One slot: an ECS service attached to one target group, and the alarms about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotSettings {
@@ -168,6 +168,11 @@ pub struct SlotSettings {
     pub service: String,
     /// ARN of the target group this service registers its tasks in.
     pub target_group_arn: String,
+    /// CloudWatch alarms about this slot alone (its target group's 5xx, latency…). They gate
+    /// validating a release staged here and every shift step and bake toward this slot;
+    /// nothing that moves traffic away from it waits on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 /// Where production and test traffic are steered.
@@ -188,31 +193,49 @@ pub struct TrafficSettings {
 }
 
 /// Checks a staged release must pass before it may take production traffic, and that are
-/// watched during every shift step and the bake.
+/// watched during every shift step and the bake. Which alarms gate what: `[slots.*] alarms`
+/// and `service_alarms` here (README, "Alarms").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationSettings {
     /// HTTP probes against the test listener (`traffic.test_url`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<Probe>,
-    /// CloudWatch alarm names that must not be in ALARM.
+    /// CloudWatch alarms about the whole service (an SLO, a dependency), watched during
+    /// every shift step and the bake. One already in ALARM when traffic starts moving is the
+    /// incident being left: a gate again once it has been seen OK.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms: Vec<String>,
+    pub service_alarms: Vec<String>,
+    /// Validation also gates on `service_alarms` (e.g. a synthetic check of the test
+    /// listener). Never for a rollback's validation (invariant 11).
+    #[serde(default)]
+    pub gate_on_service_alarms: bool,
     /// A command run after probes pass; exit 0 passes. Gets CUTOVER_TEST_URL, CUTOVER_VERSION.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// Deadline for the command.
     #[serde(default = "default_command_timeout")]
     pub command_timeout: Duration,
+    /// The flat `alarms` list of earlier versions, refused at load with the new form.
+    #[serde(
+        default,
+        rename = "alarms",
+        skip_serializing,
+        deserialize_with = "super::alarms::refuse_flat_list"
+    )]
+    #[schemars(skip)]
+    pub(crate) flat_alarms: super::alarms::Refused,
 }
 
 impl Default for ValidationSettings {
     fn default() -> Self {
         Self {
             probes: Vec::new(),
-            alarms: Vec::new(),
+            service_alarms: Vec::new(),
+            gate_on_service_alarms: false,
             command: None,
             command_timeout: default_command_timeout(),
+            flat_alarms: Default::default(),
         }
     }
 }

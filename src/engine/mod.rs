@@ -2,6 +2,7 @@
 //! Every command reads the real state first and continues or repairs from there (no local
 //! state file), so a re-run after a crash converges.
 
+mod alarms;
 mod calls;
 mod error;
 mod lease;
@@ -20,6 +21,7 @@ use crate::config::settings::ServiceSettings;
 use crate::ports::{Cloud, Reporter, Slot, Status, StatusEvent};
 use crate::version::Version;
 
+pub use alarms::{Gate, alarms_for, not_a_gate};
 pub use calls::{Cancel, CancelHandle, Polling};
 pub use error::EngineError;
 pub use observe::Observed;

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::plan::{Step, steps};
 use super::ready::{NotReady, slot_ready};
-use super::{Engine, EngineError, Lease, Observed};
+use super::{Engine, EngineError, Gate, Lease, Observed};
 use crate::config::settings::OldSlotPolicy;
 use crate::ports::{Cloud, Release, Slot, Status, Weights};
 use crate::version::Version;
@@ -219,6 +219,8 @@ impl<C: Cloud> Engine<'_, C> {
         let version = &start.release.version;
         let new = start.new;
         let first = start.steps.first().map_or(100, |s| s.percent);
+        let alarms = (self.watch_alarms(Gate::Traffic(new)).await?)
+            .map_err(|reason| EngineError::failed(Status::Shifting(first), reason))?;
         self.record(lease, &start.release, Status::Shifting(first))
             .await?;
         for step in &start.steps {
@@ -227,9 +229,9 @@ impl<C: Cloud> Engine<'_, C> {
                 Status::Shifting(step.percent),
                 Some(version),
                 Some(new),
-                format!("{}% on {new}", step.percent),
+                alarms.noted(format!("{}% on {new}", step.percent)),
             );
-            self.set_weights(lease, Weights::split(new, step.percent), true)
+            self.set_weights(lease, Weights::split(new, step.percent), Some(&alarms))
                 .await?;
             if step.percent == 100 {
                 self.record(lease, &start.release, Status::Baking).await?;
@@ -240,7 +242,7 @@ impl<C: Cloud> Engine<'_, C> {
                     format!("{}s", step.hold.as_secs()),
                 );
             }
-            if let Err(reason) = self.watch(step.hold).await? {
+            if let Err(reason) = self.watch(&alarms, step.hold).await? {
                 // The hold at 100% is the bake: name it so.
                 let during = if step.percent == 100 {
                     Status::Baking

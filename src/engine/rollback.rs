@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::plan::{Step, bake};
 use super::ready::readiness;
-use super::{Engine, EngineError, Lease, Observed};
+use super::{Engine, EngineError, Gate, Lease, Observed};
 use crate::config::settings::Strategy;
 use crate::ports::{Cloud, Release, Slot, Status};
 use crate::version::Version;
@@ -289,7 +289,7 @@ impl<C: Cloud> Engine<'_, C> {
         }
         self.aim_test_listener(lease, slot, "point the test listener at the rollback slot")
             .await?;
-        self.validate(&target.version).await?;
+        self.validate(Gate::Recover(slot), &target.version).await?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::alarms::AlarmWatch;
 use super::{Engine, EngineError, Lease};
 use crate::ports::{Cloud, Release, Slot, Status, Weights};
 
@@ -20,14 +21,15 @@ const WEIGHTS_DEADLINE: Duration = Duration::from_secs(120);
 
 impl<C: Cloud> Engine<'_, C> {
     /// Set the production weights and read them back until they are exactly `target`.
-    /// With `watch`, alarms are read while an unconfirmed write settles: traffic moving to
-    /// a bad release is exactly when they fire, and waiting out the settle time first would
-    /// add it to the reaction time.
+    /// With `watch` (the alarms of the slot taking traffic), alarms are read while an
+    /// unconfirmed write settles: traffic moving to a bad release is exactly when they fire,
+    /// and waiting out the settle time first would add it to the reaction time. A move back
+    /// passes None: it never waits on the alarms of the slot it leaves (invariant 11).
     pub(crate) async fn set_weights(
         &self,
         lease: &Lease,
         target: Weights,
-        watch: bool,
+        watch: Option<&AlarmWatch>,
     ) -> Result<(), EngineError> {
         let end = tokio::time::Instant::now() + WEIGHTS_DEADLINE;
         let mut seen = None;
@@ -106,7 +108,7 @@ impl<C: Cloud> Engine<'_, C> {
         // Moving traffic back is never cut short by a cancel: that is what a cancel asks for.
         let eng = self.uncancellable();
         let target = Weights::all_on(slot);
-        match eng.set_weights(lease, target, false).await {
+        match eng.set_weights(lease, target, None).await {
             Ok(()) => Ok(()),
             Err(e @ EngineError::LockLost { .. }) => Err(e),
             // The write failed, but traffic may never have left: then there is nothing to undo.
@@ -122,18 +124,20 @@ impl<C: Cloud> Engine<'_, C> {
         }
     }
 
-    /// Wait out the consistency window, reading alarms meanwhile when `watch`.
-    async fn settle(&self, watch: bool) -> Result<Result<(), String>, EngineError> {
+    /// Wait out the consistency window, reading `watch`'s alarms meanwhile.
+    async fn settle(&self, watch: Option<&AlarmWatch>) -> Result<Result<(), String>, EngineError> {
         let end = tokio::time::Instant::now() + CONSISTENCY;
         loop {
-            if watch && let Err(reason) = self.alarms_clear().await? {
+            if let Some(alarms) = watch
+                && let Err(reason) = self.alarms_clear(alarms).await?
+            {
                 return Ok(Err(reason));
             }
             let now = tokio::time::Instant::now();
             if now >= end {
                 return Ok(Ok(()));
             }
-            let every = if watch {
+            let every = if watch.is_some() {
                 self.watch_every()
             } else {
                 CONSISTENCY

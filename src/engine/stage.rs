@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Engine, EngineError, Lease, Observed, Plan, TaskDefinitionAction, plan};
+use super::{Engine, EngineError, Gate, Lease, Observed, Plan, TaskDefinitionAction, plan};
 use crate::ports::{Cloud, Release, Slot, Status, TaskDefinition, TaskSpec};
 
 #[derive(Debug, Clone)]
@@ -180,7 +180,7 @@ impl<C: Cloud> Engine<'_, C> {
             Some(idle),
             format!("on {}", idle),
         );
-        match self.validate(&spec.version).await {
+        match self.validate(Gate::Stage(idle), &spec.version).await {
             Ok(passed) => self.report(
                 Status::Validating,
                 Some(&spec.version),

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::alarms::{AlarmWatch, Gate};
 use super::shift::CONSISTENCY;
 use super::{Engine, EngineError, Lease, Polling};
 use crate::config::settings::Probe;
-use crate::ports::{AlarmState, CheckResult, Cloud, ProbeRequest, Slot, VersionEvidence};
+use crate::ports::{CheckResult, Cloud, ProbeRequest, Slot, VersionEvidence};
 use crate::version::Version;
 
 /// How often alarms are read while traffic is on a new release. Alarms fire at any moment,
@@ -52,11 +53,16 @@ impl<C: Cloud> Engine<'_, C> {
         ))
     }
 
-    /// Validate the release behind the test listener; the whole of it within the deadline.
-    /// Returns what passed, one line per check, for the timeline and the job summary.
-    pub(crate) async fn validate(&self, version: &Version) -> Result<String, EngineError> {
+    /// Validate the release behind the test listener, on the slot `gate` names (whose alarms
+    /// gate it); the whole of it within the deadline. Returns what passed, one line per
+    /// check, for the timeline and the job summary.
+    pub(crate) async fn validate(
+        &self,
+        gate: Gate,
+        version: &Version,
+    ) -> Result<String, EngineError> {
         let deadline = self.settings.deadlines.validate.0;
-        match tokio::time::timeout(deadline, self.validate_unbounded(version)).await {
+        match tokio::time::timeout(deadline, self.validate_unbounded(gate, version)).await {
             Ok(Ok(passed)) => Ok(passed),
             Ok(Err(reason)) => Err(reason),
             Err(_) => Err(EngineError::failed(
@@ -66,10 +72,19 @@ impl<C: Cloud> Engine<'_, C> {
         }
     }
 
-    async fn validate_unbounded(&self, version: &Version) -> Result<String, EngineError> {
+    async fn validate_unbounded(
+        &self,
+        gate: Gate,
+        version: &Version,
+    ) -> Result<String, EngineError> {
         let fail = |reason: String| EngineError::failed("Validating", reason);
         let v = &self.settings.validation;
-        self.alarms_clear().await?.map_err(fail)?;
+        let alarms = self.watch_alarms(gate).await?.map_err(fail)?;
+        // The other slot's alarms may be firing (an incident on the live release): say that
+        // they were seen and are no gate here (invariant 11).
+        if let Some(note) = alarms.take_note() {
+            self.reporter.notice(&note);
+        }
         let mut passed = Vec::new();
         for probe in &v.probes {
             let attempts = self
@@ -91,9 +106,9 @@ impl<C: Cloud> Engine<'_, C> {
             }
             passed.push(format!("command {} passed", argv.join(" ")));
         }
-        self.alarms_clear().await?.map_err(fail)?;
-        if !v.alarms.is_empty() {
-            passed.push(format!("alarms OK: {}", v.alarms.join(", ")));
+        self.alarms_clear(&alarms).await?.map_err(fail)?;
+        if !alarms.names().is_empty() {
+            passed.push(format!("alarms OK: {}", alarms.names().join(", ")));
         }
         if passed.is_empty() {
             passed.push("no checks configured".into());
@@ -140,35 +155,19 @@ impl<C: Cloud> Engine<'_, C> {
         }
     }
 
-    /// Err(reason) when a named alarm is in ALARM.
-    pub(crate) async fn alarms_clear(&self) -> Result<Result<(), String>, EngineError> {
-        let names = &self.settings.validation.alarms;
-        if names.is_empty() {
-            return Ok(Ok(()));
-        }
-        let states = self
-            .read("read alarm states", || self.cloud.alarm_states(names))
-            .await?;
-        let firing: Vec<&str> = states
-            .iter()
-            .filter(|(_, s)| **s == AlarmState::Alarm)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        if firing.is_empty() {
-            Ok(Ok(()))
-        } else {
-            Ok(Err(format!("alarm in ALARM: {}", firing.join(", "))))
-        }
-    }
-
-    /// Watch alarms and probes for `hold`; Err(reason) as soon as one fails.
-    pub(crate) async fn watch(&self, hold: Duration) -> Result<Result<(), String>, EngineError> {
+    /// Watch the alarms of the slot taking traffic (`alarms`) and the probes for `hold`;
+    /// Err(reason) as soon as one fails.
+    pub(crate) async fn watch(
+        &self,
+        alarms: &AlarmWatch,
+        hold: Duration,
+    ) -> Result<Result<(), String>, EngineError> {
         let end = tokio::time::Instant::now() + hold;
         let probes = &self.settings.validation.probes;
         let mut failures = vec![0u32; probes.len()];
         let mut next_probe = tokio::time::Instant::now();
         loop {
-            if let Err(reason) = self.alarms_clear().await? {
+            if let Err(reason) = self.alarms_clear(alarms).await? {
                 return Ok(Err(reason));
             }
             let now = tokio::time::Instant::now();

@@ -268,21 +268,7 @@ impl Images for SimCloud {
 impl Signals for SimCloud {
     async fn alarm_states(&self, names: &[String]) -> PortResult<BTreeMap<String, AlarmState>> {
         self.call("alarm_states", Kind::Read, |w, now, _| {
-            let state = w.alarm_state(now);
-            Ok(names
-                .iter()
-                .map(|n| {
-                    let known = w.alarm_names.contains(n);
-                    (
-                        n.clone(),
-                        if known {
-                            state
-                        } else {
-                            AlarmState::InsufficientData
-                        },
-                    )
-                })
-                .collect())
+            Ok(w.alarm_states(now, names))
         })
         .await
     }

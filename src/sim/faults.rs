@@ -23,8 +23,19 @@ pub struct Faults {
     pub bad_probe: bool,
     /// The new release's targets flap between healthy and unhealthy.
     pub flapping: bool,
-    /// The named alarms fire at this time (from the start) while the new release takes traffic.
+    /// The new release fails from this time (from the start) whenever it takes production
+    /// traffic: its slot's alarm fires.
     pub alarm_at: Option<Duration>,
+    /// An incident: the release live at the start fails from this time whenever it takes
+    /// production traffic (at zero, its slot's alarm is in ALARM from the first call).
+    pub incident_at: Option<Duration>,
+    /// The slot idle at the start has its alarm in ALARM until then, left over from the
+    /// release it ran before.
+    pub idle_alarm_until: Option<Duration>,
+    /// The service-wide alarm fires with any failing release's (its SLO burns too).
+    pub service_alarm: bool,
+    /// The service-wide alarm is in ALARM over this window whatever runs (a dependency down).
+    pub outage: Option<(Duration, Duration)>,
     /// The first runner is killed at its n-th call (then an operator re-runs).
     pub kill_at_call: Option<u32>,
     /// A second runner races the first with the same commands.
@@ -47,19 +58,28 @@ pub enum Profile {
     BadProbe,
     Flapping,
     Alarm,
+    /// The live release is failing when the run starts: the new one is its hotfix.
+    Incident,
+    /// An incident, and the idle slot's alarm still in ALARM from its previous release.
+    IncidentBothSlots,
+    /// A service-wide alarm fires for a while, whichever release runs.
+    ServiceAlarm,
     Crash,
     Race,
     Chaos,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 9] = [
+    pub const ALL: [Profile; 12] = [
         Profile::Calm,
         Profile::FlakyApi,
         Profile::NeverHealthy,
         Profile::BadProbe,
         Profile::Flapping,
         Profile::Alarm,
+        Profile::Incident,
+        Profile::IncidentBothSlots,
+        Profile::ServiceAlarm,
         Profile::Crash,
         Profile::Race,
         Profile::Chaos,
@@ -104,8 +124,28 @@ impl Profile {
             },
             Profile::Alarm => Faults {
                 alarm_at: Some(Duration::from_millis(rng.range(0, 900_000))),
+                service_alarm: rng.chance(0.5),
                 ..Faults::default()
             },
+            Profile::Incident => Faults {
+                incident_at: Some(Duration::ZERO),
+                service_alarm: rng.chance(0.5),
+                ..Faults::default()
+            },
+            Profile::IncidentBothSlots => Faults {
+                incident_at: Some(Duration::ZERO),
+                idle_alarm_until: Some(Duration::from_millis(rng.range(0, 600_000))),
+                service_alarm: rng.chance(0.5),
+                ..Faults::default()
+            },
+            Profile::ServiceAlarm => {
+                let from = rng.range(0, 600_000);
+                let to = from + rng.range(30_000, 300_000);
+                Faults {
+                    outage: Some((Duration::from_millis(from), Duration::from_millis(to))),
+                    ..Faults::default()
+                }
+            }
             Profile::Crash => Faults {
                 kill_at_call: Some(rng.range(1, 160) as u32),
                 ..Faults::default()
@@ -120,6 +160,10 @@ impl Profile {
                 alarm_at: rng
                     .chance(0.3)
                     .then(|| Duration::from_millis(rng.range(0, 900_000))),
+                incident_at: rng
+                    .chance(0.2)
+                    .then(|| Duration::from_millis(rng.range(0, 600_000))),
+                service_alarm: rng.chance(0.3),
                 ..flaky
             },
         }
@@ -135,6 +179,9 @@ impl fmt::Display for Profile {
             Profile::BadProbe => "bad-probe",
             Profile::Flapping => "flapping",
             Profile::Alarm => "alarm",
+            Profile::Incident => "incident",
+            Profile::IncidentBothSlots => "incident-both-slots",
+            Profile::ServiceAlarm => "service-alarm",
             Profile::Crash => "crash",
             Profile::Race => "race",
             Profile::Chaos => "chaos",

@@ -1,4 +1,4 @@
-//! Invariants 1–10 of DESIGN.md, checked by the simulated cloud itself on every call.
+//! Invariants 1–11 of DESIGN.md, checked by the simulated cloud itself on every call.
 //! There is no switch: every port call of the sim goes through [`World::after_call`] and
 //! every write through [`World::before_write`], and a violation is kept for the run report.
 
@@ -121,7 +121,8 @@ impl World {
     }
 
     /// Every status report: nothing secret in it (10); Promoted only when verifiably live
-    /// (9); a failure or rollback ends on the last good release (4).
+    /// (9); a failure or rollback ends on the last good release (4) and never blames an
+    /// alarm of the slot it leaves (11).
     pub(crate) fn on_report(&mut self, now: u64, runner: usize, event: &StatusEvent) {
         let name = self.runners[runner].name.clone();
         self.log.push(format!(
@@ -135,6 +136,11 @@ impl World {
             self.log
                 .push(format!("{now:>9} ABORT injected at {status}"));
             cancel.cancel();
+        }
+        // A stage fails, and a shift rolls back, only on evidence from the slot it moves
+        // toward (11): the event names that slot.
+        if let (Status::Failed | Status::RolledBack, Some(slot)) = (event.status, event.slot) {
+            self.check_blame(now, &event.status.to_string(), slot, &event.detail);
         }
         match event.status {
             Status::Promoted => {

@@ -1,7 +1,8 @@
 //! A simulated cloud for deterministic tests and benchmarks: every port in memory, virtual
-//! time (tokio's paused clock), seeded faults, and invariants 1–10 checked on every call.
+//! time (tokio's paused clock), seeded faults, and invariants 1–11 checked on every call.
 //! Public so integration tests and benches can drive the engine against it.
 
+mod alarms;
 mod cloud;
 mod ecs;
 mod faults;
@@ -22,6 +23,7 @@ use crate::ports::{Digest, Release, Slot, TaskSpec, Weights};
 use crate::version::Version;
 
 pub use crate::config::settings::StrategyKind;
+pub use alarms::{BLUE_ALARM, GREEN_ALARM, LINGER_MS, SERVICE_ALARM};
 pub use cloud::SimCloud;
 pub use faults::{Faults, Profile};
 pub use rng::Rng;
@@ -35,7 +37,7 @@ pub const NEW: &str = "v1.1.0";
 /// A simulated world shared by any number of runners.
 pub struct Sim {
     world: Arc<Mutex<world::World>>,
-    start: tokio::time::Instant,
+    pub(crate) start: tokio::time::Instant,
     pub settings: ServiceSettings,
 }
 
@@ -54,7 +56,6 @@ impl Sim {
         let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
         w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
         w.history_cap = settings.history.depth as usize;
-        w.alarm_names = settings.validation.alarms.clone();
         for tag in [OLD, NEW, "v1.2.0"] {
             w.add_image(tag, digest(tag));
         }
@@ -151,6 +152,13 @@ impl Sim {
         self.world().violation(now, what);
     }
 
+    /// Invariant 11 for a command's error: moving toward `toward` (staging on it, shifting or
+    /// rolling back to it), it never fails because of an alarm of the other slot.
+    pub fn check_blame(&self, what: &str, toward: Slot, text: &str) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.world().check_blame(now, what, toward, text);
+    }
+
     /// Check any text the run produced (errors included) for the planted secret.
     pub fn check_output(&self, text: &str) {
         let now = self.start.elapsed().as_millis() as u64;
@@ -194,7 +202,7 @@ pub fn digest(tag: &str) -> Digest {
     ))
 }
 
-/// Service settings for simulations: one probe, two alarms, a validation command, short
+/// Service settings for simulations: one probe, each slot's alarm and a service-wide one, a validation command, short
 /// deadlines, history of 10.
 pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSettings {
     let s = Duration::from_secs;
@@ -219,10 +227,12 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
             blue: SlotSettings {
                 service: "web-blue".into(),
                 target_group_arn: "tg/blue".into(),
+                alarms: vec![BLUE_ALARM.into()],
             },
             green: SlotSettings {
                 service: "web-green".into(),
                 target_group_arn: "tg/green".into(),
+                alarms: vec![GREEN_ALARM.into()],
             },
         },
         traffic: TrafficSettings {
@@ -256,9 +266,10 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
                 consecutive_successes: 3,
                 attempts: 12,
             }],
-            alarms: vec!["web-5xx".into(), "web-latency".into()],
+            service_alarms: vec![SERVICE_ALARM.into()],
             command: Some(vec!["./smoke-test".into()]),
             command_timeout: s(60),
+            ..Default::default()
         },
         deadlines: Deadlines {
             stabilize: s(300),

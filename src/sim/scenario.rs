@@ -135,11 +135,10 @@ pub async fn run(scenario: Scenario) -> RunReport {
     } else {
         OldSlotPolicy::ScaleToZero
     };
-    let sim = Sim::new(
-        scenario.seed,
-        faults.clone(),
-        settings(scenario.strategy, policy),
-    );
+    let mut settings = settings(scenario.strategy, policy);
+    // Either way, a service-wide alarm of an incident must not block its hotfix.
+    settings.validation.gate_on_service_alarms = rng.chance(0.5);
+    let sim = Sim::new(scenario.seed, faults.clone(), settings);
     let d = Driver {
         sim,
         rng: RefCell::new(rng),
@@ -168,33 +167,50 @@ pub async fn run(scenario: Scenario) -> RunReport {
         killed = d.pipeline(&carol).await;
     }
     let mut expect = match scenario.profile {
-        Profile::Calm | Profile::FlakyApi | Profile::Race => Some(version(NEW)),
+        // A hotfix during an incident is a good release: the live slot's alarm is no reason
+        // to refuse it (invariant 11).
+        Profile::Calm | Profile::FlakyApi | Profile::Race | Profile::Incident => Some(version(NEW)),
         p if p.bad_release() && !matches!(p, Profile::Alarm) => Some(version(OLD)),
         _ => None,
     };
     let live = d.sim.weights().live();
     let promoted = live.and_then(|s| d.sim.version_on(s)) == Some(version(NEW));
-    if !killed && promoted && d.chance(0.4) {
+    // A release whose alarm fires after its bake: the on-call sees it and rolls back.
+    let on_call = (scenario.profile == Profile::Alarm)
+        .then_some(faults.alarm_at)
+        .flatten();
+    if !killed && promoted && (on_call.is_some() || d.chance(0.4)) {
+        if let Some(at) = on_call {
+            let noticed = d.sim.start + at + Duration::from_secs(30);
+            tokio::time::sleep_until(noticed).await;
+        }
         let dave = d.sim.runner("dave", None);
         let eng = Engine::new(&dave, &dave, &d.sim.settings, "dave");
         // Half the time by name (`--to`): a redeploy of OLD's digest, validated and baked.
         let old = version(OLD);
         let to = d.chance(0.5).then_some(&old);
+        let leaves = d.sim.weights().live();
         let r = d.budget(eng.rollback(to)).await;
-        if matches!(
-            scenario.profile,
-            Profile::Calm | Profile::FlakyApi | Profile::Race
-        ) {
-            expect = Some(version(OLD));
-        }
-        if r.is_ok() {
-            expect = Some(version(OLD));
-        }
         let what = if to.is_some() {
             "rollback --to"
         } else {
             "rollback"
         };
+        if let (Err(e), Some(leaves)) = (&r, leaves) {
+            d.sim.check_blame(what, leaves.other(), &e.to_string());
+        }
+        // Nothing stands in the way of these rollbacks: they must succeed.
+        if on_call.is_some()
+            || matches!(
+                scenario.profile,
+                Profile::Calm | Profile::FlakyApi | Profile::Race
+            )
+        {
+            expect = Some(version(OLD));
+        }
+        if r.is_ok() {
+            expect = Some(version(OLD));
+        }
         d.note(what, r.map(|o| o.path));
     }
     d.sim.check_end_state(expect.as_ref());

@@ -1,6 +1,6 @@
 //! The simulated cloud's state and physics: two ECS slots (whose tasks take time to start
 //! and pass health checks: `ecs.rs`), weights, a test listener, ECR, SSM (history +
-//! lock), alarms.
+//! lock); alarms in `alarms.rs`.
 //! Time is tokio's (paused in tests), so a run is a pure function of its seed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::faults::Faults;
 use super::rng::Rng;
 use crate::ports::{
-    AlarmState, Digest, Lock, PortError, PortResult, Release, Slot, TargetState, TaskDefinition,
-    TaskSpec, Weights,
+    Digest, Lock, PortError, PortResult, Release, Slot, TargetState, TaskDefinition, TaskSpec,
+    Weights,
 };
 use crate::version::Version;
 
@@ -102,7 +102,10 @@ pub struct World {
     pub(crate) history: Vec<Release>,
     pub(crate) history_cap: usize,
     pub(crate) lock: Option<Lock>,
-    pub(crate) alarm_names: Vec<String>,
+    /// Stretches of production traffic per slot, for the alarms (`alarms.rs`).
+    pub(crate) carried: Vec<super::alarms::Carried>,
+    /// The release live when the run started (an incident makes it fail).
+    pub(crate) first_live_td: Option<String>,
     /// The release under test: release faults apply to it only.
     pub(crate) new_version: Version,
     pub(crate) ghost: Ghost,
@@ -140,7 +143,8 @@ impl World {
             history: Vec::new(),
             history_cap: 10,
             lock: None,
-            alarm_names: Vec::new(),
+            carried: Vec::new(),
+            first_live_td: None,
             new_version,
             ghost: Ghost::default(),
             runners: Vec::new(),
@@ -184,6 +188,8 @@ impl World {
         // As after a promote: the test listener still forwards to the slot that was staged,
         // now live, so probes answered before a repoint lands reach the live release.
         self.test_listener = Some(slot);
+        self.first_live_td = Some(td.clone());
+        self.carry(0);
         self.ghost.validated.insert(td.clone());
         self.ghost.full_since = Some((td.clone(), 0));
         let spec = &self.tds.last().expect("registered").spec;
@@ -273,28 +279,8 @@ impl World {
             }
             _ => {}
         }
+        self.carry(now);
         Ok(())
-    }
-
-    // ---- CloudWatch ----
-
-    /// Alarms fire from `alarm_at` while the release under test takes production traffic.
-    pub(crate) fn alarm_state(&mut self, now: u64) -> AlarmState {
-        let firing = match (self.faults.alarm_at, self.ghost.new_traffic_since) {
-            (Some(at), Some(since)) => {
-                let at = at.as_millis() as u64;
-                if now >= at && self.metrics.alarm_true_at.is_none() {
-                    self.metrics.alarm_true_at = Some(at.max(since));
-                }
-                now >= at
-            }
-            _ => false,
-        };
-        if firing {
-            AlarmState::Alarm
-        } else {
-            AlarmState::Ok
-        }
     }
 
     // ---- probes ----

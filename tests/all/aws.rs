@@ -191,11 +191,14 @@ async fn alarm_states_and_a_missing_alarm() {
         return;
     };
     let cloud = cloud(&stack).await;
-    let names: Vec<String> = stack
-        .value("cutover_service.validation.alarms")
-        .as_array()
-        .unwrap()
+    let names: Vec<String> = ["blue", "green"]
         .iter()
+        .flat_map(|slot| {
+            stack
+                .value(&format!("cutover_service.slots.{slot}.alarms"))
+                .as_array()
+                .unwrap()
+        })
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     let states = cloud.alarm_states(&names).await.unwrap();

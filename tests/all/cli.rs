@@ -427,6 +427,19 @@ const BAD: &[Bad] = &[
             "allow_prerelease",
         ],
     },
+    Bad {
+        name: "the flat alarm list of earlier versions",
+        file: "deploy/services/web/service.toml",
+        from: "[validation]\n",
+        to: "[validation]\nalarms = [\"web-blue-5xx\", \"web-slo\"]\n",
+        tag: "v1.0.0",
+        expect: &[
+            "service.toml:51:",
+            "`[validation] alarms` is no longer read",
+            "`alarms = [\"web-blue-5xx\"]` under [slots.blue]",
+            "`service_alarms = [\"web-slo\"]` under [validation]",
+        ],
+    },
 ];
 
 #[test]
@@ -583,10 +596,10 @@ fn init_from_terraform_outputs() {
         "cutover_service": {"sensitive": false, "value": {
             "image": {"repository": "shop"},
             "ecs": {"cluster": "shop-cluster", "container": "app", "container_port": 3000},
-            "slots": {"blue": {"service": "shop-blue", "target_group_arn": "arn:tg/blue"},
-                      "green": {"service": "shop-green", "target_group_arn": "arn:tg/green"}},
+            "slots": {"blue": {"service": "shop-blue", "target_group_arn": "arn:tg/blue", "alarms": ["shop-blue-5xx"]},
+                      "green": {"service": "shop-green", "target_group_arn": "arn:tg/green", "alarms": ["shop-green-5xx"]}},
             "traffic": {"production_listener_arn": "arn:listener/prod", "test_listener_arn": "arn:listener/test", "test_url": "http://alb:8443"},
-            "validation": {"alarms": ["shop-blue-5xx", "shop-green-5xx"]}}},
+            "validation": {"service_alarms": ["shop-slo"]}}},
         "cutover_environment": {"sensitive": false, "value": {"region": "ap-southeast-1", "account_id": "210987654321", "ssm_prefix": "/cutover"}},
         "execution_role_arn": {"value": "arn:aws:iam::210987654321:role/exec"},
         "task_role_arn": {"value": "arn:aws:iam::210987654321:role/task"},
@@ -612,7 +625,9 @@ fn init_from_terraform_outputs() {
         "cluster = \"shop-cluster\"",
         "container_port = 3000",
         "target_group_arn = \"arn:tg/green\"",
-        "\"shop-blue-5xx\", \"shop-green-5xx\"",
+        "alarms = [\"shop-blue-5xx\"]",
+        "alarms = [\"shop-green-5xx\"]",
+        "service_alarms = [\"shop-slo\"]",
     ] {
         assert!(service.contains(needle), "{needle}:\n{service}");
     }
@@ -658,10 +673,35 @@ fn init_from_terraform_outputs() {
             .code(2),
     );
     assert!(
-        err.contains("bad.json: missing `cutover_service.validation.alarms`"),
+        err.contains("bad.json: missing `cutover_service.slots.blue.alarms`"),
         "{err}"
     );
     assert!(!dir.path().join("deploy/services/s2").exists());
+
+    // Outputs of a module from before alarms by slot: refused, saying what to update.
+    let mut old = outputs.clone();
+    old["cutover_service"]["value"]["validation"] =
+        serde_json::json!({"alarms": ["shop-blue-5xx"]});
+    std::fs::write(dir.path().join("old.json"), old.to_string()).unwrap();
+    let err = stderr_of(
+        &cutover(dir.path())
+            .args([
+                "init",
+                "--env",
+                "e3",
+                "--service",
+                "s3",
+                "--from-terraform",
+                "old.json",
+            ])
+            .assert()
+            .code(2),
+    );
+    assert!(
+        err.contains("old.json: `cutover_service.validation.alarms` is the flat alarm list")
+            && err.contains("terraform/modules/ecs-blue-green-service"),
+        "{err}"
+    );
 }
 
 #[test]

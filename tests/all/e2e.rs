@@ -384,9 +384,12 @@ fn the_release_story_against_moto() {
     w.version_file("1.3.0");
     w.expect(0, &["stage", "--tag", "v1.3.0", "--git-sha", sha]);
     let good = w.weights();
+    // The alarm of the slot v1.3.0 takes traffic on (the one idle now): only its own
+    // alarms gate the shift and the bake.
+    let new_slot = if good.0 == 0 { "blue" } else { "green" };
     let alarms: Vec<String> = w
         .stack
-        .value("cutover_service.validation.alarms")
+        .value(&format!("cutover_service.slots.{new_slot}.alarms"))
         .as_array()
         .unwrap()
         .iter()

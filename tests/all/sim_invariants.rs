@@ -8,7 +8,7 @@ use cutover::config::settings::OldSlotPolicy;
 use cutover::ports::{
     Clock, Compute, Lock, Release, Reporter, Slot, Status, StatusEvent, Store, Traffic, Weights,
 };
-use cutover::sim::{Faults, NEW, Sim, SimCloud, StrategyKind, settings, version};
+use cutover::sim::{BLUE_ALARM, Faults, NEW, Sim, SimCloud, StrategyKind, settings, version};
 
 use crate::sim_support::block_on;
 
@@ -168,5 +168,20 @@ fn invariant_checker_catches_a_secret_in_output() {
         bad.notice(&format!("task definition: {}", sim.spec(NEW).content));
         assert_caught(&sim, "I10:");
         assert!(sim.spec(NEW).content.contains(&sim.secret()));
+    });
+}
+
+#[test]
+fn invariant_checker_catches_a_stage_failed_by_the_alarm_of_the_live_slot() {
+    block_on(async {
+        let sim = sim();
+        let bad = sim.runner("bad", None);
+        bad.status(&StatusEvent {
+            status: Status::Failed,
+            version: Some(version(NEW)),
+            slot: Some(Slot::Green),
+            detail: format!("Validating failed: alarm in ALARM: {BLUE_ALARM}"),
+        });
+        assert_caught(&sim, "I11:");
     });
 }

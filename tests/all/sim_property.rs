@@ -9,7 +9,7 @@ use crate::sim_support::{assert_clean, run};
 const DEFAULT_SEEDS: u64 = 2_000;
 
 /// Situations the sweep must reach, by a marker in the outcomes or the event log.
-const COVERAGE: [(&str, &str); 12] = [
+const COVERAGE: [(&str, &str); 17] = [
     ("rollback --to", "rollback --to: Ok"),
     ("lease renewed", "renew_lock -> Ok"),
     ("promoted", "STATUS Promoted"),
@@ -25,6 +25,21 @@ const COVERAGE: [(&str, &str); 12] = [
         "interrupted shift repaired",
         "an earlier shift was interrupted",
     ),
+    // Issue 14: the bad day.
+    (
+        "hotfix staged during an incident",
+        "not a gate for staging on",
+    ),
+    (
+        "promoted away from an alarming slot",
+        "traffic is moving away from",
+    ),
+    (
+        "rollback leaving an alarming slot",
+        "not a gate for the rollback to",
+    ),
+    ("service-wide alarm standing", "already in ALARM"),
+    ("failed on its own slot's alarm", "failed: alarm in ALARM"),
 ];
 
 #[test]

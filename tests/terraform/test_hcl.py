@@ -154,3 +154,14 @@ def test_example_passes_composite_outputs_through():
     example = TERRAFORM / "examples" / "complete"
     for name in ("cutover_service", "cutover_environment"):
         assert attr(find("output", "", name, example).body, "value") == f"${{module.service.{name}}}"
+
+
+def test_alarms_are_listed_by_slot_and_service():
+    # A flat list gated every move on every alarm, the live slot's included (issue 14).
+    value = attr(find("output", "", "cutover_service").body, "value")
+    for slot in ("blue", "green"):
+        assert value["slots"][slot]["alarms"] == f'${{local.slot_alarm_names["{slot}"]}}'
+    assert value["validation"] == {"service_alarms": "${var.extra_alarm_names}"}
+    locals_ = [b.body for b in iter_blocks() if b.kind == "locals" and "slot_alarm_names" in b.body]
+    assert len(locals_) == 1
+    assert "if local.alarms[key].slot == slot" in str(attr(locals_[0], "slot_alarm_names"))

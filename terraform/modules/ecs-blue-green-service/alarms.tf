@@ -1,6 +1,8 @@
-# Per-slot alarms cutover watches during validation, every shift step and the bake
-# (service.toml validation.alarms). Missing data is "not breaching": an idle slot with no
-# traffic must not block a deploy.
+# Per-slot alarms: each is about one slot's target group, so the cutover_service output
+# lists it under that slot (service.toml [slots.<slot>] alarms). cutover gates on a slot's
+# alarms when it validates a release there or moves traffic to it, never when it moves
+# traffic away from it. Missing data is "not breaching": an idle slot with no traffic must
+# not block a deploy.
 
 locals {
   alarms = merge([
@@ -45,4 +47,13 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   }
 
   tags = merge(local.tags, { "cutover:slot" = each.value.slot })
+}
+
+locals {
+  # service.toml [slots.<slot>] alarms.
+  slot_alarm_names = {
+    for slot in keys(local.slots) : slot => [
+      for key, alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name if local.alarms[key].slot == slot
+    ]
+  }
 }

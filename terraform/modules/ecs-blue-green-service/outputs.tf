@@ -18,10 +18,12 @@ output "cutover_service" {
       blue = {
         service          = aws_ecs_service.this["blue"].name
         target_group_arn = aws_lb_target_group.this["blue"].arn
+        alarms           = local.slot_alarm_names["blue"]
       }
       green = {
         service          = aws_ecs_service.this["green"].name
         target_group_arn = aws_lb_target_group.this["green"].arn
+        alarms           = local.slot_alarm_names["green"]
       }
     }
     traffic = {
@@ -30,7 +32,7 @@ output "cutover_service" {
       test_url                = local.test_url
     }
     validation = {
-      alarms = concat([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name], var.extra_alarm_names)
+      service_alarms = var.extra_alarm_names
     }
     history = {
       depth = var.history_depth
@@ -103,8 +105,8 @@ output "test_url" {
 }
 
 output "alarm_names" {
-  description = "CloudWatch alarm names cutover watches: 5xx and latency per slot, plus extra_alarm_names (service.toml validation.alarms)."
-  value       = concat([for a in aws_cloudwatch_metric_alarm.this : a.alarm_name], var.extra_alarm_names)
+  description = "CloudWatch alarm names cutover watches, by owner: each slot's 5xx and latency alarms (service.toml [slots.<slot>] alarms) and the service-wide extra_alarm_names ([validation] service_alarms)."
+  value       = merge(local.slot_alarm_names, { service = var.extra_alarm_names })
 }
 
 output "lb_arn" {

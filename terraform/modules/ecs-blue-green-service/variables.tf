@@ -240,7 +240,7 @@ variable "alarm_evaluation_periods" {
 }
 
 variable "extra_alarm_names" {
-  description = "Names of other CloudWatch alarms (in this account and region) cutover must watch for this service, e.g. app-level SLO alarms. Added to the cutover_service output's validation.alarms and to the deploy role's cloudwatch:DescribeAlarms."
+  description = "Names of other CloudWatch alarms (in this account and region) about the whole service, e.g. app-level SLO alarms: cutover watches them during every shift step and the bake. They are the cutover_service output's validation.service_alarms, and the deploy role may read them (cloudwatch:DescribeAlarms)."
   type        = list(string)
   default     = []
 }
