@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod history;
 pub mod image;
 pub mod logging;
 pub mod model;

@@ -322,6 +322,10 @@ pub struct Release {
     /// entries written before it was recorded.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
+    /// When it was first recorded Promoted: kept when later statuses replace that one (a
+    /// rollback away from it, a `--to` redeploy), so the history still knows it was good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<Millis>,
 }
 
 impl Release {
@@ -329,18 +333,12 @@ impl Release {
     pub fn same_release(&self, other: &Release) -> bool {
         self.version == other.version && self.task_definition == other.task_definition
     }
-}
 
-/// How a history records `release`, shared by the AWS adapter and the simulated cloud: its
-/// entry is replaced and moved last (newest last means most recently changed), and only the
-/// last `cap` are kept. Moved, not updated in place: after `rollback --to` the redeployed
-/// release must be the newest good one, or `last_good`, the next rollback's target and
-/// `previous-version` would name the release it replaced.
-pub fn record_release(history: &mut Vec<Release>, release: &Release, cap: usize) {
-    history.retain(|r| !r.same_release(release));
-    history.push(release.clone());
-    let excess = history.len().saturating_sub(cap.max(1));
-    history.drain(..excess);
+    /// It once passed its bake with all production traffic: what `rollback --to` may
+    /// return to. (Entries written before `promoted_at` existed count while Promoted.)
+    pub fn was_promoted(&self) -> bool {
+        self.promoted_at.is_some() || self.status == Status::Promoted
+    }
 }
 
 /// One HTTP check against the test listener.
@@ -391,41 +389,6 @@ pub struct StatusEvent {
     pub version: Option<Version>,
     pub slot: Option<Slot>,
     pub detail: String,
-}
-
-#[cfg(test)]
-mod history_tests {
-    use super::*;
-
-    fn record(history: &mut Vec<Release>, tag: &str, td: &str, status: Status) {
-        let release = Release {
-            version: Version::parse(tag).unwrap(),
-            digest: Digest(format!("sha256:{tag}")),
-            task_definition: td.into(),
-            slot: Slot::Blue,
-            by: "test".into(),
-            at: 0,
-            status,
-            fingerprint: String::new(),
-        };
-        record_release(history, &release, 3);
-    }
-
-    #[test]
-    fn a_rerecorded_release_moves_last_and_the_oldest_fall_off() {
-        let mut history = Vec::new();
-        for (tag, td) in [("v1.0.0", "td:1"), ("v1.1.0", "td:2"), ("v1.2.0", "td:3")] {
-            record(&mut history, tag, td, Status::Promoted);
-        }
-        // `rollback --to v1.0.0`: its entry is the newest good one now.
-        record(&mut history, "v1.0.0", "td:1", Status::Promoted);
-        record(&mut history, "v1.2.0", "td:3", Status::RolledBack);
-        let order: Vec<String> = history.iter().map(|r| r.version.to_string()).collect();
-        assert_eq!(order, ["v1.1.0", "v1.0.0", "v1.2.0"]);
-        record(&mut history, "v1.3.0", "td:4", Status::Failed);
-        assert_eq!(history.len(), 3);
-        assert_eq!(history[0].version.to_string(), "v1.0.0");
-    }
 }
 
 #[cfg(test)]

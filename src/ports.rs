@@ -120,7 +120,7 @@ pub trait Store: Sync {
     ) -> impl Future<Output = PortResult<(Vec<Release>, Option<Lock>)>> + Send {
         async { Ok((self.history().await?, self.read_lock().await?)) }
     }
-    /// Record `release` as [`record_release`] does: its entry replaced and moved last, the
+    /// Record `release` as `history::record_release` does: its entry replaced and moved last, the
     /// last `cap` kept.
     fn record(&self, release: &Release, cap: usize) -> impl Future<Output = PortResult<()>> + Send;
     /// Create the lock only if absent (PutParameter overwrite=false); `Conflict` when held.

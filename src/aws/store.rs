@@ -4,6 +4,7 @@
 
 use super::cloud::AwsCloud;
 use super::ecs::Tagged;
+use crate::history::record_release;
 use crate::ports::*;
 
 impl AwsCloud {

@@ -64,12 +64,10 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         };
         io.outcome.live_slot = live.map(|s| s.to_string());
         io.outcome.version = report.live_version.clone();
-        io.outcome.previous_version = observed
-            .history
-            .iter()
-            .rev()
-            .filter(|r| r.status == Status::Promoted)
-            .nth(1)
+        // What `rollback` would return to, by the rule the rollback itself uses.
+        let depth = session.loaded.service.history.depth;
+        io.outcome.previous_version = live
+            .and_then(|l| crate::engine::rollback_target(&observed, l, None, depth).ok())
             .map(|r| r.version.to_string());
         io.outcome.status = observed
             .release_on(live.unwrap_or(idle))

@@ -267,6 +267,20 @@ fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigErr
         return Err(ConfigError::new(file, "[history] depth must be at least 1")
             .hint("rollback needs the previous release"));
     }
+    if service.history.depth > crate::history::MAX_DEPTH {
+        return Err(ConfigError::new(
+            file,
+            format!(
+                "[history] depth = {} is more than one SSM parameter holds (at most {})",
+                service.history.depth,
+                crate::history::MAX_DEPTH
+            ),
+        )
+        .hint(format!(
+            "set depth to {} or less",
+            crate::history::MAX_DEPTH
+        )));
+    }
     Ok(())
 }
 

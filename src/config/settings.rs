@@ -304,7 +304,8 @@ impl Default for Deadlines {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistorySettings {
-    /// How many releases to keep (seed 000's ordered list of 10).
+    /// How many releases to keep (seed 000's ordered list of 10); 1 to 12, what one SSM
+    /// parameter holds. The live release and the one before it are never evicted.
     #[serde(default = "default_depth")]
     pub depth: u32,
 }

@@ -28,7 +28,7 @@ pub use observe::Observed;
 pub use plan::{Plan, Step, TaskDefinitionAction, plan, steps};
 pub use plans::{PromotePlan, RollbackPlan};
 pub use promote::PromoteOutcome;
-pub use rollback::{RollbackOutcome, RollbackPath};
+pub use rollback::{RollbackOutcome, RollbackPath, rollback_target};
 pub use stage::{StageOutcome, StageRequest};
 
 use lease::Lease;

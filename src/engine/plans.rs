@@ -12,7 +12,8 @@ use super::promote::{Start, start};
 use super::rollback::{Decision, Move, decide, redeploy_step};
 use super::{Engine, EngineError, Observed, PromoteOutcome, RollbackOutcome, RollbackPath};
 use crate::config::settings::OldSlotPolicy;
-use crate::ports::{Cloud, Digest, Release, Slot, Status, Weights, record_release};
+use crate::history::record_release;
+use crate::ports::{Cloud, Digest, Release, Slot, Status, Weights};
 use crate::version::Version;
 
 /// What `promote` of one version will do.

@@ -100,27 +100,38 @@ pub(crate) fn decide(
     })))
 }
 
-/// `to` from the history, or else the newest good release that is not the live one (the
-/// live release can be the newest good one or not, e.g. after a rollback).
-fn rollback_target<'a>(
+/// `to` from the history — only a release that was once promoted —, or else the newest good
+/// release that is not the live one (the live release can be the newest good one or not,
+/// e.g. after a rollback). The one rule for the rollback, its dry run, `status` and the
+/// action's outputs.
+pub fn rollback_target<'a>(
     observed: &'a Observed,
     live: Slot,
     to: Option<&Version>,
     depth: u32,
 ) -> Result<&'a Release, EngineError> {
     let live_td = observed.slot(live).task_definition.as_ref().map(|t| &t.id);
-    let found = observed.history.iter().rev().find(|r| match to {
-        None => r.status == Status::Promoted && Some(&r.task_definition) != live_td,
-        Some(v) => &r.version == v,
-    });
-    found.ok_or_else(|| {
-        EngineError::Usage(match to {
-            None => "no earlier good release in the history to roll back to".into(),
-            Some(v) => format!(
-                "{v} is not in the release history (the last {depth}); deploy it as a new release"
-            ),
-        })
-    })
+    let Some(to) = to else {
+        return observed
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.status == Status::Promoted && Some(&r.task_definition) != live_td)
+            .ok_or_else(|| {
+                EngineError::Usage("no earlier good release in the history to roll back to".into())
+            });
+    };
+    let found = observed.history.iter().rev().find(|r| &r.version == to);
+    match found {
+        Some(r) if r.was_promoted() => Ok(r),
+        Some(r) => Err(EngineError::Usage(format!(
+            "{to} never took production traffic (its history ends {}): roll back only to a release that was once promoted, or deploy {to} as a new release",
+            r.status
+        ))),
+        None => Err(EngineError::Usage(format!(
+            "{to} is not in the release history (the last {depth}); deploy it as a new release"
+        ))),
+    }
 }
 
 /// The one step a `--to` redeploy is promoted with: all at once, then the strategy's bake.

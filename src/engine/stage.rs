@@ -226,6 +226,7 @@ impl<C: Cloud> Engine<'_, C> {
             at: self.cloud.now(),
             status: Status::Staging,
             fingerprint: td.spec.fingerprint.clone(),
+            promoted_at: None,
         }
     }
 

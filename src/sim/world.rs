@@ -202,6 +202,7 @@ impl World {
             at: EPOCH_MS,
             status: crate::ports::Status::Promoted,
             fingerprint: spec.fingerprint.clone(),
+            promoted_at: Some(EPOCH_MS),
         });
     }
 
@@ -344,6 +345,6 @@ impl World {
     // ---- SSM ----
 
     pub(crate) fn record(&mut self, release: &Release, cap: usize) {
-        crate::ports::record_release(&mut self.history, release, cap);
+        crate::history::record_release(&mut self.history, release, cap);
     }
 }

@@ -172,6 +172,7 @@ async fn the_lock_is_create_if_absent_and_history_is_capped() {
             at: minor,
             status: Status::Promoted,
             fingerprint: String::new(),
+            promoted_at: None,
         };
         cloud.record(&release, 3).await.unwrap();
     }
@@ -294,6 +295,7 @@ async fn one_call_reads_match_the_single_reads() {
         at: 1,
         status: Status::AwaitingApproval,
         fingerprint: td.spec.fingerprint.clone(),
+        promoted_at: None,
     };
     cloud.record(&release, 10).await.unwrap();
 

@@ -392,6 +392,14 @@ const BAD: &[Bad] = &[
         expect: &["service.toml", "version_header", "expect_version = true"],
     },
     Bad {
+        name: "history deeper than one SSM parameter holds",
+        file: "deploy/services/web/service.toml",
+        from: "depth = 10",
+        to: "depth = 40",
+        tag: "v1.0.0",
+        expect: &["service.toml", "[history] depth = 40", "at most 12"],
+    },
+    Bad {
         name: "canary percent out of range",
         file: "deploy/services/web/service.toml",
         from: "percent = 10",

@@ -206,7 +206,10 @@ fn config() -> Config {
 }
 
 /// Every case the sweep must reach, or it proves little.
-const COVERAGE: [&str; 13] = [
+/// ("rollback: planned, then failed" was reached only by a `rollback --to` of a release that
+/// had failed its stage, which the rollback now refuses: no once-promoted release of this
+/// model fails validation again.)
+const COVERAGE: [&str; 12] = [
     "promote: shift",
     "promote: resumed shift",
     "promote: already",
@@ -218,7 +221,6 @@ const COVERAGE: [&str; 13] = [
     "rollback --to: Cold",
     "rollback --to: Nothing",
     "rollback: refused",
-    "rollback: planned, then failed",
     "a run killed",
 ];
 

@@ -14,6 +14,7 @@ mod engine_abort;
 mod engine_focused;
 mod engine_plans;
 mod github;
+mod history;
 mod incident;
 mod moto;
 mod schema;

@@ -131,6 +131,7 @@ fn invariant_checker_catches_promoted_recorded_before_the_bake() {
             at: bad.now(),
             status: Status::Promoted,
             fingerprint: sim.spec(NEW).fingerprint,
+            promoted_at: None,
         };
         bad.record(&release, 10).await.unwrap();
         assert_caught(&sim, "I9:");
