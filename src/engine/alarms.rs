@@ -31,10 +31,7 @@ impl Gate {
 }
 
 fn slot_alarms(settings: &ServiceSettings, slot: Slot) -> &[String] {
-    match slot {
-        Slot::Blue => &settings.slots.blue.alarms,
-        Slot::Green => &settings.slots.green.alarms,
-    }
+    &settings.slots.get(slot).alarms
 }
 
 /// The alarms that fail `gate` when in ALARM: the slot's own, plus the service-wide ones
