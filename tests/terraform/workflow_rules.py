@@ -284,11 +284,21 @@ def workflow_files() -> list[Path]:
     return sorted(WORKFLOWS.glob("*.yml"))
 
 
-def readme_workflows(path: Path = TERRAFORM / "README.md") -> list[tuple[str, str]]:
-    """(name, text) of every ```yaml block of the README."""
-    text = path.read_text()
-    blocks = re.findall(r"^```yaml\n(.*?)^```", text, re.S | re.M)
-    return [(f"{path.relative_to(REPO)}#yaml{i + 1}", b) for i, b in enumerate(blocks)]
+README_FILES = [TERRAFORM / "README.md", REPO / "README.md"]
+
+
+def readme_workflows(paths: list[Path] = README_FILES) -> list[tuple[str, str]]:
+    """(name, text) of every ```yaml block of the READMEs that has jobs (a workflow, not a
+    fragment such as a single step)."""
+    found = []
+    for path in paths:
+        blocks = re.findall(r"^```yaml\n(.*?)^```", path.read_text(), re.S | re.M)
+        found += [
+            (f"{path.relative_to(REPO)}#yaml{i + 1}", b)
+            for i, b in enumerate(blocks)
+            if re.search(r"^jobs:", b, re.M)
+        ]
+    return found
 
 
 def environment_of(job: dict[str, Any]) -> str | None:
@@ -312,6 +322,10 @@ def job_problems(
     inputs: dict[str, dict[str, Any]],
 ) -> list[str]:
     problems = []
+    for step in job.get("steps", []):
+        uses = str(step.get("uses", ""))
+        if "cutover" in uses and not uses.startswith(CUTOVER_ACTION):
+            problems.append(f"{where}: uses {uses!r}: name the action {CUTOVER_ACTION}<sha> so it can be checked")
     cutover = _steps(job, CUTOVER_ACTION)
     for step in cutover:
         given = step.get("with") or {}
