@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 import workflow_rules as wr
-from tfparse import REPO, attr
+from iam_rules import passrole_problems, permission_problems, trust_problems
+from tfparse import REPO, attr, module_locals
+
+PASSED_ROLES = {"${aws_iam_role.task.arn}", "${aws_iam_role.execution.arn}"}
 
 ROLES = wr.terraform_roles()
 VARIABLES = wr.role_variables()
@@ -65,6 +68,18 @@ def test_only_the_promote_role_can_move_production_traffic():
         jobs += wr.assumed_roles(where, yaml.safe_load(text), VARIABLES, INPUTS)
     assert {(c, r) for _, c, r in jobs} >= {("stage", "stage"), ("promote", "promote"), ("rollback", "promote")}
     assert wr.role_problems(ROLES, jobs) == []
+
+
+def test_every_role_a_workflow_assumes_follows_the_iam_rules():
+    # The same least-privilege rules as the module's own tests, on the roles as assembled
+    # from their inline policies.
+    assumed = {VARIABLES[v] for v in VARIABLES}
+    assert assumed == {"stage", "promote"}
+    for name in sorted(assumed):
+        role = ROLES[name]
+        assert trust_problems(role.trust) == [], name
+        assert permission_problems(role.statements, module_locals()) == [], name
+    assert passrole_problems(ROLES["stage"].statements, PASSED_ROLES) == []
 
 
 def test_concurrency_is_per_job_and_rollback_has_its_own_group():

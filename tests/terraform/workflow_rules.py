@@ -168,6 +168,7 @@ class Role:
     name: str
     environments: set[str]
     statements: list[dict[str, Any]] = field(default_factory=list)
+    trust: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _ref(expr: Any, pattern: str) -> str | None:
@@ -245,7 +246,7 @@ def terraform_roles(values: dict[str, Any] | None = None) -> dict[str, Role]:
             continue
         trust = _ref(attr(b.body, "assume_role_policy"), r"data\.aws_iam_policy_document\.(\w+)\.json")
         envs = trusted_environments(docs.get(trust, []), inputs, str(inputs.get("github_repository")))
-        roles[b.name] = Role(b.name, envs)
+        roles[b.name] = Role(b.name, envs, trust=docs.get(trust, []))
     for b in blocks:
         if b.kind == "resource" and b.type == "aws_iam_role_policy":
             role = _ref(attr(b.body, "role"), r"aws_iam_role\.(\w+)\.id")
