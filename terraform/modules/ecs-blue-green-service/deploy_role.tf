@@ -178,8 +178,8 @@ data "aws_iam_policy_document" "deploy_read" {
   }
 
   statement {
-    sid     = "ReadAlarms"
-    actions = ["cloudwatch:DescribeAlarms"]
+    sid       = "ReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
     resources = concat(
       [for a in aws_cloudwatch_metric_alarm.this : a.arn],
       [for n in var.extra_alarm_names : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${n}"],

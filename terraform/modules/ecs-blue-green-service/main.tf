@@ -43,5 +43,5 @@ locals {
   test_listener_arn       = aws_lb_listener.this["test"].arn
   # Rules under the production listener: listener/app/L/ID/LID → listener-rule/app/L/ID/LID/*.
   production_rule_arns = "${replace(local.production_listener_arn, ":listener/", ":listener-rule/")}/*"
-  service_arns = [for svc in aws_ecs_service.this : svc.id]
+  service_arns         = [for svc in aws_ecs_service.this : svc.id]
 }
