@@ -2,8 +2,8 @@
 # duty so that the approval is enforced by IAM, not only by the workflow:
 # - stage: build and push the image, register task definitions, roll the idle slot, point
 #   the TEST listener at it, keep history and lock in SSM, read alarms. It cannot modify
-#   the production listener or its rules, so an unapproved job cannot move production
-#   traffic.
+#   the production listener or its rules, so an unapproved job cannot shift production
+#   weights. (It can update both ECS services: which one is idle changes every release.)
 # - promote: move production weights (promote, and rollback), scale slots, point the test
 #   listener (a cold rollback validates the slot it brings back). Trusted only from the
 #   approval environment(s): GitHub's required reviewers decide who gets these credentials.
