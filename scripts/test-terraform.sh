@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks of terraform/ (no terraform binary or AWS account needed): checkov must
 # report 0 failed checks, then the pytest suite in tests/terraform/ (HCL parses, documented
-# variables/outputs, least-privilege deploy role, outputs shaped like service.toml).
+# variables/outputs, least-privilege stage and promote roles, outputs shaped like
+# service.toml, the example workflows' jobs against the roles and action.yml).
 # Exits non-zero on any failure. Needs the venv from scripts/install.sh.
 set -euo pipefail
 

@@ -1,5 +1,6 @@
-"""The deploy role is least privilege: read from the parsed HCL of deploy_role.tf and
-checked with iam_rules; deliberately bad policies prove the checks can fail."""
+"""The stage and promote roles are least privilege: read from the parsed HCL of
+deploy_role.tf and checked with iam_rules; deliberately bad policies prove the checks can
+fail. test_workflows.py checks what each role may do against the job that assumes it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from iam_rules import CONDITIONED_STAR_ACTIONS, NO_RESOURCE_ACTIONS, passrole_pr
 from tfparse import MODULE, TERRAFORM, attr, blocks_of, find, module_locals, parse_text
 
 ROLES = {"${aws_iam_role.task.arn}", "${aws_iam_role.execution.arn}"}
+# The permission documents of the two GitHub roles, and their trust documents.
+DEPLOY_DOCUMENTS = ["deploy_read", "stage", "promote"]
+TRUST_DOCUMENTS = ["stage_assume", "promote_assume"]
 
 
 def statements(name: str) -> list[dict]:
@@ -22,8 +26,9 @@ def bad_statements(hcl: str) -> list[dict]:
     return blocks_of(doc["data"][0]["aws_iam_policy_document"]["bad"], "statement")
 
 
-def test_permissions_are_scoped():
-    assert permission_problems(statements("deploy"), module_locals()) == []
+@pytest.mark.parametrize("name", DEPLOY_DOCUMENTS)
+def test_permissions_are_scoped(name):
+    assert permission_problems(statements(name), module_locals()) == []
 
 
 def test_execution_role_permissions_are_scoped():
@@ -31,11 +36,15 @@ def test_execution_role_permissions_are_scoped():
 
 
 def test_passrole_only_the_two_task_roles_only_to_ecs_tasks():
-    assert passrole_problems(statements("deploy"), ROLES) == []
+    # Only the stage role registers task definitions; nothing else passes a role.
+    assert passrole_problems(statements("stage"), ROLES) == []
+    for name in ("deploy_read", "promote"):
+        assert not any("iam:PassRole" in attr(st, "actions") for st in statements(name)), name
 
 
-def test_trust_pins_audience_and_environment_scoped_subject():
-    assert trust_problems(statements("deploy_assume")) == []
+@pytest.mark.parametrize("name", TRUST_DOCUMENTS)
+def test_trust_pins_audience_and_environment_scoped_subject(name):
+    assert trust_problems(statements(name)) == []
 
 
 def test_unscoped_statements_only_use_allow_listed_actions_with_a_reason():
@@ -45,7 +54,8 @@ def test_unscoped_statements_only_use_allow_listed_actions_with_a_reason():
         assert key and reason.strip(), action
     unscoped = {
         a
-        for st in statements("deploy")
+        for name in DEPLOY_DOCUMENTS
+        for st in statements(name)
         if "*" in attr(st, "resources")
         for a in attr(st, "actions")
     }
@@ -63,7 +73,7 @@ def test_every_star_statement_says_why():
 
 def test_readme_lists_every_deploy_permission():
     readme = (TERRAFORM / "README.md").read_text()
-    actions = {a for st in statements("deploy") for a in attr(st, "actions")}
+    actions = {a for name in DEPLOY_DOCUMENTS for st in statements(name) for a in attr(st, "actions")}
     missing = sorted(a for a in actions if f"`{a}`" not in readme)
     assert missing == [], f"terraform/README.md does not explain {missing}"
 
@@ -171,7 +181,7 @@ def passrole_bundled(st):
     [passrole_any_role, passrole_third_role, passrole_no_condition, passrole_any_service, passrole_bundled],
 )
 def test_broken_passrole_is_rejected(breaks):
-    sts, st = real("deploy", "iam:PassRole")
+    sts, st = real("stage", "iam:PassRole")
     breaks(st)
     assert passrole_problems(sts, ROLES) != []
 
@@ -200,8 +210,9 @@ def no_subject(st):
     condition(st, SUB)["variable"] = ["token.actions.githubusercontent.com:repository"]
 
 
+@pytest.mark.parametrize("name", TRUST_DOCUMENTS)
 @pytest.mark.parametrize("breaks", [sub_pattern, sub_any_ref, sub_branch, no_audience, no_subject])
-def test_broken_trust_is_rejected(breaks):
-    sts, st = real("deploy_assume", "sts:AssumeRoleWithWebIdentity")
+def test_broken_trust_is_rejected(breaks, name):
+    sts, st = real(name, "sts:AssumeRoleWithWebIdentity")
     breaks(st)
     assert trust_problems(sts) != []

@@ -1,6 +1,6 @@
 # A complete environment for one service: the network and the blue/green service with its
-# OIDC deploy role. Copy this folder per environment (or use workspaces) and change the
-# variables; the modules stay shared.
+# two OIDC roles (stage, promote). Copy this folder per environment (or use workspaces)
+# and change the variables; the modules stay shared.
 
 module "network" {
   source = "../../modules/network"
@@ -27,7 +27,8 @@ module "service" {
   access_logs_bucket  = var.access_logs_bucket
   initial_image       = var.initial_image
 
-  github_repository        = var.github_repository
-  github_environments      = var.github_environments
-  github_oidc_provider_arn = var.github_oidc_provider_arn
+  github_repository           = var.github_repository
+  github_stage_environments   = var.github_stage_environments
+  github_promote_environments = var.github_promote_environments
+  github_oidc_provider_arn    = var.github_oidc_provider_arn
 }

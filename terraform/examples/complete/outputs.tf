@@ -8,9 +8,14 @@ output "cutover_environment" {
   value       = module.service.cutover_environment
 }
 
-output "deploy_role_arn" {
-  description = "Put this in the GitHub environment's variables as AWS_ROLE_ARN (role-to-assume)."
-  value       = module.service.deploy_role_arn
+output "stage_role_arn" {
+  description = "The GitHub variable AWS_STAGE_ROLE_ARN of the production-stage environment (role-to-assume of deploy.yml's stage job)."
+  value       = module.service.stage_role_arn
+}
+
+output "promote_role_arn" {
+  description = "The GitHub variable AWS_PROMOTE_ROLE_ARN of the production environment (role-to-assume of deploy.yml's promote job and rollback.yml)."
+  value       = module.service.promote_role_arn
 }
 
 output "ecr_repository_url" {

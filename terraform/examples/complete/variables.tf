@@ -48,8 +48,14 @@ variable "github_repository" {
   type        = string
 }
 
-variable "github_environments" {
-  description = "GitHub environments allowed to assume the deploy role."
+variable "github_stage_environments" {
+  description = "GitHub environments allowed to assume the stage role: the stage job of examples/github-workflows/deploy.yml runs in production-stage."
+  type        = list(string)
+  default     = ["production-stage"]
+}
+
+variable "github_promote_environments" {
+  description = "GitHub environments allowed to assume the promote role (production traffic): the promote job and rollback.yml run in production, whose required reviewers are the approval."
   type        = list(string)
   default     = ["production"]
 }

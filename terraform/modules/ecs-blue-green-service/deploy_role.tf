@@ -1,10 +1,17 @@
-# The role GitHub Actions assumes (OIDC, no long-lived keys) to run cutover: build and push
-# the image, register task definitions, roll the idle slot, move listener weights, keep
-# history and lock in SSM, read alarms. Least privilege: every statement is scoped to this
+# The two roles GitHub Actions assumes (OIDC, no long-lived keys) to run cutover, split by
+# duty so that the approval is enforced by IAM, not only by the workflow:
+# - stage: build and push the image, register task definitions, roll the idle slot, point
+#   the TEST listener at it, keep history and lock in SSM, read alarms. It cannot modify
+#   the production listener or its rules, so an unapproved job cannot shift production
+#   weights. (It can update both ECS services: which one is idle changes every release.)
+# - promote: move production weights (promote, and rollback), scale slots, point the test
+#   listener (a cold rollback validates the slot it brings back). Trusted only from the
+#   approval environment(s): GitHub's required reviewers decide who gets these credentials.
+# Both read everything cutover reads. Least privilege: every statement is scoped to this
 # service's resources, except actions that have no resource type in the AWS Service
 # Authorization Reference, where AWS only accepts "*" (each such statement says so).
-# tests/terraform/test_deploy_role.py checks this document; terraform/README.md lists why
-# each permission is needed.
+# tests/terraform/test_deploy_role.py and test_workflows.py check these documents;
+# terraform/README.md lists why each permission is needed.
 
 resource "aws_iam_openid_connect_provider" "github" {
   count = var.github_oidc_provider_arn == null ? 1 : 0
@@ -20,9 +27,11 @@ locals {
   github_oidc_provider_arn = coalesce(var.github_oidc_provider_arn, one(aws_iam_openid_connect_provider.github[*].arn))
 }
 
-data "aws_iam_policy_document" "deploy_assume" {
+# --- trust: one GitHub environment list per role ----------------------------------------
+
+data "aws_iam_policy_document" "stage_assume" {
   statement {
-    sid     = "GitHubActionsEnvironments"
+    sid     = "GitHubActionsStageEnvironments"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
     principals {
@@ -41,41 +50,50 @@ data "aws_iam_policy_document" "deploy_assume" {
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = [for env in var.github_environments : "repo:${var.github_repository}:environment:${env}"]
+      values   = [for env in var.github_stage_environments : "repo:${var.github_repository}:environment:${env}"]
     }
   }
 }
 
-data "aws_iam_policy_document" "deploy" {
+data "aws_iam_policy_document" "promote_assume" {
   statement {
-    sid       = "EcsSlots"
-    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
-    resources = [for svc in aws_ecs_service.this : svc.id]
+    sid     = "GitHubActionsApprovalEnvironments"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    # Only jobs in the approval environment(s): a job gets there only after its required
+    # reviewers approved, so only approved jobs can move production traffic.
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = [for env in var.github_promote_environments : "repo:${var.github_repository}:environment:${env}"]
+    }
+  }
+}
+
+# --- what both roles read ---------------------------------------------------------------
+
+data "aws_iam_policy_document" "deploy_read" {
+  statement {
+    sid       = "EcsReadSlots"
+    actions   = ["ecs:DescribeServices"]
+    resources = local.service_arns
   }
 
   statement {
     sid       = "EcsCluster"
     actions   = ["ecs:DescribeClusters"]
     resources = [aws_ecs_cluster.this.arn]
-  }
-
-  statement {
-    sid       = "EcsRegisterTaskDefinition"
-    actions   = ["ecs:RegisterTaskDefinition"]
-    resources = [local.family_arn]
-  }
-
-  statement {
-    sid = "EcsTagTaskDefinitionOnRegister"
-    # RegisterTaskDefinition with tags also authorizes ecs:TagResource; allow it only as
-    # part of that call.
-    actions   = ["ecs:TagResource"]
-    resources = [local.family_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "ecs:CreateAction"
-      values   = ["RegisterTaskDefinition"]
-    }
   }
 
   statement {
@@ -106,35 +124,10 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
-    sid = "PassTaskRoles"
-    # RegisterTaskDefinition passes the task and execution roles; only these two, and
-    # only to ECS tasks.
-    actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-
-  statement {
     sid = "VerifyTaskRoles"
     # `cutover verify` checks that the roles the task definition names exist.
     actions   = ["iam:GetRole"]
     resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
-  }
-
-  statement {
-    sid       = "ShiftWeights"
-    actions   = ["elasticloadbalancing:ModifyListener"]
-    resources = local.listener_arns
-  }
-
-  statement {
-    sid       = "ShiftWeightsOnRules"
-    actions   = ["elasticloadbalancing:ModifyRule"]
-    resources = local.listener_rule_arns
   }
 
   statement {
@@ -152,30 +145,29 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid = "EcrAuthToken"
     # ecr:GetAuthorizationToken has no resource type: "*" only. The token alone grants
-    # nothing; the repository statement below decides what can be pushed or pulled.
+    # nothing; the repository statements decide what can be pushed or pulled.
     actions   = ["ecr:GetAuthorizationToken"]
     resources = ["*"]
   }
 
   statement {
-    sid = "EcrPushPull"
+    sid = "EcrRead"
+    # Resolve a tag or digest (a rollback checks its image still exists), pull the
+    # previous release as build cache.
     actions = [
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
-      "ecr:CompleteLayerUpload",
       "ecr:DescribeImages",
       "ecr:DescribeRepositories",
       "ecr:GetDownloadUrlForLayer",
-      "ecr:InitiateLayerUpload",
-      "ecr:PutImage",
-      "ecr:UploadLayerPart",
     ]
     resources = [aws_ecr_repository.this.arn]
   }
 
   statement {
     sid = "HistoryAndLock"
-    # cutover creates <prefix>/<env>/<service>/history and …/lock at run time.
+    # cutover creates <prefix>/<env>/<service>/history and …/lock at run time; every
+    # command that changes anything takes the lock and writes history.
     actions = [
       "ssm:DeleteParameter",
       "ssm:GetParameter",
@@ -195,16 +187,141 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
-resource "aws_iam_role" "deploy" {
-  name                 = "${local.name}-deploy"
-  description          = "Assumed by GitHub Actions (OIDC) in ${var.github_repository} to run cutover for ${local.name}"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_assume.json
+# --- stage: everything up to the approval; production traffic out of reach --------------
+
+data "aws_iam_policy_document" "stage" {
+  statement {
+    sid = "EcsRollIdleSlot"
+    # Which slot is idle changes with every release, so IAM cannot tell it from the live
+    # one: both services. Production traffic is the listener, which this role cannot touch.
+    actions   = ["ecs:UpdateService"]
+    resources = local.service_arns
+  }
+
+  statement {
+    sid       = "EcsRegisterTaskDefinition"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = [local.family_arn]
+  }
+
+  statement {
+    sid = "EcsTagTaskDefinitionOnRegister"
+    # RegisterTaskDefinition with tags also authorizes ecs:TagResource; allow it only as
+    # part of that call.
+    actions   = ["ecs:TagResource"]
+    resources = [local.family_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition"]
+    }
+  }
+
+  statement {
+    sid = "PassTaskRoles"
+    # RegisterTaskDefinition passes the task and execution roles; only these two, and
+    # only to ECS tasks.
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "PointTestListener"
+    # The test listener only: the production listener and its rules are the promote role's.
+    actions   = ["elasticloadbalancing:ModifyListener"]
+    resources = [local.test_listener_arn]
+  }
+
+  statement {
+    sid = "EcrPush"
+    actions = [
+      "ecr:CompleteLayerUpload",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [aws_ecr_repository.this.arn]
+  }
+}
+
+# --- promote (and rollback): production traffic -----------------------------------------
+
+data "aws_iam_policy_document" "promote" {
+  statement {
+    sid = "EcsScaleSlots"
+    # Scale the old slot down after a promote (scale-to-zero policy), back up for a cold
+    # rollback, or return a slot to a release that already ran in production.
+    actions   = ["ecs:UpdateService"]
+    resources = local.service_arns
+  }
+
+  statement {
+    sid = "ShiftProductionWeights"
+    # Production weights; and the test listener, which a cold rollback points at the slot
+    # it brings back to validate it.
+    actions   = ["elasticloadbalancing:ModifyListener"]
+    resources = [local.production_listener_arn, local.test_listener_arn]
+  }
+
+  statement {
+    sid = "ShiftProductionWeightsOnRules"
+    # When service.toml names traffic.production_rule_arn (a rule under the production
+    # listener) instead of the listener's default action.
+    actions   = ["elasticloadbalancing:ModifyRule"]
+    resources = [local.production_rule_arns]
+  }
+}
+
+# --- the roles --------------------------------------------------------------------------
+
+resource "aws_iam_role" "stage" {
+  name                 = "${local.name}-stage"
+  description          = "Assumed by GitHub Actions (OIDC) in ${var.github_repository}'s ${join(", ", var.github_stage_environments)} environment to build and stage ${local.name}; cannot move production traffic"
+  assume_role_policy   = data.aws_iam_policy_document.stage_assume.json
+  max_session_duration = var.deploy_role_max_session_duration
+  tags                 = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(setintersection(var.github_stage_environments, var.github_promote_environments)) == 0
+      error_message = "github_stage_environments and github_promote_environments must not share an environment: a stage job there could assume the promote role without approval."
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "stage_read" {
+  name   = "cutover-read"
+  role   = aws_iam_role.stage.id
+  policy = data.aws_iam_policy_document.deploy_read.json
+}
+
+resource "aws_iam_role_policy" "stage" {
+  name   = "cutover-stage"
+  role   = aws_iam_role.stage.id
+  policy = data.aws_iam_policy_document.stage.json
+}
+
+resource "aws_iam_role" "promote" {
+  name                 = "${local.name}-promote"
+  description          = "Assumed by GitHub Actions (OIDC) in ${var.github_repository}'s ${join(", ", var.github_promote_environments)} environment (approval) to promote or roll back ${local.name}"
+  assume_role_policy   = data.aws_iam_policy_document.promote_assume.json
   max_session_duration = var.deploy_role_max_session_duration
   tags                 = local.tags
 }
 
-resource "aws_iam_role_policy" "deploy" {
-  name   = "cutover"
-  role   = aws_iam_role.deploy.id
-  policy = data.aws_iam_policy_document.deploy.json
+resource "aws_iam_role_policy" "promote_read" {
+  name   = "cutover-read"
+  role   = aws_iam_role.promote.id
+  policy = data.aws_iam_policy_document.deploy_read.json
+}
+
+resource "aws_iam_role_policy" "promote" {
+  name   = "cutover-promote"
+  role   = aws_iam_role.promote.id
+  policy = data.aws_iam_policy_document.promote.json
 }

@@ -37,7 +37,11 @@ locals {
   ssm_path_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.ssm_path}/*"
   family_arn    = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.name}:*"
   cluster_tasks = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"
-  listener_arns = [for l in aws_lb_listener.this : l.arn]
-  # Rules under our two listeners: listener/app/L/ID/LID → listener-rule/app/L/ID/LID/*.
-  listener_rule_arns = [for arn in local.listener_arns : "${replace(arn, ":listener/", ":listener-rule/")}/*"]
+  # Production traffic and the test listener are kept apart: only the promote role may
+  # touch the first (deploy_role.tf).
+  production_listener_arn = aws_lb_listener.this["production"].arn
+  test_listener_arn       = aws_lb_listener.this["test"].arn
+  # Rules under the production listener: listener/app/L/ID/LID → listener-rule/app/L/ID/LID/*.
+  production_rule_arns = "${replace(local.production_listener_arn, ":listener/", ":listener-rule/")}/*"
+  service_arns         = [for svc in aws_ecs_service.this : svc.id]
 }

@@ -49,13 +49,18 @@ output "cutover_environment" {
   }
 }
 
-output "deploy_role_arn" {
-  description = "Role GitHub Actions assumes through OIDC to run cutover (aws-actions/configure-aws-credentials role-to-assume)."
-  value       = aws_iam_role.deploy.arn
+output "stage_role_arn" {
+  description = "Role the stage job assumes through OIDC from github_stage_environments: the GitHub variable AWS_STAGE_ROLE_ARN (role-to-assume). Cannot move production traffic."
+  value       = aws_iam_role.stage.arn
+}
+
+output "promote_role_arn" {
+  description = "Role the promote and rollback jobs assume through OIDC from github_promote_environments (the approval): the GitHub variable AWS_PROMOTE_ROLE_ARN (role-to-assume)."
+  value       = aws_iam_role.promote.arn
 }
 
 output "github_oidc_provider_arn" {
-  description = "ARN of the GitHub OIDC provider the deploy role trusts (created here or passed in)."
+  description = "ARN of the GitHub OIDC provider the stage and promote roles trust (created here or passed in)."
   value       = local.github_oidc_provider_arn
 }
 

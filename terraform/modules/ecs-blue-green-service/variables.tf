@@ -240,7 +240,7 @@ variable "alarm_evaluation_periods" {
 }
 
 variable "extra_alarm_names" {
-  description = "Names of other CloudWatch alarms (in this account and region) about the whole service, e.g. app-level SLO alarms: cutover watches them during every shift step and the bake. They are the cutover_service output's validation.service_alarms, and the deploy role may read them (cloudwatch:DescribeAlarms)."
+  description = "Names of other CloudWatch alarms (in this account and region) about the whole service, e.g. app-level SLO alarms: cutover watches them during every shift step and the bake. They are the cutover_service output's validation.service_alarms, and both deploy roles may read them (cloudwatch:DescribeAlarms)."
   type        = list(string)
   default     = []
 }
@@ -254,7 +254,7 @@ variable "alarm_actions" {
 # --- deploy role (GitHub OIDC) ----------------------------------------------------------
 
 variable "github_repository" {
-  description = "GitHub repository allowed to assume the deploy role, as `owner/name`."
+  description = "GitHub repository allowed to assume the stage and promote roles, as `owner/name`."
   type        = string
 
   validation {
@@ -263,13 +263,25 @@ variable "github_repository" {
   }
 }
 
-variable "github_environments" {
-  description = "GitHub environments whose jobs may assume the deploy role (the `sub` claim is pinned to `repo:OWNER/REPO:environment:NAME`). Protect them with required reviewers and branch/tag rules in GitHub."
+variable "github_stage_environments" {
+  description = "GitHub environments whose jobs may assume the stage role (build, stage, point the test listener; never production traffic). The `sub` claim is pinned to `repo:OWNER/REPO:environment:NAME`. The default matches examples/github-workflows/deploy.yml's stage job; restrict it to `v*` tags in GitHub."
   type        = list(string)
+  default     = ["production-stage"]
 
   validation {
-    condition     = length(var.github_environments) > 0 && alltrue([for e in var.github_environments : can(regex("^[^*?:]+$", e))])
-    error_message = "github_environments needs at least one name, without wildcards or ':'."
+    condition     = length(var.github_stage_environments) > 0 && alltrue([for e in var.github_stage_environments : can(regex("^[^*?:]+$", e))])
+    error_message = "github_stage_environments needs at least one name, without wildcards or ':'."
+  }
+}
+
+variable "github_promote_environments" {
+  description = "GitHub environments whose jobs may assume the promote role, which moves production traffic (promote and rollback). Give them required reviewers: that approval is what IAM enforces. Must not overlap github_stage_environments. The default matches the promote job of examples/github-workflows/deploy.yml and rollback.yml."
+  type        = list(string)
+  default     = ["production"]
+
+  validation {
+    condition     = length(var.github_promote_environments) > 0 && alltrue([for e in var.github_promote_environments : can(regex("^[^*?:]+$", e))])
+    error_message = "github_promote_environments needs at least one name, without wildcards or ':'."
   }
 }
 
@@ -280,7 +292,7 @@ variable "github_oidc_provider_arn" {
 }
 
 variable "deploy_role_max_session_duration" {
-  description = "Maximum session length (seconds) of the deploy role; long enough for a deploy with its bake."
+  description = "Maximum session length (seconds) of the stage and promote roles; long enough for a stage or a promote with its bake."
   type        = number
   default     = 3600
 }

@@ -1,0 +1,433 @@
+"""Workflows against the terraform that serves them: which GitHub environment may assume
+which role, what each cutover command calls, and which roles may move production traffic.
+Every check returns a list of problems (empty means it passes), so tests feed it both the
+real files and deliberately broken ones.
+
+The chain from a job to its permissions, all read from the files:
+job `environment` + `role-to-assume: ${{ vars.NAME }}` → the example's output whose
+description names NAME → the module output → `aws_iam_role` → its trust document (the
+`sub` values, from the example's variables) and its `aws_iam_role_policy` documents.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfparse import MODULE, REPO, TERRAFORM, attr, blocks_of, iter_blocks, parse_file
+
+EXAMPLE = TERRAFORM / "examples" / "complete"
+WORKFLOWS = REPO / "examples" / "github-workflows"
+ACTION_YML = REPO / "action.yml"
+CUTOVER_ACTION = "cutover-dev/cutover@"
+CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
+
+# --- what each command calls ------------------------------------------------------------
+# (IAM action, resource) pairs, read from src/engine and src/aws (each `Call::read/write`
+# names its IAM action); the resource is a marker that the granting statement's resource
+# expression must contain, or "*" for actions without a resource type. The docker push and
+# the registry v2 lookups (src/image, src/aws/images.rs) are ECR actions no Call names.
+
+READ = [
+    ("ecs:DescribeServices", "local.service_arns"),
+    ("ecs:DescribeTaskDefinition", "*"),
+    ("ecs:ListTasks", "*"),  # stopped tasks' reasons; "*" narrowed by ecs:cluster
+    ("ecs:DescribeTasks", "local.cluster_tasks"),
+    ("elasticloadbalancing:DescribeListeners", "*"),
+    ("elasticloadbalancing:DescribeRules", "*"),
+    ("elasticloadbalancing:DescribeTargetGroups", "*"),  # health check timing
+    ("elasticloadbalancing:DescribeTargetHealth", "*"),
+    ("cloudwatch:DescribeAlarms", "aws_cloudwatch_metric_alarm.this"),
+    # history, and the lock every changing command takes (create, renew, release)
+    ("ssm:GetParameter", "local.ssm_path_arn"),
+    ("ssm:GetParameters", "local.ssm_path_arn"),
+    ("ssm:PutParameter", "local.ssm_path_arn"),
+    ("ssm:DeleteParameter", "local.ssm_path_arn"),
+    # the image of a release must exist before it is deployed (registry v2 API, ECR token)
+    ("ecr:GetAuthorizationToken", "*"),
+    ("ecr:BatchGetImage", "aws_ecr_repository.this.arn"),
+]
+SCALE = [("ecs:UpdateService", "local.service_arns")]
+PRODUCTION = [
+    ("elasticloadbalancing:ModifyListener", "local.production_listener_arn"),
+    # instead, when service.toml names traffic.production_rule_arn (src/aws/elb.rs)
+    ("elasticloadbalancing:ModifyRule", "local.production_rule_arns"),
+]
+TEST_LISTENER = [("elasticloadbalancing:ModifyListener", "local.test_listener_arn")]
+BUILD = [
+    ("ecr:BatchCheckLayerAvailability", "aws_ecr_repository.this.arn"),
+    ("ecr:InitiateLayerUpload", "aws_ecr_repository.this.arn"),
+    ("ecr:UploadLayerPart", "aws_ecr_repository.this.arn"),
+    ("ecr:CompleteLayerUpload", "aws_ecr_repository.this.arn"),
+    ("ecr:PutImage", "aws_ecr_repository.this.arn"),
+    ("ecr:GetDownloadUrlForLayer", "aws_ecr_repository.this.arn"),  # previous release as cache
+]
+STAGE = (
+    READ
+    + BUILD
+    + SCALE
+    + TEST_LISTENER
+    + [
+        ("ecs:RegisterTaskDefinition", "local.family_arn"),
+        ("ecs:ListTaskDefinitions", "*"),  # an identical registered revision is reused
+        ("iam:PassRole", "aws_iam_role.task.arn"),
+        ("iam:PassRole", "aws_iam_role.execution.arn"),
+    ]
+)
+# Not in STAGE on purpose: a stage that finds an interrupted shift puts production back on
+# the last good slot (engine/stage.rs repair_shift), which needs the production listener.
+# The stage role fails there; the rollback workflow (promote role) does that repair.
+COMMAND_CALLS: dict[str, list[tuple[str, str]]] = {
+    "stage": STAGE,
+    "promote": READ + SCALE + PRODUCTION,
+    # a cold rollback brings the old slot up and validates it on the test listener first
+    "rollback": READ + SCALE + PRODUCTION + TEST_LISTENER,
+    "deploy": STAGE + PRODUCTION,
+    "verify": READ
+    + [
+        ("ecs:DescribeClusters", "aws_ecs_cluster.this.arn"),
+        ("ecr:DescribeRepositories", "aws_ecr_repository.this.arn"),
+        ("iam:GetRole", "aws_iam_role.task.arn"),
+        ("iam:GetRole", "aws_iam_role.execution.arn"),
+    ],
+    "status": READ,
+    "build": [("ecr:GetAuthorizationToken", "*"), ("ecr:BatchGetImage", "aws_ecr_repository.this.arn")] + BUILD,
+}
+# Commands whose job may hold a role that moves production traffic.
+MOVES_PRODUCTION = {"promote", "rollback", "deploy"}
+# What changes where production traffic goes. ModifyListener is fine on the test listener.
+TRAFFIC_ACTIONS = [
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:CreateRule",
+    "elasticloadbalancing:DeleteRule",
+    "elasticloadbalancing:SetRulePriorities",
+    "elasticloadbalancing:CreateListener",
+    "elasticloadbalancing:DeleteListener",
+    "elasticloadbalancing:RegisterTargets",
+    "elasticloadbalancing:DeregisterTargets",
+]
+TEST_LISTENER_ONLY = "${local.test_listener_arn}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def grants(statements: list[dict[str, Any]], action: str, marker: str) -> bool:
+    for st in statements:
+        if attr(st, "effect", "Allow") != "Allow" or action not in _as_list(attr(st, "actions")):
+            continue
+        resources = [str(r) for r in _as_list(attr(st, "resources"))]
+        if "*" in resources or any(marker != "*" and marker in r for r in resources):
+            return True
+    return False
+
+
+def missing_calls(statements: list[dict[str, Any]], command: str) -> list[str]:
+    if command not in COMMAND_CALLS:
+        return [f"unknown command {command!r}"]
+    return [
+        f"{command} calls {action} on {marker} but the role does not allow it"
+        for action, marker in COMMAND_CALLS[command]
+        if not grants(statements, action, marker)
+    ]
+
+
+def traffic_problems(statements: list[dict[str, Any]]) -> list[str]:
+    """What in these statements could move production traffic (empty: nothing)."""
+    problems = []
+    for i, st in enumerate(statements):
+        sid = attr(st, "sid", f"#{i}")
+        if attr(st, "effect", "Allow") != "Allow":
+            continue
+        if "not_actions" in st or "not_resources" in st:
+            problems.append(f"{sid}: not_actions/not_resources may grant listener changes")
+        for action in _as_list(attr(st, "actions")):
+            hits = [t for t in TRAFFIC_ACTIONS if fnmatch.fnmatchcase(t, str(action))]
+            for hit in hits:
+                resources = [str(r) for r in _as_list(attr(st, "resources"))]
+                if hit == "elasticloadbalancing:ModifyListener" and resources == [TEST_LISTENER_ONLY]:
+                    continue
+                problems.append(f"{sid}: {action} on {resources} can move production traffic")
+    return problems
+
+
+# --- terraform: the roles, their environments and their policies ------------------------
+
+
+@dataclass
+class Role:
+    name: str
+    environments: set[str]
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    trust: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _ref(expr: Any, pattern: str) -> str | None:
+    m = re.fullmatch(r"\$\{" + pattern + r"\}", str(expr))
+    return m.group(1) if m else None
+
+
+def example_values(tfvars: Path | None = EXAMPLE / "terraform.tfvars.example") -> dict[str, Any]:
+    """The example root module's variables: defaults, overridden by the tfvars file."""
+    values = {
+        b.name: attr(b.body, "default")
+        for b in iter_blocks(sorted(EXAMPLE.glob("*.tf")))
+        if b.kind == "variable"
+    }
+    if tfvars is not None:
+        values.update({k: attr({k: v}, k) for k, v in parse_file(tfvars).items() if not k.startswith("__")})
+    return values
+
+
+def module_inputs(values: dict[str, Any]) -> dict[str, Any]:
+    """The service module's variables as the example sets them (module defaults otherwise)."""
+    inputs = {b.name: attr(b.body, "default") for b in iter_blocks(sorted(MODULE.glob("*.tf"))) if b.kind == "variable"}
+    call = next(b for b in iter_blocks(sorted(EXAMPLE.glob("*.tf"))) if b.kind == "module" and b.name == "service")
+    for key in call.body:
+        if key.startswith("__") or key == "source":
+            continue
+        value = attr(call.body, key)
+        var = _ref(value, r"var\.(\w+)")
+        inputs[key] = values.get(var) if var else value
+    return inputs
+
+
+def _documents() -> dict[str, list[dict[str, Any]]]:
+    return {
+        b.name: blocks_of(b.body, "statement")
+        for b in iter_blocks(sorted(MODULE.glob("*.tf")))
+        if b.kind == "data" and b.type == "aws_iam_policy_document"
+    }
+
+
+def trusted_environments(statements: list[dict[str, Any]], inputs: dict[str, Any], repository: str) -> set[str]:
+    """Environments whose jobs in `repository` the trust document lets in."""
+    envs: set[str] = set()
+    for st in statements:
+        if "sts:AssumeRoleWithWebIdentity" not in _as_list(attr(st, "actions")):
+            continue
+        for c in blocks_of(st, "condition"):
+            if attr(c, "variable") != "token.actions.githubusercontent.com:sub" or attr(c, "test") != "StringEquals":
+                continue
+            values = attr(c, "values")
+            subjects: list[str] = []
+            m = re.fullmatch(r'\$\{\[for (\w+) in var\.(\w+) : "(.*)"\]\}', str(values))
+            if m:
+                loop, var, template = m.groups()
+                for item in _as_list(inputs.get(var)):
+                    subjects.append(template.replace("${" + loop + "}", str(item)))
+            else:
+                subjects = [str(v) for v in _as_list(values)]
+            for sub in subjects:
+                sub = sub.replace("${var.github_repository}", str(inputs.get("github_repository")))
+                prefix = f"repo:{repository}:environment:"
+                if sub.startswith(prefix) and "$" not in sub:
+                    envs.add(sub[len(prefix):])
+    return envs
+
+
+def terraform_roles(values: dict[str, Any] | None = None) -> dict[str, Role]:
+    """aws_iam_role name → Role, with the environments the example's values let in."""
+    inputs = module_inputs(values if values is not None else example_values())
+    docs = _documents()
+    blocks = list(iter_blocks(sorted(MODULE.glob("*.tf"))))
+    roles = {}
+    for b in blocks:
+        if b.kind != "resource" or b.type != "aws_iam_role":
+            continue
+        trust = _ref(attr(b.body, "assume_role_policy"), r"data\.aws_iam_policy_document\.(\w+)\.json")
+        envs = trusted_environments(docs.get(trust, []), inputs, str(inputs.get("github_repository")))
+        roles[b.name] = Role(b.name, envs, trust=docs.get(trust, []))
+    for b in blocks:
+        if b.kind == "resource" and b.type == "aws_iam_role_policy":
+            role = _ref(attr(b.body, "role"), r"aws_iam_role\.(\w+)\.id")
+            doc = _ref(attr(b.body, "policy"), r"data\.aws_iam_policy_document\.(\w+)\.json")
+            if role in roles and doc in docs:
+                roles[role].statements += docs[doc]
+    return roles
+
+
+def role_variables() -> dict[str, str]:
+    """GitHub variable → aws_iam_role name, from the example outputs that document it."""
+    module_outputs = {
+        b.name: attr(b.body, "value") for b in iter_blocks(sorted(MODULE.glob("*.tf"))) if b.kind == "output"
+    }
+    mapping = {}
+    for b in iter_blocks(sorted(EXAMPLE.glob("*.tf"))):
+        if b.kind != "output":
+            continue
+        names = re.findall(r"\b(AWS_[A-Z0-9_]*ROLE_ARN)\b", str(attr(b.body, "description", "")))
+        out = _ref(attr(b.body, "value"), r"module\.service\.(\w+)")
+        role = _ref(module_outputs.get(out), r"aws_iam_role\.(\w+)\.arn") if out else None
+        for name in names:
+            if role:
+                mapping[name] = role
+    return mapping
+
+
+# --- workflows --------------------------------------------------------------------------
+
+
+def action_inputs() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(ACTION_YML.read_text())["inputs"]
+
+
+def workflow_files() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.yml"))
+
+
+README_FILES = [TERRAFORM / "README.md", REPO / "README.md"]
+
+
+def readme_workflows(paths: list[Path] = README_FILES) -> list[tuple[str, str]]:
+    """(name, text) of every ```yaml block of the READMEs that has jobs (a workflow, not a
+    fragment such as a single step)."""
+    found = []
+    for path in paths:
+        blocks = re.findall(r"^```yaml\n(.*?)^```", path.read_text(), re.S | re.M)
+        found += [
+            (f"{path.relative_to(REPO)}#yaml{i + 1}", b)
+            for i, b in enumerate(blocks)
+            if re.search(r"^jobs:", b, re.M)
+        ]
+    return found
+
+
+def environment_of(job: dict[str, Any]) -> str | None:
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+def _steps(job: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith(prefix)]
+
+
+def command_of(step: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> str:
+    return str((step.get("with") or {}).get("command", inputs["command"].get("default")))
+
+
+def job_problems(
+    where: str,
+    job: dict[str, Any],
+    roles: dict[str, Role],
+    variables: dict[str, str],
+    inputs: dict[str, dict[str, Any]],
+) -> list[str]:
+    problems = []
+    for step in job.get("steps", []):
+        uses = str(step.get("uses", ""))
+        if "cutover" in uses and not uses.startswith(CUTOVER_ACTION):
+            problems.append(f"{where}: uses {uses!r}: name the action {CUTOVER_ACTION}<sha> so it can be checked")
+    cutover = _steps(job, CUTOVER_ACTION)
+    for step in cutover:
+        given = step.get("with") or {}
+        problems += [f"{where}: with: {k} is not an input of action.yml" for k in given if k not in inputs]
+        problems += [
+            f"{where}: action.yml input {k} is required"
+            for k, spec in inputs.items()
+            if spec.get("required") and "default" not in spec and k not in given
+        ]
+    credentials = _steps(job, CREDENTIALS_ACTION)
+    if cutover and not credentials:
+        problems.append(f"{where}: runs cutover without assuming a role")
+    for step in credentials:
+        assumed = str((step.get("with") or {}).get("role-to-assume", ""))
+        var = _ref(assumed.strip(), r"\{\s*vars\.([A-Za-z0-9_]+)\s*\}")
+        if var is None:
+            problems.append(f"{where}: role-to-assume {assumed!r} is not ${{{{ vars.NAME }}}}")
+            continue
+        role_name = variables.get(var)
+        if role_name is None or role_name not in roles:
+            problems.append(f"{where}: no terraform output documents vars.{var} (known: {sorted(variables)})")
+            continue
+        role = roles[role_name]
+        env = environment_of(job)
+        if env not in role.environments:
+            problems.append(
+                f"{where}: runs in environment {env!r}, which the {role.name} role (vars.{var}) does not "
+                f"trust (it trusts {sorted(role.environments)})"
+            )
+        if (job.get("permissions") or {}).get("id-token") != "write":
+            problems.append(f"{where}: needs permissions id-token: write to request the OIDC token")
+        for step in cutover:
+            command = command_of(step, inputs)
+            problems += [f"{where}: {p}" for p in missing_calls(role.statements, command)]
+            if command not in MOVES_PRODUCTION:
+                problems += [
+                    f"{where}: runs {command} with the {role.name} role, which {p}"
+                    for p in traffic_problems(role.statements)
+                ]
+    return problems
+
+
+def workflow_problems(
+    where: str,
+    text: str,
+    roles: dict[str, Role],
+    variables: dict[str, str],
+    inputs: dict[str, dict[str, Any]],
+) -> list[str]:
+    doc = yaml.safe_load(text)
+    problems = []
+    for name, job in (doc.get("jobs") or {}).items():
+        problems += job_problems(f"{where} job {name}", job, roles, variables, inputs)
+    return problems
+
+
+def role_problems(roles: dict[str, Role], jobs: list[tuple[str, dict[str, Any], str]]) -> list[str]:
+    """A role that can move production traffic must be assumed only by jobs whose command
+    does so; `jobs` are (where, job, variable) of every job that assumes a role."""
+    problems = []
+    for name, role in roles.items():
+        if not role.environments:
+            continue  # not a GitHub role (task, execution, flow logs)
+        if not traffic_problems(role.statements):
+            continue
+        for where, command, role_name in jobs:
+            if role_name == name and command not in MOVES_PRODUCTION:
+                problems.append(f"{where}: {command} assumes {name}, which can move production traffic")
+    return problems
+
+
+def concurrency_problems(workflows: dict[str, dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> list[str]:
+    """No workflow-level group (a rollback would queue behind a promote waiting for
+    approval, and a tag push would cancel a pending rollback); every cutover job in a
+    group of its own command, never cancelling one in progress."""
+    problems = []
+    groups: dict[str, set[str]] = {}
+    for name, doc in workflows.items():
+        if "concurrency" in doc:
+            problems.append(f"{name}: workflow-level concurrency; give each job its own group")
+        for job_name, job in (doc.get("jobs") or {}).items():
+            where = f"{name} job {job_name}"
+            for step in _steps(job, CUTOVER_ACTION):
+                conc = job.get("concurrency")
+                if not isinstance(conc, dict) or not conc.get("group"):
+                    problems.append(f"{where}: no concurrency group")
+                    continue
+                if conc.get("cancel-in-progress") not in (None, False):
+                    problems.append(f"{where}: cancel-in-progress would stop a change half-way")
+                groups.setdefault(str(conc["group"]), set()).add(command_of(step, inputs))
+    for group, commands in groups.items():
+        if len(commands) > 1:
+            problems.append(f"concurrency group {group!r} is shared by {sorted(commands)}")
+    return problems
+
+
+def assumed_roles(where: str, doc: dict[str, Any], variables: dict[str, str], inputs) -> list[tuple[str, str, str]]:
+    out = []
+    for job_name, job in (doc.get("jobs") or {}).items():
+        for cred in _steps(job, CREDENTIALS_ACTION):
+            var = _ref(str((cred.get("with") or {}).get("role-to-assume", "")).strip(), r"\{\s*vars\.([A-Za-z0-9_]+)\s*\}")
+            for step in _steps(job, CUTOVER_ACTION):
+                out.append((f"{where} job {job_name}", command_of(step, inputs), variables.get(var or "", "")))
+    return out
