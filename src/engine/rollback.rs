@@ -225,8 +225,11 @@ impl<C: Cloud> Engine<'_, C> {
         target: &Release,
     ) -> Result<bool, EngineError> {
         let state = observed.slot(slot);
+        // Below the live slot's capacity (someone scaled it down) is not warm: flipping all
+        // of production onto fewer tasks is an outage of its own.
+        let capacity = observed.slot(slot.other()).desired.max(1);
         if state.task_definition.as_ref().map(|t| &t.id) != Some(&target.task_definition)
-            || state.desired == 0
+            || state.desired < capacity
         {
             return Ok(false);
         }

@@ -243,7 +243,9 @@ impl Traffic for SimCloud {
     async fn target_health(&self, slot: Slot) -> PortResult<Vec<TargetHealth>> {
         self.call("target_health", Kind::EventualRead, |w, now, _| {
             let at = Self::read_time(w, now);
-            Ok(w.target_health(at, slot))
+            let health = w.target_health(at, slot);
+            w.ghost.health_read[super::world::idx(slot)] = Some(w.slot_healthy(at, slot));
+            Ok(health)
         })
         .await
     }

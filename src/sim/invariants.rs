@@ -1,9 +1,9 @@
-//! Invariants 1–11 of DESIGN.md, checked by the simulated cloud itself on every call.
+//! Invariants 1–11 of DESIGN.md and I14 (traffic only onto a slot at capacity, healthy), checked by the simulated cloud itself on every call.
 //! There is no switch: every port call of the sim goes through [`World::after_call`] and
 //! every write through [`World::before_write`], and a violation is kept for the run report.
 
 use super::world::{EPOCH_MS, World, idx};
-use crate::ports::{Release, Slot, Status, StatusEvent};
+use crate::ports::{Release, Slot, Status, StatusEvent, Weights};
 
 impl World {
     fn live_td(&self) -> Option<String> {
@@ -116,6 +116,30 @@ impl World {
                         w.of(slot)
                     ),
                 );
+            }
+        }
+    }
+
+    /// Production traffic moves only onto a slot that runs its release at capacity (at
+    /// least what the slot giving up traffic runs) with every target healthy as read: the
+    /// last target health read of that slot said so, or the slot is healthy now or was 5 s
+    /// ago (a flapping target can turn between a read and the write) (I14).
+    pub(crate) fn before_weights(&mut self, now: u64, next: Weights) {
+        for slot in [Slot::Blue, Slot::Green] {
+            if next.of(slot) <= self.weights.of(slot) {
+                continue;
+            }
+            let giving = self.slots[idx(slot.other())].desired.max(1);
+            let desired = self.slots[idx(slot)].desired;
+            let healthy = self.ghost.health_read[idx(slot)] == Some(true)
+                || self.slot_healthy(now, slot)
+                || self.slot_healthy(now.saturating_sub(5_000), slot);
+            if desired < giving || !healthy {
+                let what = format!(
+                    "I14: traffic moved onto {slot} ({}%) with desired {desired} (the other slot runs {giving}) and no healthy read of its targets",
+                    next.of(slot),
+                );
+                self.violation(now, what);
             }
         }
     }

@@ -177,6 +177,37 @@ impl Sim {
         self.world().history = history;
     }
 
+    /// Someone else's hand on a slot (issue 19): its capacity cut, its tasks stopped, or its
+    /// targets failing health checks — what a rollback must notice before trusting the
+    /// previous release's slot to be warm.
+    pub fn degrade(&self, slot: Slot, how: Degradation) {
+        let at = self.start.elapsed().as_millis() as u64;
+        let mut w = self.world();
+        let s = &mut w.slots[world::idx(slot)];
+        let live: Vec<usize> = (0..s.tasks.len())
+            .filter(|i| s.tasks[*i].gone_at.is_none())
+            .collect();
+        match how {
+            Degradation::ScaledDown => {
+                s.desired = 1;
+                for i in live.into_iter().skip(1) {
+                    s.tasks[i].gone_at = Some(at);
+                }
+            }
+            Degradation::TasksStopped => {
+                for i in live {
+                    s.tasks[i].gone_at = Some(at);
+                }
+                s.stopped.insert(0, "Task stopped by user".into());
+            }
+            Degradation::TargetsUnhealthy => {
+                for i in live {
+                    s.tasks[i].healthy_at = None;
+                }
+            }
+        }
+    }
+
     /// Test hook: mark a task definition as having passed validation outside the engine.
     pub fn mark_validated(&self, task_definition: &str) {
         self.world()
@@ -184,6 +215,17 @@ impl Sim {
             .validated
             .insert(task_definition.to_string());
     }
+}
+
+/// How [`Sim::degrade`] hurts a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Degradation {
+    /// Desired count cut to 1 and the other tasks stopped.
+    ScaledDown,
+    /// Every task stopped; the desired count stays.
+    TasksStopped,
+    /// The tasks run but their targets fail health checks.
+    TargetsUnhealthy,
 }
 
 pub fn version(tag: &str) -> Version {

@@ -65,6 +65,9 @@ pub(crate) struct Ghost {
     pub(crate) bake_ms: u64,
     /// When the release under test first got production traffic.
     pub(crate) new_traffic_since: Option<u64>,
+    /// Per slot: whether the last target health read showed every target healthy at the
+    /// slot's desired count (what the engine may act on, invariant I14).
+    pub(crate) health_read: [Option<bool>; 2],
 }
 
 /// Figures for the lag benchmark, measured on the sim's side.
@@ -258,6 +261,7 @@ impl World {
                 "weights must add up to 100: {w}"
             )));
         }
+        self.before_weights(now, w);
         self.prev_weights = self.weights;
         self.weights = w;
         self.weights_changed = now;
@@ -286,8 +290,6 @@ impl World {
 
     // ---- probes ----
 
-    /// A probe through the test listener: passes when its slot has a healthy target and the
-    /// release answers well. Tracks consecutive passes for invariant 1.
     /// Point the test listener at `slot`; its traffic follows after the configured lag.
     pub(crate) fn point_test_listener(&mut self, now: u64, slot: Slot) {
         if self.test_listener != Some(slot) {

@@ -23,4 +23,5 @@ mod sim_invariants;
 mod sim_property;
 mod sim_regressions;
 mod sim_support;
+mod warm;
 mod wiring;
