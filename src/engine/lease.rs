@@ -3,7 +3,6 @@
 //! after expiry (or by an explicit `unlock`) with a notice naming the holder and its age.
 
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -48,10 +47,12 @@ impl Lease {
         let ttl = eng.settings.deadlines.lock_ttl.0.as_millis() as Millis;
         for attempt in 0..ACQUIRE_ATTEMPTS {
             let now = eng.cloud.now();
-            let n = eng.acquisitions.fetch_add(1, Ordering::Relaxed);
             let mine = Lock {
                 owner: eng.owner.clone(),
-                token: format!("{}#{now}#{n}", eng.owner),
+                token: eng.cloud.token().map_err(|source| EngineError::Port {
+                    what: "make a lock token".into(),
+                    source,
+                })?,
                 acquired_at: now,
                 expires_at: now + ttl,
             };

@@ -42,8 +42,6 @@ pub struct Engine<'a, C: Cloud> {
     owner: String,
     cancel: Cancel,
     polling: Polling,
-    /// Makes each lock token of this run unique (the token is the fencing token).
-    acquisitions: std::sync::atomic::AtomicU64,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -61,7 +59,6 @@ impl<'a, C: Cloud> Engine<'a, C> {
             owner: owner.into(),
             cancel: Cancel::never(),
             polling: Polling::Adaptive,
-            acquisitions: Default::default(),
         }
     }
 

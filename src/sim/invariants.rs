@@ -26,8 +26,10 @@ impl World {
     pub(crate) fn before_write(&mut self, now: u64, runner: usize, op: &str) {
         let name = self.runners[runner].name.clone();
         let wall = EPOCH_MS + now;
+        // By token, not owner name: two runs can share an owner (two jobs of one workflow
+        // run, two shells of one user), and only the one that created the token holds it.
         match &self.lock {
-            Some(l) if l.owner == name && l.expires_at > wall => {}
+            Some(l) if self.lock_tokens.get(&l.token) == Some(&runner) && l.expires_at > wall => {}
             other => {
                 let holder = other
                     .as_ref()

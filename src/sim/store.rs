@@ -35,13 +35,14 @@ impl Store for SimCloud {
         self.call(
             &format!("create_lock({})", lock.owner),
             Kind::LockWrite,
-            |w, _, _| match &w.lock {
+            |w, _, r| match &w.lock {
                 Some(held) => Err(PortError::Conflict(format!(
                     "ParameterAlreadyExists (held by {})",
                     held.owner
                 ))),
                 None => {
                     w.lock = Some(lock.clone());
+                    w.lock_tokens.entry(lock.token.clone()).or_insert(r);
                     Ok(())
                 }
             },
@@ -57,7 +58,9 @@ impl Store for SimCloud {
     async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
         self.call("renew_lock", Kind::LockWrite, |w, now, r| {
             let name = w.runners[r].name.clone();
-            if w.lock.as_ref().map(|l| &l.token) != Some(&lock.token) {
+            if w.lock.as_ref().map(|l| &l.token) != Some(&lock.token)
+                || w.lock_tokens.get(&lock.token) != Some(&r)
+            {
                 w.violation(now, format!("I5: {name} renewed a lock it does not hold"));
             }
             w.lock = Some(lock.clone());

@@ -102,6 +102,9 @@ pub struct World {
     pub(crate) history: Vec<Release>,
     pub(crate) history_cap: usize,
     pub(crate) lock: Option<Lock>,
+    /// Which runner created each lock token: the invariant checker's own record of who
+    /// holds the lock (owner names can repeat: two jobs of one run, two shells of a user).
+    pub(crate) lock_tokens: BTreeMap<String, usize>,
     /// Stretches of production traffic per slot, for the alarms (`alarms.rs`).
     pub(crate) carried: Vec<super::alarms::Carried>,
     /// The release live when the run started (an incident makes it fail).
@@ -143,6 +146,7 @@ impl World {
             history: Vec::new(),
             history_cap: 10,
             lock: None,
+            lock_tokens: BTreeMap::new(),
             carried: Vec::new(),
             first_live_td: None,
             new_version,

@@ -191,6 +191,32 @@ fn unlock_breaks_a_live_lock_and_says_whose_it_was() {
     });
 }
 
+/// Two runs with one owner (two matrix jobs of one workflow run, two shells of one user)
+/// took the lock in the same millisecond: the token was `owner#millis#counter`, so both got
+/// the same one, the loser of the create read "its" token back and both staged at once
+/// (seen against moto as a stage failing after its full stabilize deadline). Fixed: the
+/// token is a random nonce, so one of them is refused.
+#[test]
+fn regression_two_runs_of_one_owner_in_one_millisecond_both_held_the_lock() {
+    block_on(async {
+        let sim = calm(OldSlotPolicy::KeepWarm);
+        let (a, b) = (sim.runner("job-1", None), sim.runner("job-2", None));
+        let owner = RUN_URL;
+        let (ea, eb) = (
+            Engine::new(&a, &a, &sim.settings, owner),
+            Engine::new(&b, &b, &sim.settings, owner),
+        );
+        let (ra, rb) = tokio::join!(stage(&ea, &sim, NEW), stage(&eb, &sim, NEW));
+        let refused = [&ra, &rb]
+            .iter()
+            .filter(|r| matches!(r, Err(EngineError::LockHeld { .. })))
+            .count();
+        assert_clean(&sim);
+        assert_eq!(refused, 1, "{ra:?} {rb:?}");
+        assert!(ra.is_ok() || rb.is_ok(), "{ra:?} {rb:?}");
+    });
+}
+
 #[test]
 fn history_keeps_only_the_last_n_releases() {
     block_on(async {
