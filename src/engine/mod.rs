@@ -42,6 +42,8 @@ pub struct Engine<'a, C: Cloud> {
     owner: String,
     cancel: Cancel,
     polling: Polling,
+    /// Marked by the lease's heartbeat when the lock is lost; shared with `uncancellable`.
+    lost: std::sync::Arc<lease::Lost>,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -59,6 +61,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             owner: owner.into(),
             cancel: Cancel::never(),
             polling: Polling::Adaptive,
+            lost: Default::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
         Engine {
             cancel: Cancel::never(),
             polling: self.polling,
+            lost: self.lost.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }

@@ -274,7 +274,7 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
         deadlines: Deadlines {
             stabilize: s(300),
             validate: s(180),
-            lock_ttl: s(600),
+            lock_ttl: s(300),
         },
         history: HistorySettings { depth: 10 },
         old_slot: OldSlotSettings { policy: old_slot },

@@ -217,6 +217,31 @@ fn regression_two_runs_of_one_owner_in_one_millisecond_both_held_the_lock() {
     });
 }
 
+/// A bake longer than the lease: the lease was renewed only before writes, so a 180 s bake
+/// under a 120 s lease outlived it and the run lost its own lock mid-bake. Fixed: a
+/// heartbeat renews the lease every TTL/3 during every wait.
+#[test]
+fn regression_a_bake_longer_than_the_lease_outlived_it() {
+    block_on(async {
+        let mut s = settings(StrategyKind::Canary, OldSlotPolicy::KeepWarm);
+        s.deadlines.lock_ttl = cutover::config::duration::Duration::from_secs(120);
+        let sim = Sim::new(21, Faults::default(), s);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        deploy(&engine, &sim, NEW).await;
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Green));
+        assert!(
+            sim.log()
+                .iter()
+                .filter(|l| l.contains("ci renew_lock"))
+                .count()
+                >= 3,
+            "the heartbeat renewed the lease during the waits"
+        );
+        assert_clean(&sim);
+    });
+}
+
 #[test]
 fn history_keeps_only_the_last_n_releases() {
     block_on(async {
