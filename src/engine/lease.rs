@@ -84,9 +84,15 @@ impl Lease {
         }
     }
 
-    pub(crate) async fn acquire<C: Cloud>(eng: &Engine<'_, C>) -> Result<Lease, EngineError> {
+    /// Take the lock. `wait_stale` (a recovery: `rollback`) waits for a lock that looks
+    /// stale to expire, instead of refusing it; a live lock is refused either way.
+    pub(crate) async fn acquire<C: Cloud>(
+        eng: &Engine<'_, C>,
+        wait_stale: bool,
+    ) -> Result<Lease, EngineError> {
         let ttl = eng.settings.deadlines.lock_ttl.0.as_millis() as Millis;
         eng.lost.reset();
+        let mut waited = false;
         for attempt in 0..ACQUIRE_ATTEMPTS {
             let now = eng.cloud.now();
             let mine = Lock {
@@ -136,6 +142,19 @@ impl Lease {
                     return Ok(lease);
                 }
                 Some(held) if held.expires_at <= now => break_stale(eng, &held).await?,
+                Some(held) if wait_stale && !waited && looks_stale(&held, now, ttl) => {
+                    waited = true;
+                    let left = held.expires_at.saturating_sub(now);
+                    eng.reporter.notice(&format!(
+                        "the deploy lock is held by {}, not renewed for {}s (a live run renews it every {}s): it expires in {}s: waiting for that, then taking it over",
+                        held.owner,
+                        (now + ttl).saturating_sub(held.expires_at) / 1000,
+                        ttl / 3000,
+                        left.div_ceil(1000),
+                    ));
+                    eng.pause(Duration::from_millis(left + STALE_SLACK_MS))
+                        .await?;
+                }
                 Some(held) => {
                     return Err(EngineError::LockHeld {
                         age_secs: now.saturating_sub(held.acquired_at) / 1000,
@@ -277,6 +296,18 @@ impl Lease {
             tracing::warn!(error = %e, "could not release the deploy lock; it expires on its own");
         }
     }
+}
+
+/// Past a lock's expiry before a recovery breaks it: clocks of two runners differ a little.
+const STALE_SLACK_MS: Millis = 2_000;
+
+/// A lock whose holder missed its heartbeats: a live holder renews every TTL/3, so more
+/// than half the lease gone means two renewals failed (a dead run, or one cut off from AWS
+/// that stops at its next safe point). Judged with our TTL; a lock with more than our whole
+/// TTL left (a holder with a longer lease) never looks stale, so the wait is bounded by it.
+fn looks_stale(held: &Lock, now: Millis, ttl: Millis) -> bool {
+    let left = held.expires_at.saturating_sub(now);
+    left <= ttl / 2
 }
 
 /// `current` is our lock, unexpired.

@@ -115,6 +115,11 @@ impl<'a, C: Cloud> Engine<'a, C> {
     }
 
     async fn lock(&self) -> Result<Lease, EngineError> {
-        Lease::acquire(self).await
+        Lease::acquire(self, false).await
+    }
+
+    /// The lock for a recovery: waits out a lock that looks stale rather than refusing it.
+    async fn lock_to_recover(&self) -> Result<Lease, EngineError> {
+        Lease::acquire(self, true).await
     }
 }
