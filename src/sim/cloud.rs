@@ -146,7 +146,7 @@ impl SimCloud {
 
 impl Clock for SimCloud {
     fn now(&self) -> Millis {
-        EPOCH_MS + self.now_ms()
+        EPOCH_MS + self.now_ms() + self.world().runners[self.runner].skew_ms
     }
     fn token(&self) -> PortResult<String> {
         // Seeded, so a seed replays the same log; drawn from the one world, so unique.
