@@ -10,6 +10,16 @@ pub fn wall_now() -> Millis {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// 128 random bits from the OS, as hex: the lock's fencing token. Not the clock or a
+/// counter: two runs of one owner (two jobs of a workflow run, two shells of a user) taking
+/// the lock in the same millisecond got the same `owner#millis#counter` token and both
+/// believed they held it.
+pub fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// `millis` as an RFC 3339 UTC time to the second (`2026-12-03T23:31:02Z`), for OCI
 /// `created` labels and messages.
 pub fn rfc3339(millis: Millis) -> String {

@@ -155,6 +155,9 @@ pub trait Prober {
 /// Wall time for lock expiry and history (sleeping uses tokio's clock, paused in tests).
 pub trait Clock {
     fn now(&self) -> Millis;
+    /// A fresh fencing token for the lock, unique across processes and machines (random,
+    /// never derived from the clock or the owner).
+    fn token(&self) -> PortResult<String>;
 }
 
 /// Where status changes and notices go: console, JSON, GitHub, Slack. Never fails the run.

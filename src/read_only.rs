@@ -118,4 +118,7 @@ impl<C: Cloud> Clock for ReadOnly<'_, C> {
     fn now(&self) -> Millis {
         self.inner.now()
     }
+    fn token(&self) -> crate::ports::PortResult<String> {
+        self.inner.token()
+    }
 }

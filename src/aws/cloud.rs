@@ -380,4 +380,7 @@ impl Clock for AwsCloud {
     fn now(&self) -> Millis {
         crate::clock::wall_now()
     }
+    fn token(&self) -> crate::ports::PortResult<String> {
+        crate::clock::random_token().map_err(crate::ports::PortError::Transient)
+    }
 }

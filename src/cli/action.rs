@@ -15,7 +15,7 @@ use crate::version::Version;
 /// case, hyphens kept); an empty value means "not given". Flags work too, for testing.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ActionArgs {
-    /// deploy, build, stage, promote, rollback, status or verify.
+    /// deploy, build, stage, promote, rollback, status, verify or unlock.
     #[arg(long, env = "INPUT_COMMAND")]
     pub command: Option<String>,
     /// Environment folder under <config-dir>/environments/.
@@ -148,11 +148,12 @@ fn verb(rollback: Option<String>, command: Option<&str>) -> Result<ActionVerb, I
         (None, Some("rollback")) => ActionVerb::Rollback(None),
         (None, Some("status")) => ActionVerb::Status,
         (None, Some("verify")) => ActionVerb::Verify,
+        (None, Some("unlock")) => ActionVerb::Unlock,
         (None, Some(other)) => {
             return Err(bad(
                 "command",
                 format!(
-                    "`{other}` is not one of deploy, build, stage, promote, rollback, status, verify"
+                    "`{other}` is not one of deploy, build, stage, promote, rollback, status, verify, unlock"
                 ),
             ));
         }
@@ -234,6 +235,14 @@ mod tests {
         i.strategy = Some(" linear ".into());
         let req = i.into_request(Some("v1.0.0".into())).unwrap();
         assert_eq!(req.strategy, Some(StrategyKind::Linear));
+    }
+
+    #[test]
+    fn unlock_is_an_action_command_without_a_tag() {
+        let mut i = inputs();
+        i.command = Some("unlock".into());
+        let req = i.into_request(None).unwrap();
+        assert_eq!(req.verb, ActionVerb::Unlock);
     }
 
     #[test]

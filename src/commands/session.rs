@@ -165,7 +165,9 @@ async fn check_account(cloud: &AwsCloud, env: &str, expected: Option<&str>) -> a
     Ok(())
 }
 
-/// Who runs: the GitHub run URL under Actions, else `user@host`.
+/// Who runs, as the lock and the history name it: under Actions the run's attempt
+/// (`…/actions/runs/<id>/attempts/<n>`, so a re-run is told apart from the attempt it
+/// follows), else `user@host:pid` (two shells of one user are told apart).
 pub fn owner() -> String {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let (Some(server), Some(repo), Some(run)) = (
@@ -173,7 +175,11 @@ pub fn owner() -> String {
         var("GITHUB_REPOSITORY"),
         var("GITHUB_RUN_ID"),
     ) {
-        return format!("{}/{repo}/actions/runs/{run}", server.trim_end_matches('/'));
+        let attempt = var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into());
+        return format!(
+            "{}/{repo}/actions/runs/{run}/attempts/{attempt}",
+            server.trim_end_matches('/')
+        );
     }
     let user = var("USER").unwrap_or_else(|| "someone".into());
     let host = std::fs::read_to_string("/etc/hostname")
@@ -182,7 +188,7 @@ pub fn owner() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| var("HOSTNAME"))
         .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
+    format!("{user}@{host}:{}", std::process::id())
 }
 
 impl Session {

@@ -263,6 +263,17 @@ fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigErr
         settings::Strategy::AllAtOnce { .. } => {}
     }
     alarms::check_owners(service, file)?;
+    if service.deadlines.lock_ttl.0 < settings::MIN_LOCK_TTL {
+        return Err(ConfigError::new(
+            file,
+            format!(
+                "[deadlines] lock_ttl = {}s is shorter than the {}s a lease needs",
+                service.deadlines.lock_ttl.0.as_secs(),
+                settings::MIN_LOCK_TTL.as_secs()
+            ),
+        )
+        .hint("the heartbeat renews the lock every lock_ttl/3 and a renewal may take 30s: set lock_ttl to 2m or more (5m by default)"));
+    }
     if service.history.depth == 0 {
         return Err(ConfigError::new(file, "[history] depth must be at least 1")
             .hint("rollback needs the previous release"));

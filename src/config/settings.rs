@@ -285,7 +285,9 @@ pub struct Deadlines {
     /// Validation as a whole (probes, alarms, command).
     #[serde(default = "default_validate")]
     pub validate: Duration,
-    /// A deploy lock left by a dead run expires after this long.
+    /// The deploy lock's lease: a live run renews it every third of this (a heartbeat
+    /// during every wait), so a lock left by a dead run expires this long after its last
+    /// renewal. At least 2m.
     #[serde(default = "default_lock_ttl")]
     pub lock_ttl: Duration,
 }
@@ -381,8 +383,15 @@ fn default_validate() -> Duration {
     Duration::from_secs(600)
 }
 fn default_lock_ttl() -> Duration {
-    Duration::from_secs(3600)
+    Duration::from_secs(300)
 }
+
+/// The shortest lease: the heartbeat renews every TTL/3, and one renewal (a read and a
+/// write of the lock) may take up to a call timeout (30 s) before it counts as failed; at
+/// 2 minutes a renewal that hangs still leaves another before the lease runs out. With the
+/// heartbeat no wait of the plan needs to fit in the TTL, so this replaces a check against
+/// the plan's longest wait.
+pub const MIN_LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(120);
 fn default_depth() -> u32 {
     10
 }

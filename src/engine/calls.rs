@@ -197,13 +197,14 @@ impl<C: Cloud> Engine<'_, C> {
         }
     }
 
-    /// Sleep, unless cancelled first.
+    /// Sleep, unless cancelled or the lease is lost first.
     pub(crate) async fn pause(&self, d: Duration) -> Result<(), EngineError> {
         tokio::select! {
             () = tokio::time::sleep(d) => Ok(()),
             () = self.cancel.cancelled() => Err(EngineError::Cancelled {
                 detail: "cancel requested".into(),
             }),
+            lost = self.lost.lost() => Err(lost),
         }
     }
 

@@ -2,10 +2,12 @@
 //! every write (a holder that finds another token stops), renewed while held, broken only
 //! after expiry (or by an explicit `unlock`) with a notice naming the holder and its age.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::calls::CALL_TIMEOUT;
@@ -19,6 +21,13 @@ use crate::ports::{Cloud, Lock, Millis, PortError};
 /// `unlock` waits as long after breaking a live lock, so that its holder has stopped
 /// writing before the next run starts.
 const SETTLE: Duration = Duration::from_secs(5);
+/// After taking the lock from a run that may be dead (a stale lock broken, or one that
+/// vanished), or after `unlock` broke a live one: a write its holder sent after its last
+/// read of the lock can still land up to one call timeout later (a retried write is
+/// re-fenced before every attempt, so only one attempt is in flight). Waiting out that
+/// timeout plus the settle means no late write of the previous holder lands after our
+/// first write (invariant 13).
+const TAKEOVER: Duration = Duration::from_secs(CALL_TIMEOUT.as_secs() + SETTLE.as_secs());
 /// A lock read that showed the lock as ours, with no write since, vouches for the next
 /// write if it is this recent: every write still follows a read of the lock, but the read
 /// can be one the command made anyway (the history and the lock come in one call). Well
@@ -27,6 +36,37 @@ const FRESH: Duration = Duration::from_secs(2);
 const ACQUIRE_ATTEMPTS: u32 = 4;
 const DELETE_ATTEMPTS: u32 = 6;
 const DELETE_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Set by the heartbeat when the lease is lost (taken, deleted, or not renewable before it
+/// runs out); every wait of the engine ends on it with `LockLost`, a safe point.
+#[derive(Debug)]
+pub(crate) struct Lost(watch::Sender<Option<String>>);
+
+impl Default for Lost {
+    fn default() -> Self {
+        Lost(watch::channel(None).0)
+    }
+}
+
+impl Lost {
+    fn mark(&self, detail: String) {
+        self.0.send_replace(Some(detail));
+    }
+
+    fn reset(&self) {
+        self.0.send_replace(None);
+    }
+
+    /// Resolves with why, once the lease is lost.
+    pub(crate) async fn lost(&self) -> EngineError {
+        let mut rx = self.0.subscribe();
+        let detail = match rx.wait_for(Option::is_some).await {
+            Ok(d) => d.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        };
+        EngineError::LockLost { detail }
+    }
+}
 
 pub(crate) struct Lease {
     lock: Mutex<Lock>,
@@ -44,14 +84,23 @@ impl Lease {
         }
     }
 
-    pub(crate) async fn acquire<C: Cloud>(eng: &Engine<'_, C>) -> Result<Lease, EngineError> {
+    /// Take the lock. `wait_stale` (a recovery: `rollback`) waits for a lock that looks
+    /// stale to expire, instead of refusing it; a live lock is refused either way.
+    pub(crate) async fn acquire<C: Cloud>(
+        eng: &Engine<'_, C>,
+        wait_stale: bool,
+    ) -> Result<Lease, EngineError> {
         let ttl = eng.settings.deadlines.lock_ttl.0.as_millis() as Millis;
+        eng.lost.reset();
+        let mut waited = false;
         for attempt in 0..ACQUIRE_ATTEMPTS {
             let now = eng.cloud.now();
-            let n = eng.acquisitions.fetch_add(1, Ordering::Relaxed);
             let mine = Lock {
                 owner: eng.owner.clone(),
-                token: format!("{}#{now}#{n}", eng.owner),
+                token: eng.cloud.token().map_err(|source| EngineError::Port {
+                    what: "make a lock token".into(),
+                    source,
+                })?,
                 acquired_at: now,
                 expires_at: now + ttl,
             };
@@ -81,7 +130,7 @@ impl Lease {
                         // lost): the lock was free, nobody is about to delete it.
                         return Ok(lease);
                     }
-                    let settled = match eng.pause(SETTLE).await {
+                    let settled = match eng.pause(TAKEOVER).await {
                         Ok(()) => lease.check(eng).await,
                         Err(e) => Err(e),
                     };
@@ -93,6 +142,19 @@ impl Lease {
                     return Ok(lease);
                 }
                 Some(held) if held.expires_at <= now => break_stale(eng, &held).await?,
+                Some(held) if wait_stale && !waited && looks_stale(&held, now, ttl) => {
+                    waited = true;
+                    let left = held.expires_at.saturating_sub(now);
+                    eng.reporter.notice(&format!(
+                        "the deploy lock is held by {}, not renewed for {}s (a live run renews it every {}s): it expires in {}s: waiting for that, then taking it over",
+                        held.owner,
+                        (now + ttl).saturating_sub(held.expires_at) / 1000,
+                        ttl / 3000,
+                        left.div_ceil(1000),
+                    ));
+                    eng.pause(Duration::from_millis(left + STALE_SLACK_MS))
+                        .await?;
+                }
                 Some(held) => {
                     return Err(EngineError::LockHeld {
                         age_secs: now.saturating_sub(held.acquired_at) / 1000,
@@ -139,15 +201,81 @@ impl Lease {
         Ok(())
     }
 
+    /// Run `work` (a command holding this lease) while a heartbeat renews the lease every
+    /// TTL/3, so no wait outlives it. A heartbeat that finds the lock lost, or cannot renew
+    /// it while a third of the lease is left, marks it lost: the engine's waits end there
+    /// with `LockLost` and its writes are fenced anyway. Both run in this task (no spawn),
+    /// so the sim's paused clock orders them deterministically.
+    pub(crate) async fn hold<C: Cloud, T>(
+        &self,
+        eng: &Engine<'_, C>,
+        work: impl Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let beat = self.heartbeat(eng);
+        tokio::pin!(work, beat);
+        tokio::select! {
+            biased;
+            r = &mut work => r,
+            never = &mut beat => match never {},
+        }
+    }
+
+    async fn heartbeat<C: Cloud>(&self, eng: &Engine<'_, C>) -> Infallible {
+        // A cancelled run still rolls back under this lease: keep it alive meanwhile.
+        let eng = &eng.uncancellable();
+        let every = Duration::from_millis(self.ttl / 3);
+        loop {
+            tokio::time::sleep(every).await;
+            let renewed = match tokio::time::timeout(every, self.renew(eng)).await {
+                Ok(r) => r,
+                Err(_) => Err(EngineError::failed(
+                    "Pending",
+                    format!("renewing the deploy lock took over {}s", every.as_secs()),
+                )),
+            };
+            let detail = match renewed {
+                Ok(()) => continue,
+                Err(EngineError::LockLost { detail }) => detail,
+                Err(e) => {
+                    let mine = self.lock.lock().expect("lease mutex").clone();
+                    let left = mine.expires_at.saturating_sub(eng.cloud.now());
+                    if left > self.ttl / 3 {
+                        tracing::warn!(error = %e, "could not renew the deploy lock; retrying");
+                        continue;
+                    }
+                    format!(
+                        "could not renew it with {}s of the lease left: {e}",
+                        left / 1000
+                    )
+                }
+            };
+            eng.lost.mark(detail);
+            return std::future::pending().await;
+        }
+    }
+
+    /// The heartbeat's renewal: read the lock, stop if it is not ours, extend it.
+    async fn renew<C: Cloud>(&self, eng: &Engine<'_, C>) -> Result<(), EngineError> {
+        self.check_and_renew(eng, true).await
+    }
+
     /// Read the lock: stop if it is no longer ours; renew it when half the lease is gone.
     async fn check<C: Cloud>(&self, eng: &Engine<'_, C>) -> Result<(), EngineError> {
+        self.check_and_renew(eng, false).await
+    }
+
+    async fn check_and_renew<C: Cloud>(
+        &self,
+        eng: &Engine<'_, C>,
+        always: bool,
+    ) -> Result<(), EngineError> {
         let mine = self.lock.lock().expect("lease mutex").clone();
         let now = eng.cloud.now();
         let current = eng
             .read("read the deploy lock", || eng.cloud.read_lock())
             .await?;
         let held = verify(&mine, current.as_ref(), now)?.clone();
-        if held.expires_at - now < self.ttl / 2 {
+        if always || held.expires_at - now < self.ttl / 2 {
             let renewed = Lock {
                 expires_at: now + self.ttl,
                 ..held
@@ -168,6 +296,18 @@ impl Lease {
             tracing::warn!(error = %e, "could not release the deploy lock; it expires on its own");
         }
     }
+}
+
+/// Past a lock's expiry before a recovery breaks it: clocks of two runners differ a little.
+const STALE_SLACK_MS: Millis = 2_000;
+
+/// A lock whose holder missed its heartbeats: a live holder renews every TTL/3, so more
+/// than half the lease gone means two renewals failed (a dead run, or one cut off from AWS
+/// that stops at its next safe point). Judged with our TTL; a lock with more than our whole
+/// TTL left (a holder with a longer lease) never looks stale, so the wait is bounded by it.
+fn looks_stale(held: &Lock, now: Millis, ttl: Millis) -> bool {
+    let left = held.expires_at.saturating_sub(now);
+    left <= ttl / 2
 }
 
 /// `current` is our lock, unexpired.
@@ -223,9 +363,9 @@ pub(crate) async fn break_explicitly<C: Cloud>(
         // operator starts next cannot write alongside it.
         eng.reporter.notice(&format!(
             "unlock: waiting {}s for the run that held it to stop writing",
-            SETTLE.as_secs()
+            TAKEOVER.as_secs()
         ));
-        eng.uncancellable().pause(SETTLE).await?;
+        eng.uncancellable().pause(TAKEOVER).await?;
     }
     Ok(Some(held))
 }

@@ -42,8 +42,8 @@ pub struct Engine<'a, C: Cloud> {
     owner: String,
     cancel: Cancel,
     polling: Polling,
-    /// Makes each lock token of this run unique (the token is the fencing token).
-    acquisitions: std::sync::atomic::AtomicU64,
+    /// Marked by the lease's heartbeat when the lock is lost; shared with `uncancellable`.
+    lost: std::sync::Arc<lease::Lost>,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -61,7 +61,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             owner: owner.into(),
             cancel: Cancel::never(),
             polling: Polling::Adaptive,
-            acquisitions: Default::default(),
+            lost: Default::default(),
         }
     }
 
@@ -92,6 +92,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
         Engine {
             cancel: Cancel::never(),
             polling: self.polling,
+            lost: self.lost.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }
@@ -114,6 +115,11 @@ impl<'a, C: Cloud> Engine<'a, C> {
     }
 
     async fn lock(&self) -> Result<Lease, EngineError> {
-        Lease::acquire(self).await
+        Lease::acquire(self, false).await
+    }
+
+    /// The lock for a recovery: waits out a lock that looks stale rather than refusing it.
+    async fn lock_to_recover(&self) -> Result<Lease, EngineError> {
+        Lease::acquire(self, true).await
     }
 }

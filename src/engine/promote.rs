@@ -118,7 +118,9 @@ impl<C: Cloud> Engine<'_, C> {
     /// (or one whose shift was interrupted).
     pub async fn promote(&self, version: &Version) -> Result<PromoteOutcome, EngineError> {
         let lease = self.lock().await?;
-        let result = self.promote_locked(&lease, version, None).await;
+        let result = lease
+            .hold(self, self.promote_locked(&lease, version, None))
+            .await;
         lease.release(self).await;
         result
     }

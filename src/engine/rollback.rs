@@ -145,8 +145,8 @@ pub(crate) fn redeploy_step(strategy: &Strategy) -> Result<Step, EngineError> {
 impl<C: Cloud> Engine<'_, C> {
     /// Roll back to the previous good release, or to `to` from the history.
     pub async fn rollback(&self, to: Option<&Version>) -> Result<RollbackOutcome, EngineError> {
-        let lease = self.lock().await?;
-        let result = self.rollback_locked(&lease, to).await;
+        let lease = self.lock_to_recover().await?;
+        let result = lease.hold(self, self.rollback_locked(&lease, to)).await;
         lease.release(self).await;
         result
     }

@@ -28,7 +28,7 @@ impl<C: Cloud> Engine<'_, C> {
     /// Stage and validate; ends at AwaitingApproval.
     pub async fn stage(&self, request: &StageRequest) -> Result<StageOutcome, EngineError> {
         let lease = self.lock().await?;
-        let result = self.stage_locked(&lease, request).await;
+        let result = lease.hold(self, self.stage_locked(&lease, request)).await;
         lease.release(self).await;
         result
     }
@@ -39,19 +39,15 @@ impl<C: Cloud> Engine<'_, C> {
         request: &StageRequest,
     ) -> Result<super::PromoteOutcome, EngineError> {
         let lease = self.lock().await?;
-        let mut result = self.stage_locked(&lease, request).await.map(|_| ());
-        let mut promoted = None;
-        if result.is_ok() {
-            match self
-                .promote_locked(&lease, &request.spec.version, None)
-                .await
-            {
-                Ok(p) => promoted = Some(p),
-                Err(e) => result = Err(e),
-            }
-        }
+        let result = lease
+            .hold(self, async {
+                self.stage_locked(&lease, request).await?;
+                self.promote_locked(&lease, &request.spec.version, None)
+                    .await
+            })
+            .await;
         lease.release(self).await;
-        result.map(|()| promoted.expect("promoted when ok"))
+        result
     }
 
     pub(crate) async fn stage_locked(

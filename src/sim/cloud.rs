@@ -49,7 +49,7 @@ impl SimCloud {
         }
     }
 
-    /// The runner's name: use it as the engine's owner (the lock check compares them).
+    /// The runner's name, the usual engine owner (the lock check goes by token, not name).
     pub fn name(&self) -> String {
         self.world().runners[self.runner].name.clone()
     }
@@ -146,7 +146,16 @@ impl SimCloud {
 
 impl Clock for SimCloud {
     fn now(&self) -> Millis {
-        EPOCH_MS + self.now_ms()
+        EPOCH_MS + self.now_ms() + self.world().runners[self.runner].skew_ms
+    }
+    fn token(&self) -> PortResult<String> {
+        // Seeded, so a seed replays the same log; drawn from the one world, so unique.
+        let mut w = self.world();
+        Ok(format!(
+            "{:016x}{:016x}",
+            w.rng.next_u64(),
+            w.rng.next_u64()
+        ))
     }
 }
 

@@ -5,6 +5,10 @@
 use super::world::{EPOCH_MS, World, idx};
 use crate::ports::{Release, Slot, Status, StatusEvent, Weights};
 
+/// How long after losing the lock a holder's write may still land (the engine's call
+/// timeout plus its settle: what a new holder waits before its first write).
+const LOST_IN_FLIGHT_MS: u64 = 35_000;
+
 impl World {
     fn live_td(&self) -> Option<String> {
         self.weights
@@ -26,24 +30,53 @@ impl World {
     pub(crate) fn before_write(&mut self, now: u64, runner: usize, op: &str) {
         let name = self.runners[runner].name.clone();
         let wall = EPOCH_MS + now;
-        match &self.lock {
-            Some(l) if l.owner == name && l.expires_at > wall => {}
-            other => {
-                let holder = other
-                    .as_ref()
-                    .map_or("nobody".to_string(), |l| l.owner.clone());
-                self.violation(
-                    now,
-                    format!("I5: {name} wrote ({op}) without holding the lock (held by {holder})"),
-                );
-            }
+        // By token, not owner name: two runs can share an owner (two jobs of one workflow
+        // run, two shells of one user); only the runner that created the token holds it.
+        // SSM has no conditional write, so a holder's write can land shortly after it lost
+        // the lock (read, then write; or a write in flight): tolerated only within a call
+        // timeout plus the settle, and only while no other runner has written since (the
+        // new holder waits that long before its first write). Anything else is two writers.
+        let mine = self.runners[runner].token.clone();
+        let held = |l: &crate::ports::Lock| Some(&l.token) == mine.as_ref() && l.expires_at > wall;
+        if !self.lock.as_ref().is_some_and(held) && !self.may_land(now, runner) {
+            let holder = self
+                .lock
+                .as_ref()
+                .map_or("nobody".to_string(), |l| l.owner.clone());
+            self.violation(
+                now,
+                format!("I5: {name} wrote ({op}) without holding the lock (held by {holder})"),
+            );
         }
+        self.runners[runner].last_write = Some(now);
         if self.ghost.pending_readback.contains(&runner) {
             self.violation(
                 now,
                 format!("I3: {name} wrote ({op}) before reading back its weight change"),
             );
         }
+    }
+
+    /// A write of `runner` that no longer holds the lock may still land: within a call
+    /// timeout plus the settle of losing it, while no other runner has written since.
+    pub(crate) fn may_land(&self, now: u64, runner: usize) -> bool {
+        let Some(mine) = self.runners[runner].token.as_ref() else {
+            return false;
+        };
+        let lost_at = self.lock_lost_at.get(mine).copied().or_else(|| {
+            // Still ours but expired: lost at its expiry.
+            self.lock
+                .as_ref()
+                .filter(|l| &l.token == mine)
+                .map(|l| l.expires_at.saturating_sub(EPOCH_MS))
+        });
+        let other_wrote_since = |at: u64| {
+            self.runners
+                .iter()
+                .enumerate()
+                .any(|(i, x)| i != runner && x.last_write.is_some_and(|w| w >= at))
+        };
+        lost_at.is_some_and(|at| now < at + LOST_IN_FLIGHT_MS && !other_wrote_since(at))
     }
 
     /// Before an UpdateService applies: never shrink or replace a slot carrying traffic (3).

@@ -79,6 +79,13 @@ impl Sim {
         SimCloud::new(self.world.clone(), self.start, r)
     }
 
+    /// A runner whose wall clock runs `skew` ahead of the others' (it sees locks expire early).
+    pub fn runner_skewed(&self, name: &str, skew: std::time::Duration) -> SimCloud {
+        let cloud = self.runner(name, None);
+        self.world().runners.last_mut().expect("just added").skew_ms = skew.as_millis() as u64;
+        cloud
+    }
+
     /// The task spec of a version: its digest and a rendered task definition that holds a
     /// secret environment value (which must never be printed).
     pub fn spec(&self, tag: &str) -> TaskSpec {
@@ -316,7 +323,7 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
         deadlines: Deadlines {
             stabilize: s(300),
             validate: s(180),
-            lock_ttl: s(600),
+            lock_ttl: s(300),
         },
         history: HistorySettings { depth: 10 },
         old_slot: OldSlotSettings { policy: old_slot },

@@ -35,13 +35,15 @@ impl Store for SimCloud {
         self.call(
             &format!("create_lock({})", lock.owner),
             Kind::LockWrite,
-            |w, _, _| match &w.lock {
+            |w, _, r| match &w.lock {
                 Some(held) => Err(PortError::Conflict(format!(
                     "ParameterAlreadyExists (held by {})",
                     held.owner
                 ))),
                 None => {
                     w.lock = Some(lock.clone());
+                    w.lock_tokens.entry(lock.token.clone()).or_insert(r);
+                    w.runners[r].token = Some(lock.token.clone());
                     Ok(())
                 }
             },
@@ -57,19 +59,29 @@ impl Store for SimCloud {
     async fn renew_lock(&self, lock: &Lock) -> PortResult<()> {
         self.call("renew_lock", Kind::LockWrite, |w, now, r| {
             let name = w.runners[r].name.clone();
-            if w.lock.as_ref().map(|l| &l.token) != Some(&lock.token) {
+            let current = w.lock.as_ref().map(|l| &l.token) == Some(&lock.token);
+            // SSM has no conditional put: a renewal sent on a read of our lock can land just
+            // after another runner replaced it, and puts ours back (that runner then finds
+            // the lock gone at its re-read before its first write). Only a renewal sent
+            // well after losing the lock, or by a runner that never held it, is a violation.
+            if w.lock_tokens.get(&lock.token) != Some(&r) || (!current && !w.may_land(now, r)) {
                 w.violation(now, format!("I5: {name} renewed a lock it does not hold"));
             }
-            w.lock = Some(lock.clone());
+            let before = w.lock.replace(lock.clone());
+            w.lock_replaced(now, before.as_ref());
+            w.lock_lost_at.remove(&lock.token);
             Ok(())
         })
         .await
     }
 
     async fn delete_lock(&self) -> PortResult<()> {
-        self.call("delete_lock", Kind::LockWrite, |w, _, _| {
+        self.call("delete_lock", Kind::LockWrite, |w, now, _| {
             match w.lock.take() {
-                Some(_) => Ok(()),
+                Some(old) => {
+                    w.lock_replaced(now, Some(&old));
+                    Ok(())
+                }
                 None => Err(PortError::NotFound("ParameterNotFound".into())),
             }
         })

@@ -49,6 +49,11 @@ pub(crate) struct RunnerSim {
     pub(crate) calls: u32,
     pub(crate) kill_at: Option<u32>,
     pub(crate) killed: bool,
+    /// How far this runner's wall clock runs ahead of the world's (clock skew).
+    pub(crate) skew_ms: u64,
+    /// The last lock token this runner created, and when it last wrote.
+    pub(crate) token: Option<String>,
+    pub(crate) last_write: Option<u64>,
 }
 
 /// What the invariant checker knows independently of the engine's own claims.
@@ -105,6 +110,11 @@ pub struct World {
     pub(crate) history: Vec<Release>,
     pub(crate) history_cap: usize,
     pub(crate) lock: Option<Lock>,
+    /// Which runner created each lock token: the invariant checker's own record of who
+    /// holds the lock (owner names can repeat: two jobs of one run, two shells of a user).
+    pub(crate) lock_tokens: BTreeMap<String, usize>,
+    /// When each token stopped being the lock (deleted or replaced), in sim time.
+    pub(crate) lock_lost_at: BTreeMap<String, u64>,
     /// Stretches of production traffic per slot, for the alarms (`alarms.rs`).
     pub(crate) carried: Vec<super::alarms::Carried>,
     /// The release live when the run started (an incident makes it fail).
@@ -146,6 +156,8 @@ impl World {
             history: Vec::new(),
             history_cap: 10,
             lock: None,
+            lock_tokens: BTreeMap::new(),
+            lock_lost_at: BTreeMap::new(),
             carried: Vec::new(),
             first_live_td: None,
             new_version,
@@ -215,9 +227,21 @@ impl World {
             calls: 0,
             kill_at,
             killed: false,
+            skew_ms: 0,
+            token: None,
+            last_write: None,
         });
         self.metrics.calls.push(0);
         self.runners.len() - 1
+    }
+
+    /// The lock changes from `before` (if any) at `now`: remember when its token was lost.
+    pub(crate) fn lock_replaced(&mut self, now: u64, before: Option<&Lock>) {
+        if let Some(old) = before
+            && self.lock.as_ref().map(|l| &l.token) != Some(&old.token)
+        {
+            self.lock_lost_at.entry(old.token.clone()).or_insert(now);
+        }
     }
 
     pub(crate) fn violation(&mut self, now: u64, what: String) {

@@ -20,6 +20,7 @@ mod moto;
 mod schema;
 mod services;
 mod sim_invariants;
+mod sim_lease;
 mod sim_property;
 mod sim_regressions;
 mod sim_support;

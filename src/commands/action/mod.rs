@@ -39,6 +39,8 @@ pub enum ActionVerb {
     Rollback(Option<Version>),
     Status,
     Verify,
+    /// Break the deploy lock (a dead run's); only from a protected environment.
+    Unlock,
 }
 
 impl ActionVerb {
@@ -51,6 +53,7 @@ impl ActionVerb {
             ActionVerb::Rollback(_) => "rollback",
             ActionVerb::Status => "status",
             ActionVerb::Verify => "verify",
+            ActionVerb::Unlock => "unlock",
         }
     }
 
@@ -134,6 +137,7 @@ impl ActionRequest {
                 json: false,
             }),
             ActionVerb::Verify => Request::Verify(target),
+            ActionVerb::Unlock => Request::Unlock(target),
         }
     }
 }
