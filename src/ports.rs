@@ -21,6 +21,11 @@ pub enum PortError {
     Conflict(String),
     #[error("access denied: {0}; check that the deploy role allows this call")]
     AccessDenied(String),
+    /// The session's credentials expired mid-run: a longer session fixes it, not a policy.
+    #[error(
+        "the AWS credentials expired: {0}; ask for a session that outlasts the deploy: `role-duration-seconds` in aws-actions/configure-aws-credentials, within the role's maximum session duration (terraform: `deploy_role_max_session_duration` of the ecs-blue-green-service module, the role's `max_session_duration`)"
+    )]
+    CredentialsExpired(String),
     /// The write may or may not have applied (timeout, 5xx after sending): re-read to know.
     #[error("write outcome unknown: {0}")]
     Ambiguous(String),

@@ -42,7 +42,7 @@ impl<'a> Call<'a> {
     ) -> PortResult<T>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         sent.await.map_err(|e| port_error(self, e))
     }
@@ -68,6 +68,8 @@ const THROTTLING: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "SlowDown",
     "PriorRequestNotComplete",
+    // SSM: a parameter updated too often (the lock and the history are written often).
+    "TooManyUpdates",
 ];
 const ACCESS_DENIED: &[&str] = &[
     "AccessDenied",
@@ -75,9 +77,29 @@ const ACCESS_DENIED: &[&str] = &[
     "UnauthorizedOperation",
     "UnrecognizedClientException",
     "InvalidClientTokenId",
+    "AuthFailure",
+];
+/// The session's credentials ran out (or the clock is off): not a permission to grant.
+const EXPIRED: &[&str] = &[
     "ExpiredToken",
     "ExpiredTokenException",
-    "AuthFailure",
+    "RequestExpired",
+    "TokenRefreshRequired",
+];
+/// Server-side failures after the request reached AWS: a write may have applied.
+const SERVER: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    // CloudWatch's 500.
+    "InternalServiceFault",
+    // The request did not finish in time on AWS's side (S3-style and some JSON services).
+    "RequestTimeout",
+    "RequestTimeoutException",
 ];
 const NOT_FOUND: &[&str] = &[
     "ClusterNotFoundException",
@@ -107,7 +129,7 @@ const CONFLICT: &[&str] = &[
 fn port_error<E, R>(call: Call<'_>, err: SdkError<E, R>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let what = format!("{} on {}", call.action, call.resource);
     match &err {
@@ -124,23 +146,40 @@ where
             }
             classify(code, message, call)
         }
+        // Connection refused or reset, DNS, TLS, a timeout: the causes' messages, never
+        // the SDK's Debug output (`DisplayErrorContext` appends it).
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            call.unsure(format!(
-                "{what}: {}",
-                aws_sdk_ecs::error::DisplayErrorContext(&err)
-            ))
+            call.unsure(format!("{what}: {}", chain_text(&err)))
         }
         // Construction failures are bugs or bad input on our side: not worth a retry.
-        _ => PortError::Conflict(format!(
-            "{what}: {}",
-            aws_sdk_ecs::error::DisplayErrorContext(&err)
-        )),
+        _ => PortError::Conflict(format!("{what}: {}", chain_text(&err))),
     }
+}
+
+/// An error and its causes as one line of their messages (`a: b: c`), a cause left out
+/// when an outer message already quotes it. Never Debug text.
+pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let part = e.to_string();
+        let part = part.trim();
+        if !part.is_empty() && !text.contains(part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(part);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 fn classify(code: &str, message: String, call: Call<'_>) -> PortError {
     if THROTTLING.contains(&code) {
         PortError::Throttled(message)
+    } else if EXPIRED.contains(&code) {
+        PortError::CredentialsExpired(format!("{message} ({})", call.action))
     } else if ACCESS_DENIED.contains(&code) {
         PortError::AccessDenied(format!(
             "{message}. Allow `{}` on `{}` in the deploy role (terraform/README.md lists every permission)",
@@ -150,11 +189,9 @@ fn classify(code: &str, message: String, call: Call<'_>) -> PortError {
         PortError::NotFound(message)
     } else if CONFLICT.contains(&code) {
         PortError::Conflict(message)
-    } else if code.starts_with("InternalFailure")
+    } else if SERVER.contains(&code)
+        || code.starts_with("InternalFailure")
         || code.starts_with("ServiceUnavailable")
-        || code == "ServerException"
-        || code == "InternalError"
-        || code == "InternalServerError"
     {
         // A 5xx after the request reached AWS: a write may have applied.
         call.unsure(message)
@@ -179,9 +216,53 @@ mod tests {
             ("ServiceNotFoundException", write, PortError::NotFound(m())),
             ("InternalFailure", write, PortError::Ambiguous(m())),
             ("InternalFailure", read, PortError::Transient(m())),
+            ("TooManyUpdates", write, PortError::Throttled(m())),
+            ("InternalServiceFault", read, PortError::Transient(m())),
+            ("RequestTimeout", write, PortError::Ambiguous(m())),
         ] {
             assert_eq!(classify(code, m(), call), class, "{code}");
         }
+    }
+
+    #[test]
+    fn an_expired_token_is_not_access_denied_and_says_how_to_get_longer_sessions() {
+        let call = Call::read("ssm:GetParameters", "/cutover/p/web/history");
+        for code in ["ExpiredToken", "ExpiredTokenException", "RequestExpired"] {
+            let err = classify(code, "m".into(), call);
+            assert!(matches!(err, PortError::CredentialsExpired(_)), "{code}");
+            assert!(!err.is_retryable(), "{code}");
+            let text = err.to_string();
+            assert!(text.contains("role-duration-seconds"), "{text}");
+            assert!(text.contains("max_session_duration"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_transport_error_reads_as_its_causes_without_debug_text() {
+        #[derive(Debug)]
+        struct Outer(Inner);
+        #[derive(Debug)]
+        struct Inner;
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "dispatch failure")
+            }
+        }
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "Connection refused")
+            }
+        }
+        impl std::error::Error for Inner {}
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            chain_text(&Outer(Inner)),
+            "dispatch failure: Connection refused"
+        );
     }
 
     #[test]
