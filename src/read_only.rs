@@ -118,4 +118,7 @@ impl<C: Cloud> Clock for ReadOnly<'_, C> {
     fn now(&self) -> Millis {
         self.inner.now()
     }
+    fn random(&self) -> u64 {
+        self.inner.random()
+    }
 }

@@ -394,4 +394,10 @@ impl Clock for AwsCloud {
     fn now(&self) -> Millis {
         crate::clock::wall_now()
     }
+    /// Each `RandomState` gets fresh keys (random per process, then stepped per call), so
+    /// hashing nothing with it is a random number: enough to spread retries apart.
+    fn random(&self) -> u64 {
+        use std::hash::BuildHasher as _;
+        std::collections::hash_map::RandomState::new().hash_one(self.now())
+    }
 }

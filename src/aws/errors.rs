@@ -57,74 +57,6 @@ impl<'a> Call<'a> {
     }
 }
 
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    // SSM: a parameter updated too often (the lock and the history are written often).
-    "TooManyUpdates",
-];
-const ACCESS_DENIED: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "AuthFailure",
-];
-/// The session's credentials ran out (or the clock is off): not a permission to grant.
-const EXPIRED: &[&str] = &[
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "RequestExpired",
-    "TokenRefreshRequired",
-];
-/// Server-side failures after the request reached AWS: a write may have applied.
-const SERVER: &[&str] = &[
-    "InternalFailure",
-    "InternalError",
-    "InternalServerError",
-    "InternalServiceError",
-    "ServerException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    // CloudWatch's 500.
-    "InternalServiceFault",
-    // The request did not finish in time on AWS's side (S3-style and some JSON services).
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-const NOT_FOUND: &[&str] = &[
-    "ClusterNotFoundException",
-    "ServiceNotFoundException",
-    "ServiceNotActiveException",
-    "ListenerNotFound",
-    "RuleNotFound",
-    "TargetGroupNotFound",
-    "LoadBalancerNotFound",
-    "ParameterNotFound",
-    "ParameterVersionNotFound",
-    "ImageNotFoundException",
-    "RepositoryNotFoundException",
-    "ResourceNotFound",
-    "ResourceNotFoundException",
-    "NoSuchEntity",
-];
-const CONFLICT: &[&str] = &[
-    "ParameterAlreadyExists",
-    "ConcurrentModificationException",
-    "ResourceInUse",
-    "ResourceInUseException",
-    "UpdateInProgressException",
-];
-
 /// Map any SDK error. `E` is the operation's error type.
 fn port_error<E, R>(call: Call<'_>, err: SdkError<E, R>) -> PortError
 where
@@ -175,29 +107,18 @@ pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The class comes from the rule the simulation shares ([`PortError::from_code`]); here
+/// the messages gain what only the adapter knows: the IAM action and resource.
 fn classify(code: &str, message: String, call: Call<'_>) -> PortError {
-    if THROTTLING.contains(&code) {
-        PortError::Throttled(message)
-    } else if EXPIRED.contains(&code) {
-        PortError::CredentialsExpired(format!("{message} ({})", call.action))
-    } else if ACCESS_DENIED.contains(&code) {
-        PortError::AccessDenied(format!(
+    match PortError::from_code(code, message, call.write) {
+        PortError::AccessDenied(message) => PortError::AccessDenied(format!(
             "{message}. Allow `{}` on `{}` in the deploy role (terraform/README.md lists every permission)",
             call.action, call.resource
-        ))
-    } else if NOT_FOUND.contains(&code) {
-        PortError::NotFound(message)
-    } else if CONFLICT.contains(&code) {
-        PortError::Conflict(message)
-    } else if SERVER.contains(&code)
-        || code.starts_with("InternalFailure")
-        || code.starts_with("ServiceUnavailable")
-    {
-        // A 5xx after the request reached AWS: a write may have applied.
-        call.unsure(message)
-    } else {
-        // Validation and other client errors: retrying will not help; the message says why.
-        PortError::Conflict(message)
+        )),
+        PortError::CredentialsExpired(message) => {
+            PortError::CredentialsExpired(format!("{message} ({})", call.action))
+        }
+        other => other,
     }
 }
 

@@ -84,7 +84,19 @@ impl SimCloud {
             let killed = w.runners[r].kill_at == Some(w.runners[r].calls);
             let f = w.faults.clone();
             let is_write = matches!(kind, Kind::Write | Kind::LockWrite);
-            let result = if f.deny.iter().any(|d| op.starts_with(d)) {
+            let injected = w
+                .faults
+                .aws_errors
+                .iter()
+                .position(|e| op.starts_with(e.op) && u128::from(now) >= e.from.as_millis());
+            let result = if let Some(at) = injected {
+                let code = w.faults.aws_errors.remove(at).code;
+                Err(PortError::from_code(
+                    code,
+                    format!("{op}: {code}"),
+                    is_write,
+                ))
+            } else if f.deny.iter().any(|d| op.starts_with(d)) {
                 Err(PortError::AccessDenied(format!(
                     "not authorized to perform {op}"
                 )))
@@ -147,6 +159,9 @@ impl SimCloud {
 impl Clock for SimCloud {
     fn now(&self) -> Millis {
         EPOCH_MS + self.now_ms()
+    }
+    fn random(&self) -> u64 {
+        self.world().jitter.next_u64()
     }
 }
 

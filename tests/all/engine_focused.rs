@@ -8,7 +8,7 @@ use cutover::config::settings::{OldSlotPolicy, ServiceSettings};
 use cutover::engine::{Engine, EngineError, RollbackPath, StageRequest};
 use cutover::exit::ExitCode;
 use cutover::ports::{Clock, Lock, Slot, Status, Store, Traffic, Weights};
-use cutover::sim::{Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
+use cutover::sim::{AwsErrorAt, Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
 
 use crate::sim_support::block_on;
 
@@ -611,3 +611,51 @@ fn status_output_never_holds_task_definition_content() {
         assert!(!format!("{observed:?}").contains(&sim.secret()));
     });
 }
+
+/// Issue 15: SSM answers `TooManyUpdates` (a parameter written too often) and CloudWatch
+/// `InternalServiceFault` once each during the bake. Both were classed as client errors
+/// and never retried, so one transient answer rolled a good release back. Now they are
+/// throttling and a 5xx: retried with jitter, and the release is promoted.
+#[test]
+fn one_too_many_updates_during_a_bake_no_longer_causes_a_rollback() {
+    block_on(async {
+        let faults = Faults {
+            aws_errors: vec![
+                AwsErrorAt {
+                    op: "renew_lock",
+                    from: BAKING,
+                    code: "TooManyUpdates",
+                },
+                AwsErrorAt {
+                    op: "record",
+                    from: BAKING,
+                    code: "TooManyUpdates",
+                },
+                AwsErrorAt {
+                    op: "alarm_states",
+                    from: BAKING,
+                    code: "InternalServiceFault",
+                },
+            ],
+            ..Faults::default()
+        };
+        let sim = Sim::new(
+            21,
+            faults,
+            settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+        );
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await.expect("stage");
+        let promoted = engine.promote(&version(NEW)).await;
+        let log = sim.log().join("\n");
+        assert!(log.contains("TooManyUpdates"), "{log}");
+        assert!(log.contains("InternalServiceFault"), "{log}");
+        promoted.unwrap_or_else(|e| panic!("{e}\n{log}"));
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Green));
+        assert_clean(&sim);
+    });
+}
+
+/// Inside the bake: with seed 21 the stage ends at ~85 s and the 180 s bake starts at ~87 s.
+const BAKING: Duration = Duration::from_secs(120);
