@@ -90,7 +90,10 @@ impl SimCloud {
                 .iter()
                 .position(|e| op.starts_with(e.op) && u128::from(now) >= e.from.as_millis());
             let result = if let Some(at) = injected {
-                let code = w.faults.aws_errors.remove(at).code;
+                let code = match w.faults.aws_errors[at].lasting {
+                    true => w.faults.aws_errors[at].code,
+                    false => w.faults.aws_errors.remove(at).code,
+                };
                 Err(PortError::from_code(
                     code,
                     format!("{op}: {code}"),

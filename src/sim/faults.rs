@@ -52,12 +52,15 @@ pub struct Faults {
     pub aws_errors: Vec<AwsErrorAt>,
 }
 
-/// One AWS error code answered once, at or after a time (see [`Faults::aws_errors`]).
+/// One AWS error code answered at or after a time (see [`Faults::aws_errors`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsErrorAt {
     pub op: &'static str,
     pub from: Duration,
     pub code: &'static str,
+    /// Answered to every later call, not once (e.g. `ExpiredToken` with `op` empty: the
+    /// session's credentials expired).
+    pub lasting: bool,
 }
 
 /// Named fault profiles the property test sweeps.
