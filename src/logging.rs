@@ -5,9 +5,11 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init(verbosity: u8) {
+    // aws_config warns once per credential provider that has nothing (instance metadata
+    // off EC2, a missing profile); the one error cutover prints says what to do instead.
     let default = match verbosity {
-        0 => "warn,cutover=info",
-        1 => "info",
+        0 => "warn,cutover=info,aws_config=error",
+        1 => "info,aws_config=error",
         2 => "info,cutover=debug",
         _ => "debug,cutover=trace",
     };

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // The error already names the file, field or AWS call and what to do; print it
             // plainly so multi-line hints stay readable.
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", cutover::commands::error_text(&err));
             cutover::commands::exit_code(&err)
         }
     };

@@ -21,6 +21,11 @@ pub enum PortError {
     Conflict(String),
     #[error("access denied: {0}; check that the deploy role allows this call")]
     AccessDenied(String),
+    /// The session's credentials expired mid-run: a longer session fixes it, not a policy.
+    #[error(
+        "the AWS credentials expired: {0}; ask for a session that outlasts the deploy: `role-duration-seconds` in aws-actions/configure-aws-credentials, within the role's maximum session duration (terraform: `deploy_role_max_session_duration` of the ecs-blue-green-service module, the role's `max_session_duration`)"
+    )]
+    CredentialsExpired(String),
     /// The write may or may not have applied (timeout, 5xx after sending): re-read to know.
     #[error("write outcome unknown: {0}")]
     Ambiguous(String),
@@ -42,6 +47,108 @@ impl PortError {
         )
     }
 }
+
+impl PortError {
+    /// An AWS error code as the engine's class, by code only (never by message text): the
+    /// AWS adapter and the simulation both call this, so a code injected in the simulation
+    /// is classed as the real one would be. `write`: a 5xx after sending may have applied.
+    pub fn from_code(code: &str, message: String, write: bool) -> PortError {
+        let unsure = |m| {
+            if write {
+                PortError::Ambiguous(m)
+            } else {
+                PortError::Transient(m)
+            }
+        };
+        if THROTTLING.contains(&code) {
+            PortError::Throttled(message)
+        } else if EXPIRED.contains(&code) {
+            PortError::CredentialsExpired(message)
+        } else if ACCESS_DENIED.contains(&code) {
+            PortError::AccessDenied(message)
+        } else if NOT_FOUND.contains(&code) {
+            PortError::NotFound(message)
+        } else if CONFLICT.contains(&code) {
+            PortError::Conflict(message)
+        } else if SERVER.contains(&code)
+            || code.starts_with("InternalFailure")
+            || code.starts_with("ServiceUnavailable")
+        {
+            unsure(message)
+        } else {
+            // Validation and other client errors: retrying will not help; the message says why.
+            PortError::Conflict(message)
+        }
+    }
+}
+
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    // SSM: a parameter updated too often (the lock and the history are written often).
+    "TooManyUpdates",
+];
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthFailure",
+];
+/// The session's credentials ran out (or the clock is off): not a permission to grant.
+const EXPIRED: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "TokenRefreshRequired",
+];
+/// Server-side failures after the request reached AWS: a write may have applied.
+const SERVER: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    // CloudWatch's 500.
+    "InternalServiceFault",
+    // The request did not finish in time on AWS's side (S3-style and some JSON services).
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+const NOT_FOUND: &[&str] = &[
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "ServiceNotActiveException",
+    "ListenerNotFound",
+    "RuleNotFound",
+    "TargetGroupNotFound",
+    "LoadBalancerNotFound",
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "ImageNotFoundException",
+    "RepositoryNotFoundException",
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+];
+const CONFLICT: &[&str] = &[
+    "ParameterAlreadyExists",
+    "ConcurrentModificationException",
+    "ResourceInUse",
+    "ResourceInUseException",
+    "UpdateInProgressException",
+];
 
 pub type PortResult<T> = Result<T, PortError>;
 
@@ -158,6 +265,10 @@ pub trait Clock {
     /// A fresh fencing token for the lock, unique across processes and machines (random,
     /// never derived from the clock or the owner).
     fn token(&self) -> PortResult<String>;
+
+    /// A uniformly random number, for retry jitter: the real cloud's is random per
+    /// process, the simulation's comes from its seed (a run replays identically).
+    fn random(&self) -> u64;
 }
 
 /// Where status changes and notices go: console, JSON, GitHub, Slack. Never fails the run.

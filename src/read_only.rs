@@ -121,4 +121,8 @@ impl<C: Cloud> Clock for ReadOnly<'_, C> {
     fn token(&self) -> crate::ports::PortResult<String> {
         self.inner.token()
     }
+
+    fn random(&self) -> u64 {
+        self.inner.random()
+    }
 }

@@ -37,19 +37,32 @@ pub struct AwsCloud {
     pub(super) history_parameter: String,
     pub(super) lock_parameter: String,
     checks: LocalChecks,
+    credentials_expiry: Option<std::time::SystemTime>,
 }
 
 impl AwsCloud {
     /// Load the SDK configuration for `target` (region, profile rule, credentials chain)
     /// and build every client from it, once.
+    /// The credentials are resolved here, once: a missing chain is one error before any
+    /// call, and their expiry (when the provider tells) is kept for the plan check.
     pub async fn connect(
         target: &AwsTarget,
         service_name: &str,
         env: &EnvironmentSettings,
         settings: &ServiceSettings,
-    ) -> Self {
+    ) -> Result<Self, super::CredentialsError> {
         let sdk = super::load(target).await;
-        Self::new(&sdk, &target.environment, service_name, env, settings)
+        let expiry = super::resolve_credentials(&sdk, target).await?;
+        let mut cloud = Self::new(&sdk, &target.environment, service_name, env, settings);
+        cloud.credentials_expiry = expiry;
+        Ok(cloud)
+    }
+
+    /// When the credentials resolved at connect expire, if their provider says (SSO,
+    /// web identity, `credential_process` with an `Expiration`); `None` for credentials
+    /// without an expiry (environment variables, static keys).
+    pub fn credentials_expiry(&self) -> Option<std::time::SystemTime> {
+        self.credentials_expiry
     }
 
     pub fn new(
@@ -87,6 +100,7 @@ impl AwsCloud {
             history_parameter: format!("{base}/history"),
             lock_parameter: format!("{base}/lock"),
             checks: LocalChecks::new(&settings.traffic.test_url),
+            credentials_expiry: None,
         }
     }
 
@@ -382,5 +396,12 @@ impl Clock for AwsCloud {
     }
     fn token(&self) -> crate::ports::PortResult<String> {
         crate::clock::random_token().map_err(crate::ports::PortError::Transient)
+    }
+
+    /// Each `RandomState` gets fresh keys (random per process, then stepped per call), so
+    /// hashing nothing with it is a random number: enough to spread retries apart.
+    fn random(&self) -> u64 {
+        use std::hash::BuildHasher as _;
+        std::collections::hash_map::RandomState::new().hash_one(self.now())
     }
 }

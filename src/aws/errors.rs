@@ -42,7 +42,7 @@ impl<'a> Call<'a> {
     ) -> PortResult<T>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         sent.await.map_err(|e| port_error(self, e))
     }
@@ -57,57 +57,11 @@ impl<'a> Call<'a> {
     }
 }
 
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-    "SlowDown",
-    "PriorRequestNotComplete",
-];
-const ACCESS_DENIED: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "AuthFailure",
-];
-const NOT_FOUND: &[&str] = &[
-    "ClusterNotFoundException",
-    "ServiceNotFoundException",
-    "ServiceNotActiveException",
-    "ListenerNotFound",
-    "RuleNotFound",
-    "TargetGroupNotFound",
-    "LoadBalancerNotFound",
-    "ParameterNotFound",
-    "ParameterVersionNotFound",
-    "ImageNotFoundException",
-    "RepositoryNotFoundException",
-    "ResourceNotFound",
-    "ResourceNotFoundException",
-    "NoSuchEntity",
-];
-const CONFLICT: &[&str] = &[
-    "ParameterAlreadyExists",
-    "ConcurrentModificationException",
-    "ResourceInUse",
-    "ResourceInUseException",
-    "UpdateInProgressException",
-];
-
 /// Map any SDK error. `E` is the operation's error type.
 fn port_error<E, R>(call: Call<'_>, err: SdkError<E, R>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let what = format!("{} on {}", call.action, call.resource);
     match &err {
@@ -124,43 +78,47 @@ where
             }
             classify(code, message, call)
         }
+        // Connection refused or reset, DNS, TLS, a timeout: the causes' messages, never
+        // the SDK's Debug output (`DisplayErrorContext` appends it).
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            call.unsure(format!(
-                "{what}: {}",
-                aws_sdk_ecs::error::DisplayErrorContext(&err)
-            ))
+            call.unsure(format!("{what}: {}", chain_text(&err)))
         }
         // Construction failures are bugs or bad input on our side: not worth a retry.
-        _ => PortError::Conflict(format!(
-            "{what}: {}",
-            aws_sdk_ecs::error::DisplayErrorContext(&err)
-        )),
+        _ => PortError::Conflict(format!("{what}: {}", chain_text(&err))),
     }
 }
 
+/// An error and its causes as one line of their messages (`a: b: c`), a cause left out
+/// when an outer message already quotes it. Never Debug text.
+pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let part = e.to_string();
+        let part = part.trim();
+        if !part.is_empty() && !text.contains(part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(part);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+/// The class comes from the rule the simulation shares ([`PortError::from_code`]); here
+/// the messages gain what only the adapter knows: the IAM action and resource.
 fn classify(code: &str, message: String, call: Call<'_>) -> PortError {
-    if THROTTLING.contains(&code) {
-        PortError::Throttled(message)
-    } else if ACCESS_DENIED.contains(&code) {
-        PortError::AccessDenied(format!(
+    match PortError::from_code(code, message, call.write) {
+        PortError::AccessDenied(message) => PortError::AccessDenied(format!(
             "{message}. Allow `{}` on `{}` in the deploy role (terraform/README.md lists every permission)",
             call.action, call.resource
-        ))
-    } else if NOT_FOUND.contains(&code) {
-        PortError::NotFound(message)
-    } else if CONFLICT.contains(&code) {
-        PortError::Conflict(message)
-    } else if code.starts_with("InternalFailure")
-        || code.starts_with("ServiceUnavailable")
-        || code == "ServerException"
-        || code == "InternalError"
-        || code == "InternalServerError"
-    {
-        // A 5xx after the request reached AWS: a write may have applied.
-        call.unsure(message)
-    } else {
-        // Validation and other client errors: retrying will not help; the message says why.
-        PortError::Conflict(message)
+        )),
+        PortError::CredentialsExpired(message) => {
+            PortError::CredentialsExpired(format!("{message} ({})", call.action))
+        }
+        other => other,
     }
 }
 
@@ -179,9 +137,53 @@ mod tests {
             ("ServiceNotFoundException", write, PortError::NotFound(m())),
             ("InternalFailure", write, PortError::Ambiguous(m())),
             ("InternalFailure", read, PortError::Transient(m())),
+            ("TooManyUpdates", write, PortError::Throttled(m())),
+            ("InternalServiceFault", read, PortError::Transient(m())),
+            ("RequestTimeout", write, PortError::Ambiguous(m())),
         ] {
             assert_eq!(classify(code, m(), call), class, "{code}");
         }
+    }
+
+    #[test]
+    fn an_expired_token_is_not_access_denied_and_says_how_to_get_longer_sessions() {
+        let call = Call::read("ssm:GetParameters", "/cutover/p/web/history");
+        for code in ["ExpiredToken", "ExpiredTokenException", "RequestExpired"] {
+            let err = classify(code, "m".into(), call);
+            assert!(matches!(err, PortError::CredentialsExpired(_)), "{code}");
+            assert!(!err.is_retryable(), "{code}");
+            let text = err.to_string();
+            assert!(text.contains("role-duration-seconds"), "{text}");
+            assert!(text.contains("max_session_duration"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_transport_error_reads_as_its_causes_without_debug_text() {
+        #[derive(Debug)]
+        struct Outer(Inner);
+        #[derive(Debug)]
+        struct Inner;
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "dispatch failure")
+            }
+        }
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "Connection refused")
+            }
+        }
+        impl std::error::Error for Inner {}
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            chain_text(&Outer(Inner)),
+            "dispatch failure: Connection refused"
+        );
     }
 
     #[test]

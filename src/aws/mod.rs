@@ -14,8 +14,12 @@ pub mod ssm;
 mod store;
 
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::provider::error::CredentialsError as SdkCredentialsError;
 
 /// Where an environment's AWS calls go and as whom.
 #[derive(Debug, Clone)]
@@ -36,15 +40,111 @@ pub fn choose_profile(target: &AwsTarget) -> Option<String> {
     profile_exists(&target.environment).then(|| target.environment.clone())
 }
 
+/// How long resolving the credentials once, up front, may take. Generous on purpose: a
+/// `credential_process` or SSO refresh may be slow; an absent chain answers in milliseconds
+/// because the instance metadata service is tried once with short timeouts.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The instance metadata service answers on the instance within milliseconds; off EC2 its
+/// address does not answer at all, and the SDK's defaults (1 s, several attempts, per
+/// call) made a run without credentials retry for ~25 s.
+const IMDS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The credentials could not be resolved before the first call: nothing was called.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(
+        "no AWS credentials found ({detail}); in GitHub Actions use aws-actions/configure-aws-credentials with OIDC; locally set AWS_PROFILE or run `aws sso login`"
+    )]
+    Missing { detail: String },
+    #[error(
+        "the AWS credentials could not be loaded: {detail}; check {source_of} (`aws sts get-caller-identity{flag}` shows the same failure)"
+    )]
+    Unusable {
+        detail: String,
+        source_of: String,
+        flag: String,
+    },
+}
+
 pub async fn load(target: &AwsTarget) -> SdkConfig {
+    let region = Region::new(target.region.clone());
+    let imds = aws_config::imds::Client::builder()
+        .max_attempts(1)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .build();
+    let mut chain = DefaultCredentialsChain::builder()
+        .region(region.clone())
+        .imds_client(imds);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(target.region.clone()))
+        .region(region)
         .app_name(aws_config::AppName::new("cutover").expect("a valid app name"));
     if let Some(profile) = choose_profile(target) {
         tracing::debug!(profile, "using AWS profile");
+        chain = chain.profile_name(&profile);
         loader = loader.profile_name(profile);
     }
-    loader.load().await
+    loader
+        .credentials_provider(chain.build().await)
+        .load()
+        .await
+}
+
+/// Resolve the credentials once, before any call, so a missing or broken chain is one
+/// clear error instead of every call failing its retries. Returns when they expire, when
+/// the provider says (environment variables and static profiles never do).
+pub async fn resolve_credentials(
+    sdk: &SdkConfig,
+    target: &AwsTarget,
+) -> Result<Option<SystemTime>, CredentialsError> {
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(CredentialsError::Missing {
+            detail: "no credentials provider configured".into(),
+        });
+    };
+    let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, provider.provide_credentials()).await;
+    match resolved {
+        Ok(Ok(credentials)) => Ok(credentials.expiry()),
+        Ok(Err(SdkCredentialsError::CredentialsNotLoaded(_))) => Err(CredentialsError::Missing {
+            detail: "the environment, the shared config and credentials files, SSO, web identity and instance metadata had none".into(),
+        }),
+        // Instance metadata is the chain's last resort: its failure (refused, or an
+        // endpoint that is not IMDS) means no earlier provider had credentials either.
+        Ok(Err(e)) if from_instance_metadata(&e) => Err(CredentialsError::Missing {
+            detail: format!(
+                "no provider had any; instance metadata: {}",
+                errors::chain_text(&e)
+            ),
+        }),
+        Ok(Err(e)) => {
+            let profile = choose_profile(target);
+            Err(CredentialsError::Unusable {
+                detail: errors::chain_text(&e),
+                source_of: profile.as_ref().map_or_else(
+                    || "the credentials in the environment".to_string(),
+                    |p| format!("the profile `{p}`"),
+                ),
+                flag: profile.map(|p| format!(" --profile {p}")).unwrap_or_default(),
+            })
+        }
+        Err(_) => Err(CredentialsError::Missing {
+            detail: format!(
+                "the credentials chain gave no answer within {}s",
+                RESOLVE_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+fn from_instance_metadata(err: &SdkCredentialsError) -> bool {
+    let mut cause = std::error::Error::source(err);
+    while let Some(e) = cause {
+        if e.is::<aws_config::imds::client::error::ImdsError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 fn profile_exists(name: &str) -> bool {

@@ -4,6 +4,7 @@
 use std::error::Error;
 
 use super::action::InputError;
+use crate::aws::CredentialsError;
 use crate::config::ConfigError;
 use crate::config::settings::UnknownStrategy;
 use crate::engine::EngineError;
@@ -16,6 +17,25 @@ use crate::version::VersionError;
 /// else is a failure with production untouched (exit 1).
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     err.chain().find_map(code_of).unwrap_or(ExitCode::Failed)
+}
+
+/// The error as one line for people: each cause's message once. `{err:#}` repeats a cause
+/// that an outer message already quotes (an engine error carries its port error both in
+/// its text and as its source), which made AWS errors read twice on one line.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        let part = part.trim();
+        if part.is_empty() || text.contains(part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(part);
+    }
+    text
 }
 
 fn code_of(cause: &(dyn Error + 'static)) -> Option<ExitCode> {
@@ -34,7 +54,8 @@ fn code_of(cause: &(dyn Error + 'static)) -> Option<ExitCode> {
     let usage = cause.is::<ConfigError>()
         || cause.is::<VersionError>()
         || cause.is::<InputError>()
-        || cause.is::<UnknownStrategy>();
+        || cause.is::<UnknownStrategy>()
+        || cause.is::<CredentialsError>();
     usage.then_some(ExitCode::Usage)
 }
 
@@ -67,6 +88,19 @@ mod tests {
     fn code(err: impl Into<anyhow::Error>) -> ExitCode {
         // Wrapped in context as the commands do: the code still comes through.
         exit_code(&err.into().context("stage production/web"))
+    }
+
+    #[test]
+    fn an_error_reads_each_cause_once() {
+        let err = anyhow::Error::from(EngineError::Port {
+            what: "read the release history".into(),
+            source: PortError::Transient("ssm:GetParameters: Connection refused".into()),
+        })
+        .context("status production/web");
+        assert_eq!(
+            error_text(&err),
+            "status production/web: read the release history: temporary failure: ssm:GetParameters: Connection refused"
+        );
     }
 
     #[test]
@@ -106,6 +140,10 @@ mod tests {
             .into(),
             "big-bang".parse::<StrategyKind>().unwrap_err().into(),
             ImageError::Input("no Dockerfile".into()).into(),
+            CredentialsError::Missing {
+                detail: "none".into(),
+            }
+            .into(),
             EngineError::Usage("no earlier good release".into()).into(),
             EngineError::VersionMismatch {
                 staged: None,

@@ -6,7 +6,7 @@ use super::load::load_config;
 use super::session::{Session, runtime};
 use super::{Io, Target};
 use crate::config::{self, Loaded};
-use crate::engine::StageRequest;
+use crate::engine::{Reach, StageRequest};
 use crate::exit::ExitCode;
 use crate::image::PrebuiltImage;
 use crate::ports::{Digest, Images, Status, TaskSpec};
@@ -62,6 +62,20 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
     };
     runtime()?.block_on(async {
         let session = Session::open(&req.target, settings, &io.reporters).await?;
+        if !dry {
+            let promotes = verb == Verb::Deploy && !session.loaded.environment.approval.required;
+            let reach = if promotes {
+                Reach::Promoted
+            } else {
+                Reach::Staged
+            };
+            let name = if verb == Verb::Deploy {
+                "deploy"
+            } else {
+                "stage"
+            };
+            session.check_credentials_outlast(reach, name)?;
+        }
         // Stage says which version production stays on, so it always reads it.
         let staging = verb == Verb::Stage;
         session

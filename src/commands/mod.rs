@@ -29,7 +29,7 @@ use crate::ports::{Reporter, Status};
 use crate::version::Version;
 pub use action::ActionRequest;
 pub use build::BuildRequest;
-pub use codes::exit_code;
+pub use codes::{error_text, exit_code};
 pub use deploy::{ReleaseRequest, Verb};
 pub use promote::PromoteRequest;
 pub use rollback::RollbackRequest;

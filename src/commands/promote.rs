@@ -3,6 +3,7 @@
 use super::load::load_config;
 use super::session::{Session, runtime};
 use super::{Io, OutcomeStatus, Target};
+use crate::engine::Reach;
 use crate::exit::ExitCode;
 use crate::read_only::ReadOnly;
 use crate::version::Version;
@@ -19,6 +20,9 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let settings = load_config(&req.target, Some(&req.version), None, None)?;
     runtime()?.block_on(async {
         let session = Session::open(&req.target, settings, &io.reporters).await?;
+        if !req.dry_run {
+            session.check_credentials_outlast(Reach::Shifted, "promote")?;
+        }
         session
             .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
             .await;

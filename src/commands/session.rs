@@ -3,14 +3,16 @@
 //! is running (for the lock and the history).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::Target;
 use super::signals::spawn_signal_watch;
 use crate::aws::{AwsTarget, cloud::AwsCloud};
+use crate::clock;
 use crate::config::Loaded;
-use crate::engine::{Cancel, Engine};
+use crate::engine::{Cancel, Engine, Reach};
 use crate::exit::{Coded, ExitCode};
 use crate::ports::*;
 use crate::read_only::ReadOnly;
@@ -68,7 +70,7 @@ impl Session {
             region: env.region.clone(),
             profile: env.profile.clone(),
         };
-        let cloud = AwsCloud::connect(&aws, &target.service, env, &loaded.service).await;
+        let cloud = AwsCloud::connect(&aws, &target.service, env, &loaded.service).await?;
         if account_check == AccountCheck::First {
             check_account(&cloud, &target.env, env.account_id.as_deref()).await?;
         }
@@ -98,7 +100,11 @@ impl Session {
         match check_account(&self.cloud, &self.env, expected).await {
             Err(wrong) if crate::commands::exit_code(&wrong) == ExitCode::Usage => Coded::new(
                 ExitCode::Usage,
-                format!("{wrong:#} (the command failed with: {err:#})"),
+                format!(
+                    "{} (the command failed with: {})",
+                    super::error_text(&wrong),
+                    super::error_text(&err)
+                ),
             )
             .into(),
             _ => err,
@@ -144,6 +150,54 @@ impl Session {
             self.owner.clone(),
         )
     }
+}
+
+/// What the credentials must outlast beyond a command's worst case: the rollback that may
+/// follow it, the lock's release and the history's last write.
+pub const CREDENTIALS_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+impl Session {
+    /// Refuse (exit 2, nothing done yet) when the credentials expire before `reach` can
+    /// end in the worst case plus [`CREDENTIALS_MARGIN`]: an `ExpiredToken` mid-bake would
+    /// otherwise stop the run, or its rollback, halfway. Credentials without an expiry
+    /// (environment variables, static keys) pass.
+    pub fn check_credentials_outlast(&self, reach: Reach, verb: &str) -> anyhow::Result<()> {
+        let worst = crate::engine::longest(&self.loaded.service, reach)?;
+        let Some(expiry) = self.cloud.credentials_expiry() else {
+            return Ok(());
+        };
+        let expires = expiry
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        credentials_outlast(clock::wall_now(), expires, worst, verb)
+            .map_err(|message| Coded::new(ExitCode::Usage, message).into())
+    }
+}
+
+/// `Err` with both times and the remedy when credentials expiring at `expires` end before
+/// `now + worst + margin`.
+fn credentials_outlast(
+    now: Millis,
+    expires: Millis,
+    worst: Duration,
+    verb: &str,
+) -> Result<(), String> {
+    let needed = now.saturating_add(
+        u64::try_from((worst + CREDENTIALS_MARGIN).as_millis()).unwrap_or(u64::MAX),
+    );
+    if expires >= needed {
+        return Ok(());
+    }
+    let minutes = |ms: u64| ms.div_ceil(60_000);
+    Err(format!(
+        "the AWS credentials expire at {} (in {} min), but `{verb}` can take until {} in the worst case ({} min of deadlines and holds plus a {} min margin for a rollback); nothing was started. Ask for a session that outlasts it: `role-duration-seconds` of at least {} in aws-actions/configure-aws-credentials, within the deploy role's maximum session duration (terraform: `deploy_role_max_session_duration` of the ecs-blue-green-service module), or shorten the strategy's holds",
+        clock::rfc3339(expires),
+        minutes(expires.saturating_sub(now)),
+        clock::rfc3339(needed),
+        worst.as_secs().div_ceil(60),
+        CREDENTIALS_MARGIN.as_secs() / 60,
+        (worst + CREDENTIALS_MARGIN).as_secs().div_ceil(60) * 60,
+    ))
 }
 
 /// The credentials are for `expected` (when environment.toml names an account).
@@ -217,4 +271,28 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_must_outlast_the_worst_case_plus_the_margin() {
+        let now = 1_800_000_000_000;
+        let worst = Duration::from_secs(40 * 60);
+        let hour = 3_600_000;
+        assert!(credentials_outlast(now, now + hour, worst, "deploy").is_ok());
+        let err = credentials_outlast(now, now + 30 * 60_000, worst, "deploy").unwrap_err();
+        assert!(
+            err.contains("expire at 2027-01-15T08:30:00Z (in 30 min)"),
+            "{err}"
+        );
+        assert!(err.contains("until 2027-01-15T08:45:00Z"), "{err}");
+        assert!(
+            err.contains("role-duration-seconds` of at least 2700"),
+            "{err}"
+        );
+        assert!(err.contains("deploy_role_max_session_duration"), "{err}");
+    }
 }

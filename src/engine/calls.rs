@@ -1,5 +1,5 @@
 //! How the engine talks to the ports: every call has a timeout, retryable errors are
-//! retried with backoff, every write is fenced by the lease, and every wait is adaptive
+//! retried by class with full jitter and a bounded total, every write is fenced by the lease, and every wait is adaptive
 //! (fast right after a change, backing off) and has a deadline (invariant 8).
 
 use std::future::Future;
@@ -13,8 +13,47 @@ use crate::ports::{Cloud, PortError, PortResult};
 /// A single AWS call that has not answered by now is treated as an ambiguous outcome.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 8;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The most a call's retries may pause in all, whatever the class: past it the error is
+/// the answer (a wait's own deadline decides what happens next).
+pub(crate) const RETRY_BUDGET: Duration = Duration::from_secs(45);
+
+/// How one class of error is retried: pauses drawn uniformly from zero to
+/// `min(cap, first * 2^n)` (full jitter, as in the AWS Architecture Blog's "Exponential
+/// Backoff and Jitter"), so runners failing together do not retry together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryClass {
+    pub(crate) first: Duration,
+    pub(crate) cap: Duration,
+}
+
+/// The class of a retryable error; `None` for one that a retry cannot fix. Throttling
+/// (the account's rate, SSM `TooManyUpdates`) backs off longer than a 5xx, a timeout or a
+/// reset connection.
+pub(crate) fn retry_class(err: &PortError) -> Option<RetryClass> {
+    match err {
+        PortError::Throttled(_) => Some(RetryClass {
+            first: Duration::from_secs(1),
+            cap: Duration::from_secs(20),
+        }),
+        PortError::Transient(_) | PortError::Ambiguous(_) => Some(RetryClass {
+            first: Duration::from_millis(250),
+            cap: Duration::from_secs(8),
+        }),
+        _ => None,
+    }
+}
+
+impl RetryClass {
+    /// The pause before retry `n` (1-based), from a uniform random number.
+    pub(crate) fn pause(self, n: u32, random: u64) -> Duration {
+        let ceiling = self
+            .first
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(self.cap);
+        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(random % (ms + 1))
+    }
+}
 
 /// Fires once to ask the engine to stop at its next safe point.
 #[derive(Debug, Clone)]
@@ -175,8 +214,8 @@ impl<C: Cloud> Engine<'_, C> {
         what: &str,
         call: impl AsyncFn() -> Result<T, Stop>,
     ) -> Result<T, EngineError> {
-        let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
+        let mut paused = Duration::ZERO;
         loop {
             let err = match tokio::time::timeout(CALL_TIMEOUT, call()).await {
                 Ok(Ok(v)) => return Ok(v),
@@ -184,15 +223,19 @@ impl<C: Cloud> Engine<'_, C> {
                 Ok(Err(Stop::Port(e))) => e,
                 Err(_) => timed_out(),
             };
-            if !err.is_retryable() || attempt >= ATTEMPTS {
+            let class = retry_class(&err).filter(|_| attempt < ATTEMPTS);
+            let Some(class) = class.filter(|_| paused < RETRY_BUDGET) else {
                 return Err(EngineError::Port {
                     what: what.to_string(),
                     source: err,
                 });
-            }
-            tracing::debug!(what, error = %err, attempt, "retrying");
-            self.pause(backoff).await?;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            };
+            let pause = class
+                .pause(attempt, self.cloud.random())
+                .min(RETRY_BUDGET - paused);
+            tracing::debug!(what, error = %err, attempt, ?pause, "retrying");
+            self.pause(pause).await?;
+            paused += pause;
             attempt += 1;
         }
     }
@@ -255,4 +298,36 @@ fn timed_out() -> PortError {
 enum Stop {
     Port(PortError),
     Engine(EngineError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_jitter_pauses_stay_under_the_class_ceiling_and_spread_out() {
+        let transient = retry_class(&PortError::Transient("5xx".into())).unwrap();
+        let throttled = retry_class(&PortError::Throttled("slow down".into())).unwrap();
+        assert!(throttled.first > transient.first && throttled.cap > transient.cap);
+        assert_eq!(retry_class(&PortError::Conflict("no".into())), None);
+        assert_eq!(
+            retry_class(&PortError::CredentialsExpired("x".into())),
+            None
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for random in (0..200u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) {
+            for n in 1..ATTEMPTS {
+                let pause = transient.pause(n, random);
+                assert!(pause <= transient.cap, "{pause:?}");
+                assert!(pause <= transient.first * 2u32.pow(n - 1), "{n}: {pause:?}");
+                seen.insert(pause);
+            }
+        }
+        assert!(seen.len() > 100, "jittered pauses differ: {}", seen.len());
+        // Every pause at its ceiling would outlast the budget: the budget bounds the total.
+        let ceilings: Duration = (1..ATTEMPTS)
+            .map(|n| (throttled.first * 2u32.pow(n - 1)).min(throttled.cap))
+            .sum();
+        assert!(ceilings > RETRY_BUDGET, "{ceilings:?}");
+    }
 }

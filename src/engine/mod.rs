@@ -25,7 +25,7 @@ pub use alarms::{Gate, alarms_for, not_a_gate};
 pub use calls::{Cancel, CancelHandle, Polling};
 pub use error::EngineError;
 pub use observe::Observed;
-pub use plan::{Plan, Step, TaskDefinitionAction, plan, steps};
+pub use plan::{Plan, Reach, Step, TaskDefinitionAction, longest, plan, steps};
 pub use plans::{PromotePlan, RollbackPlan};
 pub use promote::PromoteOutcome;
 pub use rollback::{RollbackOutcome, RollbackPath, rollback_target};

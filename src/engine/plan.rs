@@ -108,6 +108,30 @@ pub(crate) fn bake(strategy: &Strategy) -> Result<Duration, EngineError> {
     Ok(steps(strategy)?.last().map_or(Duration::ZERO, |s| s.hold))
 }
 
+/// How far a command takes a release: what its worst case is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// `stage`: stabilize and validate the idle slot; production does not move.
+    Staged,
+    /// `promote`: the weight steps with their holds and the bake.
+    Shifted,
+    /// `deploy`: both.
+    Promoted,
+}
+
+/// The longest a command can run before a deadline stops it, from the settings alone
+/// (no AWS state needed): what the credentials must outlast before anything starts.
+pub fn longest(settings: &ServiceSettings, reach: Reach) -> Result<Duration, EngineError> {
+    let d = &settings.deadlines;
+    let staging = d.stabilize.0 + d.validate.0;
+    let holds: Duration = steps(&settings.strategy)?.iter().map(|s| s.hold).sum();
+    Ok(match reach {
+        Reach::Staged => staging,
+        Reach::Shifted => holds,
+        Reach::Promoted => staging + holds,
+    })
+}
+
 /// Compute the plan for deploying `spec` given the observed state. An interrupted shift
 /// (no slot at 100%) must be repaired before planning.
 pub fn plan(
@@ -150,7 +174,7 @@ pub fn plan(
         task_definition,
         desired,
         expected: TYPICAL_STABILIZE + typical_validation + holds,
-        longest: d.stabilize.0 + d.validate.0 + holds,
+        longest: longest(settings, Reach::Promoted)?,
         steps,
         stabilize_deadline: d.stabilize.0,
         validate_deadline: d.validate.0,

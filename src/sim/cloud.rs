@@ -84,7 +84,22 @@ impl SimCloud {
             let killed = w.runners[r].kill_at == Some(w.runners[r].calls);
             let f = w.faults.clone();
             let is_write = matches!(kind, Kind::Write | Kind::LockWrite);
-            let result = if f.deny.iter().any(|d| op.starts_with(d)) {
+            let injected = w
+                .faults
+                .aws_errors
+                .iter()
+                .position(|e| op.starts_with(e.op) && u128::from(now) >= e.from.as_millis());
+            let result = if let Some(at) = injected {
+                let code = match w.faults.aws_errors[at].lasting {
+                    true => w.faults.aws_errors[at].code,
+                    false => w.faults.aws_errors.remove(at).code,
+                };
+                Err(PortError::from_code(
+                    code,
+                    format!("{op}: {code}"),
+                    is_write,
+                ))
+            } else if f.deny.iter().any(|d| op.starts_with(d)) {
                 Err(PortError::AccessDenied(format!(
                     "not authorized to perform {op}"
                 )))
@@ -156,6 +171,9 @@ impl Clock for SimCloud {
             w.rng.next_u64(),
             w.rng.next_u64()
         ))
+    }
+    fn random(&self) -> u64 {
+        self.world().jitter.next_u64()
     }
 }
 

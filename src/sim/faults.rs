@@ -47,6 +47,20 @@ pub struct Faults {
     pub test_listener_lag: Duration,
     /// The green service registers its tasks in blue's target group.
     pub miswired: bool,
+    /// One-shot AWS errors by code: the first call whose name starts with `op` at or after
+    /// `from` (since the start) fails with `code`, classed as the adapter classes it.
+    pub aws_errors: Vec<AwsErrorAt>,
+}
+
+/// One AWS error code answered at or after a time (see [`Faults::aws_errors`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsErrorAt {
+    pub op: &'static str,
+    pub from: Duration,
+    pub code: &'static str,
+    /// Answered to every later call, not once (e.g. `ExpiredToken` with `op` empty: the
+    /// session's credentials expired).
+    pub lasting: bool,
 }
 
 /// Named fault profiles the property test sweeps.

@@ -94,6 +94,8 @@ pub struct Metrics {
 
 pub struct World {
     pub(crate) rng: Rng,
+    /// The engine's retry jitter: its own stream, so retries do not shift the faults'.
+    pub(crate) jitter: Rng,
     pub(crate) faults: Faults,
     pub(crate) log: Vec<String>,
     pub(crate) violations: Vec<String>,
@@ -142,6 +144,7 @@ impl World {
     pub(crate) fn new(seed: u64, faults: Faults, new_version: Version) -> Self {
         Self {
             rng: Rng::new(seed),
+            jitter: Rng::new(seed.rotate_left(32) ^ 0x6A09_E667_F3BC_C908),
             faults,
             log: Vec::new(),
             violations: Vec::new(),

@@ -30,6 +30,28 @@ struct Case {
     /// Substrings that must appear in stdout, in this order.
     #[serde(default)]
     stdout: Vec<String>,
+    /// The run must end within this many seconds (a failure that retries is not fast).
+    max_secs: Option<u64>,
+}
+
+/// What Rust's Debug output looks like. No error message may contain it, in any case:
+/// every case is an error path reached offline (issue 15: an SDK error printed as
+/// `DispatchFailure(DispatchFailure { … })`).
+const DEBUG_SHAPES: &[&str] = &[
+    "Error {",
+    "Error(",
+    "Failure(",
+    "Failure {",
+    "Some(",
+    "None,",
+    "kind:",
+    "source:",
+    "{ source",
+    "HeaderValue",
+];
+
+fn debug_shape(stderr: &str) -> Option<&'static str> {
+    DEBUG_SHAPES.iter().copied().find(|s| stderr.contains(s))
 }
 
 /// Host variables that would change what cutover does: the runner's own GitHub and AWS
@@ -106,11 +128,13 @@ fn run(file: &Path) -> Result<(), String> {
         copy_dir(&from, &work).map_err(|e| format!("fixture {}: {e}", from.display()))?;
     }
     std::fs::create_dir_all(&work).unwrap();
+    let started = std::time::Instant::now();
     let out = cutover(&work, &home)
         .args(&case.args)
         .envs(&case.env)
         .output()
         .map_err(|e| format!("did not finish: {e}"))?;
+    let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let problem = match out.status.code() {
@@ -118,6 +142,14 @@ fn run(file: &Path) -> Result<(), String> {
             "no exit code: killed by a signal or at the {TIMEOUT:?} limit"
         )),
         Some(code) if code != case.code => Some(format!("exit {code}, expected {}", case.code)),
+        Some(_) if case.max_secs.is_some_and(|s| took > Duration::from_secs(s)) => Some(format!(
+            "took {took:?}, more than {}s",
+            case.max_secs.unwrap_or_default()
+        )),
+        Some(_) if debug_shape(&stderr).is_some() => Some(format!(
+            "stderr holds Debug output (`{}`)",
+            debug_shape(&stderr).unwrap_or_default()
+        )),
         Some(_) => missing(&stderr, &case.stderr)
             .map(|needle| format!("stderr lacks (in order) `{needle}`"))
             .or_else(|| {

@@ -8,7 +8,7 @@ use cutover::config::settings::{OldSlotPolicy, ServiceSettings};
 use cutover::engine::{Engine, EngineError, RollbackPath, StageRequest};
 use cutover::exit::ExitCode;
 use cutover::ports::{Clock, Lock, Slot, Status, Store, Traffic, Weights};
-use cutover::sim::{Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
+use cutover::sim::{AwsErrorAt, Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
 
 use crate::sim_support::block_on;
 
@@ -706,5 +706,83 @@ fn status_output_never_holds_task_definition_content() {
             "{json}"
         );
         assert!(!format!("{observed:?}").contains(&sim.secret()));
+    });
+}
+
+/// Issue 15: SSM answers `TooManyUpdates` (a parameter written too often) and CloudWatch
+/// `InternalServiceFault` once each during the bake. Both were classed as client errors
+/// and never retried, so one transient answer rolled a good release back. Now they are
+/// throttling and a 5xx: retried with jitter, and the release is promoted.
+#[test]
+fn one_too_many_updates_during_a_bake_no_longer_causes_a_rollback() {
+    block_on(async {
+        let faults = Faults {
+            aws_errors: vec![
+                once("renew_lock", "TooManyUpdates"),
+                once("record", "TooManyUpdates"),
+                once("alarm_states", "InternalServiceFault"),
+            ],
+            ..Faults::default()
+        };
+        let sim = baking(faults);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await.expect("stage");
+        let promoted = engine.promote(&version(NEW)).await;
+        let log = sim.log().join("\n");
+        assert!(log.contains("TooManyUpdates"), "{log}");
+        assert!(log.contains("InternalServiceFault"), "{log}");
+        promoted.unwrap_or_else(|e| panic!("{e}\n{log}"));
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Green));
+        assert_clean(&sim);
+    });
+}
+
+/// A calm all-at-once sim (seed 21) with `faults`.
+fn baking(faults: Faults) -> Sim {
+    Sim::new(
+        21,
+        faults,
+        settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+    )
+}
+
+/// `code` answered once to the first `op` call inside the bake.
+fn once(op: &'static str, code: &'static str) -> AwsErrorAt {
+    AwsErrorAt {
+        op,
+        from: BAKING,
+        code,
+        lasting: false,
+    }
+}
+
+/// Inside the bake: with seed 21 the stage ends at ~85 s and the 180 s bake starts at ~87 s.
+const BAKING: Duration = Duration::from_secs(120);
+
+/// Issue 15: a 1-hour session ending mid-bake. `ExpiredToken` was "access denied" (fix the
+/// policy); now the run, whose rollback cannot be made with the expired session either,
+/// ends as a failed rollback (exit 3) that says the credentials expired and how to get a
+/// longer session.
+#[test]
+fn credentials_expiring_mid_bake_say_so_and_how_to_get_a_longer_session() {
+    block_on(async {
+        let faults = Faults {
+            aws_errors: vec![AwsErrorAt {
+                lasting: true,
+                ..once("", "ExpiredToken")
+            }],
+            ..Faults::default()
+        };
+        let sim = baking(faults);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await.expect("stage");
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("credentials expired"), "{message}");
+        assert!(message.contains("role-duration-seconds"), "{message}");
+        assert!(!message.contains("access denied"), "{message}");
+        assert_eq!(exit(err), ExitCode::RollbackFailed, "{message}");
     });
 }

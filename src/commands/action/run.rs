@@ -146,7 +146,7 @@ fn run_service(
             workflow.annotate(
                 "error",
                 &format!("cutover {} {heading} failed at {step}", req.verb.name()),
-                &format!("{e:#}"),
+                &crate::commands::error_text(e),
             );
             end_deployment(req, e, last, &external);
         }
@@ -234,7 +234,7 @@ fn end_deployment(
     let detail = if crate::commands::exit_code(err) == ExitCode::Cancelled {
         "cancelled".into()
     } else {
-        format!("{err:#}")
+        crate::commands::error_text(err)
     };
     let failed = event(req, Status::Failed, detail);
     for r in external.reporters() {
