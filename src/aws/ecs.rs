@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     DeploymentRolloutState, DesiredStatus, SortOrder, TaskDefinitionField, TaskDefinitionStatus,
+    TaskStopCode,
 };
 use aws_smithy_types::body::SdkBody;
 
@@ -32,7 +33,21 @@ pub struct ServiceView {
     pub pending: u32,
     pub rollout: Rollout,
     pub events: Vec<String>,
+    /// What ECS said about the current deployment that waiting will not fix: "unable to
+    /// place a task" events since it began, a deployment the circuit breaker failed and
+    /// rolled back from.
+    pub failures: Vec<String>,
+    /// When the current (PRIMARY) deployment began.
+    pub deployed_at: Option<aws_smithy_types::DateTime>,
     pub load_balancers: Vec<LoadBalancer>,
+}
+
+/// Why stopped tasks stopped; `failures` are those of tasks of the current task definition
+/// that failed to start or whose essential container exited.
+#[derive(Debug, Clone, Default)]
+pub struct Stopped {
+    pub reasons: Vec<String>,
+    pub failures: Vec<String>,
 }
 
 /// What cutover tagged a task definition with; absent for revisions it did not register.
@@ -123,8 +138,11 @@ impl Ecs {
             .collect()
     }
 
-    /// Why the service's recently stopped tasks stopped, newest first.
-    pub async fn stopped_reasons(&self, service: &str) -> PortResult<Vec<String>> {
+    /// Why the service's recently stopped tasks stopped, newest first; the failures among
+    /// them are those of tasks of `task_definition` (not the release it replaced, whose
+    /// tasks stop normally during a rollout).
+    pub async fn stopped(&self, service: &str, view: &ServiceView) -> PortResult<Stopped> {
+        let task_definition = view.task_definition.as_deref();
         let list = Call::read("ecs:ListTasks", service)
             .send(
                 self.client
@@ -137,7 +155,7 @@ impl Ecs {
             )
             .await?;
         if list.task_arns().is_empty() {
-            return Ok(Vec::new());
+            return Ok(Stopped::default());
         }
         let tasks = Call::read("ecs:DescribeTasks", service)
             .send(
@@ -148,29 +166,28 @@ impl Ecs {
                     .send(),
             )
             .await?;
-        Ok(tasks
-            .tasks()
-            .iter()
-            .filter_map(|t| {
-                let reason = t.stopped_reason()?;
-                let containers: Vec<String> = t
-                    .containers()
-                    .iter()
-                    .filter_map(|c| {
-                        Some(format!(
-                            "{}: {}",
-                            c.name()?,
-                            c.reason().or(c.exit_code().map(|_| "exited"))?
-                        ))
-                    })
-                    .collect();
-                Some(if containers.is_empty() {
-                    reason.to_string()
-                } else {
-                    format!("{reason} ({})", containers.join("; "))
-                })
-            })
-            .collect())
+        let mut stopped = Stopped::default();
+        for t in tasks.tasks() {
+            let Some(reason) = describe_stop(t) else {
+                continue;
+            };
+            let failed = matches!(
+                t.stop_code(),
+                Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited)
+            );
+            // A task of this deployment (not an earlier one of the same revision).
+            let current = task_definition.is_some()
+                && t.task_definition_arn() == task_definition
+                && match (view.deployed_at, t.created_at()) {
+                    (Some(since), Some(at)) => *at >= since,
+                    _ => true,
+                };
+            if failed && current {
+                stopped.failures.push(reason.clone());
+            }
+            stopped.reasons.push(reason);
+        }
+        Ok(stopped)
     }
 
     /// The tags cutover put on a task definition, or None for a revision it did not register.
@@ -364,7 +381,39 @@ fn view(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
         None if svc.deployments().len() <= 1 => Rollout::Completed,
         None => Rollout::InProgress,
     };
+    // Events since the current deployment began: an old placement failure, since
+    // resolved, says nothing about this rollout.
+    let since = deployment.and_then(|d| d.created_at());
+    let mut failures: Vec<String> = svc
+        .events()
+        .iter()
+        .filter(|e| match (since, e.created_at()) {
+            (Some(since), Some(at)) => at >= since,
+            _ => true,
+        })
+        .filter_map(|e| e.message())
+        .filter(|m| crate::model::is_placement_failure(m))
+        .take(3)
+        .map(str::to_string)
+        .collect();
+    // With the circuit breaker's rollback on, ECS puts the service back on the previous
+    // task definition: the failed deployment is the one that is not PRIMARY.
+    failures.extend(
+        svc.deployments()
+            .iter()
+            .filter(|d| d.status() != Some("PRIMARY"))
+            .filter(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
+            .map(|d| {
+                format!(
+                    "deployment of {} FAILED: {}",
+                    d.task_definition().unwrap_or("-"),
+                    d.rollout_state_reason().unwrap_or("-")
+                )
+            }),
+    );
     ServiceView {
+        failures,
+        deployed_at: since.copied(),
         task_definition: td,
         desired: count(svc.desired_count()),
         running: count(svc.running_count()),
@@ -391,6 +440,27 @@ fn view(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
             })
             .collect(),
     }
+}
+
+/// A stopped task's reason with its containers' reasons (or that they exited).
+fn describe_stop(t: &aws_sdk_ecs::types::Task) -> Option<String> {
+    let reason = t.stopped_reason()?;
+    let containers: Vec<String> = t
+        .containers()
+        .iter()
+        .filter_map(|c| {
+            Some(format!(
+                "{}: {}",
+                c.name()?,
+                c.reason().or(c.exit_code().map(|_| "exited"))?
+            ))
+        })
+        .collect();
+    Some(if containers.is_empty() {
+        reason.to_string()
+    } else {
+        format!("{reason} ({})", containers.join("; "))
+    })
 }
 
 /// `arn:aws:ecs:r:a:task-definition/web:7` → `web`.

@@ -253,6 +253,7 @@ mod tests {
             rollout: crate::ports::Rollout::Completed,
             events: vec![],
             stopped_reasons: vec![],
+            failures: vec![],
             load_balancers: vec![],
         };
         Observed {

@@ -15,6 +15,9 @@ use crate::ports::{Cloud, Rollout, Slot, SlotState, TargetHealth, TargetState};
 pub(crate) struct NotReady {
     pub(crate) state: String,
     targets: Vec<TargetHealth>,
+    /// ECS says the rollout cannot succeed (a FAILED rollout, tasks that failed to start or
+    /// exited, tasks it cannot place): waiting longer changes nothing.
+    pub(crate) terminal: bool,
 }
 
 impl std::fmt::Display for NotReady {
@@ -61,6 +64,9 @@ pub(crate) fn readiness(
     if ready {
         return Ok(());
     }
+    // `failures` only ever describe the current deployment (the adapters see to it); a
+    // FAILED rollout counts when it is the rollout of `td`, not one left from before.
+    let terminal = (on_td && state.rollout == Rollout::Failed) || !state.failures.is_empty();
     let reasons: Vec<String> = targets
         .iter()
         .filter(|t| t.state != TargetState::Healthy)
@@ -75,7 +81,7 @@ pub(crate) fn readiness(
         .collect();
     // Say how many targets the load balancer has at all: "0 of 2 registered" is often
     // the whole story (tasks that never pass the container's own checks, a wrong port).
-    let state = format!(
+    let mut text = format!(
         "{slot}: task definition {}, rollout {:?}, desired {} running {} pending {}; \
          targets healthy {healthy} of {desired} ({} registered); \
          stopped tasks: [{}]; unhealthy targets: [{}]",
@@ -91,7 +97,18 @@ pub(crate) fn readiness(
         state.stopped_reasons.join("; "),
         reasons.join("; "),
     );
-    Err(NotReady { state, targets })
+    if terminal {
+        text.push_str(&format!(
+            "; ECS reports: [{}]; service events: [{}]",
+            state.failures.join("; "),
+            state.events.join("; "),
+        ));
+    }
+    Err(NotReady {
+        state: text,
+        targets,
+        terminal,
+    })
 }
 
 /// Predicts when registered targets can first be healthy. A target first seen in `initial`
@@ -146,6 +163,12 @@ impl<C: Cloud> Engine<'_, C> {
         self.wait_until(what, deadline, async || {
             Ok(match slot_ready(self, slot, td, desired).await? {
                 Ok(()) => Progress::Done(()),
+                Err(not) if not.terminal => {
+                    return Err(EngineError::failed(
+                        what,
+                        format!("ECS failed the rollout; real state: {}", not.state),
+                    ));
+                }
                 Err(not) => Progress::NotYet {
                     hint: predictor.hint(&not.targets),
                     state: not.state,

@@ -166,6 +166,7 @@ impl<C: Cloud> Engine<'_, C> {
             )
             .await
         {
+            self.set_idle_back(lease, idle, current, &td).await;
             return Err(failed(e).await);
         }
         if let Err(e) = self
@@ -196,6 +197,33 @@ impl<C: Cloud> Engine<'_, C> {
             status: Status::AwaitingApproval,
             ..release
         })
+    }
+
+    /// The release never came up: give the idle slot back what it ran before (its task
+    /// definition and count; nothing, for a slot that ran nothing), so failing tasks stop
+    /// and a warm previous release stays warm. Best effort: the stage has failed anyway,
+    /// and production traffic never depended on this slot.
+    async fn set_idle_back(
+        &self,
+        lease: &Lease,
+        idle: Slot,
+        before: &crate::ports::SlotState,
+        staged: &TaskDefinition,
+    ) {
+        let (td, desired) = match &before.task_definition {
+            Some(prev) => (prev.id.as_str(), before.desired),
+            None => (staged.id.as_str(), 0),
+        };
+        let eng = self.uncancellable();
+        match eng
+            .write(lease, "set the idle slot back", || {
+                self.cloud.update_slot(idle, td, desired)
+            })
+            .await
+        {
+            Ok(()) => tracing::info!(%idle, td, desired, "idle slot set back to what it ran"),
+            Err(e) => tracing::warn!(%idle, error = %e, "could not set the idle slot back"),
+        }
     }
 
     /// Deploy only what the registry has: a missing digest fails before anything changes.

@@ -47,6 +47,31 @@ pub struct Faults {
     pub test_listener_lag: Duration,
     /// The green service registers its tasks in blue's target group.
     pub miswired: bool,
+    /// How ECS itself fails the new release's rollout, if it does.
+    pub ecs_failure: Option<EcsFailure>,
+}
+
+/// Ways ECS fails a rollout of the new release, each reported a little after the update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcsFailure {
+    /// Tasks run but never pass health checks; the deployment circuit breaker then marks
+    /// the rollout FAILED (minutes later).
+    CircuitBreaker,
+    /// Tasks stop before running: the image cannot be pulled.
+    CannotPull,
+    /// Tasks stop at once: the essential container exits.
+    EssentialExit,
+    /// No task can be placed (no capacity, a constraint nothing meets).
+    Unplaceable,
+}
+
+impl EcsFailure {
+    pub const ALL: [EcsFailure; 4] = [
+        EcsFailure::CircuitBreaker,
+        EcsFailure::CannotPull,
+        EcsFailure::EssentialExit,
+        EcsFailure::Unplaceable,
+    ];
 }
 
 /// Named fault profiles the property test sweeps.
@@ -67,10 +92,13 @@ pub enum Profile {
     Crash,
     Race,
     Chaos,
+    /// ECS fails the new release's rollout (circuit breaker, image pull, exiting container,
+    /// unplaceable tasks).
+    EcsFailure,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 12] = [
+    pub const ALL: [Profile; 13] = [
         Profile::Calm,
         Profile::FlakyApi,
         Profile::NeverHealthy,
@@ -83,6 +111,7 @@ impl Profile {
         Profile::Crash,
         Profile::Race,
         Profile::Chaos,
+        Profile::EcsFailure,
     ];
 
     pub fn parse(s: &str) -> Option<Profile> {
@@ -93,7 +122,7 @@ impl Profile {
     pub fn bad_release(self) -> bool {
         matches!(
             self,
-            Profile::NeverHealthy | Profile::BadProbe | Profile::Alarm
+            Profile::NeverHealthy | Profile::BadProbe | Profile::Alarm | Profile::EcsFailure
         )
     }
 
@@ -166,6 +195,10 @@ impl Profile {
                 service_alarm: rng.chance(0.3),
                 ..flaky
             },
+            Profile::EcsFailure => Faults {
+                ecs_failure: Some(EcsFailure::ALL[rng.range(0, 4) as usize]),
+                ..Faults::default()
+            },
         }
     }
 }
@@ -185,6 +218,7 @@ impl fmt::Display for Profile {
             Profile::Crash => "crash",
             Profile::Race => "race",
             Profile::Chaos => "chaos",
+            Profile::EcsFailure => "ecs-failure",
         })
     }
 }

@@ -25,7 +25,7 @@ use crate::version::Version;
 pub use crate::config::settings::StrategyKind;
 pub use alarms::{BLUE_ALARM, GREEN_ALARM, LINGER_MS, SERVICE_ALARM};
 pub use cloud::SimCloud;
-pub use faults::{Faults, Profile};
+pub use faults::{EcsFailure, Faults, Profile};
 pub use rng::Rng;
 pub use scenario::{RunReport, Scenario, run, seeds_from_env};
 pub use world::{EPOCH_MS, Metrics};

@@ -40,6 +40,8 @@ pub(crate) struct SlotSim {
     pub(super) tasks: Vec<TaskSim>,
     pub(super) events: Vec<String>,
     pub(super) stopped: Vec<String>,
+    /// How ECS fails the current rollout, and from when it says so.
+    pub(super) failure: Option<(u64, super::faults::EcsFailure)>,
 }
 
 /// One runner (a CI job or a laptop) as the sim sees it.
@@ -78,6 +80,10 @@ pub struct Metrics {
     pub alarm_true_at: Option<u64>,
     /// When the engine moved traffic off the new release after that.
     pub alarm_acted_at: Option<u64>,
+    /// When ECS first reported the new release's rollout as failed (`faults.ecs_failure`).
+    pub ecs_failed_at: Option<u64>,
+    /// When a run first reported Failed after that.
+    pub failed_reported_at: Option<u64>,
     /// AWS calls per runner.
     pub calls: Vec<u32>,
     /// Virtual milliseconds the run took.

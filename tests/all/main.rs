@@ -11,6 +11,7 @@ mod cli;
 mod cli_cases;
 mod e2e;
 mod engine_abort;
+mod engine_ecs;
 mod engine_focused;
 mod engine_plans;
 mod github;
