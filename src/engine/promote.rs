@@ -89,17 +89,39 @@ pub(crate) fn start(observed: &Observed, version: &Version, all: Vec<Step>) -> S
             )),
         };
     }
-    // Resume: the steps above the weight already on the new slot; at 100% only the bake.
-    let steps = all
-        .into_iter()
-        .filter(|s| s.percent > weight || s.percent == 100)
-        .collect();
     Start::Shift(Shift {
         new,
         release: release.clone(),
         weight,
-        steps,
+        steps: resume(all, weight),
     })
+}
+
+/// The steps left when `weight` is already on the new slot. The step the shift was in is
+/// held again for its full wait (nothing records how long it had held, and holding longer
+/// is the safe side), then the steps above it; at 100% the whole bake. A weight between
+/// two steps (set by hand) is held as long as the step below it.
+pub(crate) fn resume(all: Vec<Step>, weight: u8) -> Vec<Step> {
+    if weight == 0 {
+        return all;
+    }
+    let below = all
+        .iter()
+        .take_while(|s| s.percent < weight)
+        .last()
+        .or(all.first())
+        .map_or(std::time::Duration::ZERO, |s| s.hold);
+    let mut steps: Vec<Step> = all.into_iter().filter(|s| s.percent >= weight).collect();
+    if steps.first().is_none_or(|s| s.percent != weight) {
+        steps.insert(
+            0,
+            Step {
+                percent: weight,
+                hold: below,
+            },
+        );
+    }
+    steps
 }
 
 fn mismatch(observed: &Observed, idle: Slot, asked: &Version) -> EngineError {
@@ -328,5 +350,34 @@ impl<C: Cloud> Engine<'_, C> {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn step(percent: u8, secs: u64) -> Step {
+        Step {
+            percent,
+            hold: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn resume_holds_the_interrupted_step_again() {
+        let canary = vec![step(10, 300), step(100, 600)];
+        assert_eq!(resume(canary.clone(), 0), canary);
+        assert_eq!(resume(canary.clone(), 10), canary);
+        assert_eq!(resume(canary.clone(), 100), vec![step(100, 600)]);
+        let linear = vec![step(25, 60), step(50, 60), step(75, 60), step(100, 300)];
+        assert_eq!(resume(linear.clone(), 50), linear[1..].to_vec());
+        // Set by hand between two steps: held as long as the step below, then onward.
+        assert_eq!(
+            resume(linear.clone(), 60),
+            vec![step(60, 60), step(75, 60), step(100, 300)]
+        );
     }
 }

@@ -14,6 +14,7 @@ mod engine_abort;
 mod engine_ecs;
 mod engine_focused;
 mod engine_plans;
+mod engine_resume;
 mod github;
 mod history;
 mod incident;
