@@ -124,6 +124,32 @@ pub(crate) fn resume(all: Vec<Step>, weight: u8) -> Vec<Step> {
     steps
 }
 
+/// Where a failed shift sends traffic back: the other slot, and what it runs when that is
+/// not a release that ever took production.
+pub(crate) struct Fallback {
+    slot: Slot,
+    unproven: Option<String>,
+}
+
+impl Fallback {
+    /// Before any traffic moved, the other slot is the live one: good by definition.
+    fn of(observed: &Observed, old: Slot, weight: u8) -> Self {
+        let td = observed.slot(old).task_definition.as_ref();
+        let proven = weight == 0
+            || td.is_some_and(|td| {
+                observed
+                    .history
+                    .iter()
+                    .any(|r| r.task_definition == td.id && r.was_promoted())
+            });
+        Fallback {
+            slot: old,
+            unproven: (!proven)
+                .then(|| td.map_or("nothing".to_string(), |td| td.spec.version.to_string())),
+        }
+    }
+}
+
 fn mismatch(observed: &Observed, idle: Slot, asked: &Version) -> EngineError {
     let staged = observed
         .release_on(idle)
@@ -175,6 +201,14 @@ impl<C: Cloud> Engine<'_, C> {
         };
         let new = start.new;
         let old = new.other();
+        // Resuming after a crash, the slot to fall back to may no longer run a good
+        // release (a stage of another version replaced it, and moved the test listener).
+        let fallback = Fallback::of(&observed, old, start.weight);
+        if observed.test_listener != Some(new) {
+            // The probes must judge the release being promoted (invariant 12).
+            self.aim_test_listener(lease, new, "point the test listener at the new slot")
+                .await?;
+        }
         if let Err(state) = self.shift_ready(&observed, &start).await? {
             let reason = format!("{version} on {new} is not healthy: {state}");
             if start.weight == 0 {
@@ -186,7 +220,9 @@ impl<C: Cloud> Engine<'_, C> {
                 );
                 return Err(EngineError::failed("Shifting", reason));
             }
-            return Err(self.roll_back(lease, &start.release, old, reason).await);
+            return Err(self
+                .fall_back(lease, &start.release, &fallback, reason)
+                .await);
         }
         match self.shift(lease, &start).await {
             Ok(()) => {}
@@ -195,7 +231,12 @@ impl<C: Cloud> Engine<'_, C> {
             }
             Err(EngineError::Cancelled { detail }) => {
                 let e = self
-                    .roll_back(lease, &start.release, old, format!("cancelled: {detail}"))
+                    .fall_back(
+                        lease,
+                        &start.release,
+                        &fallback,
+                        format!("cancelled: {detail}"),
+                    )
                     .await;
                 return Err(match e {
                     EngineError::RolledBack { .. } => EngineError::Cancelled {
@@ -206,7 +247,7 @@ impl<C: Cloud> Engine<'_, C> {
             }
             Err(e) => {
                 return Err(self
-                    .roll_back(lease, &start.release, old, e.to_string())
+                    .fall_back(lease, &start.release, &fallback, e.to_string())
                     .await);
             }
         }
@@ -297,6 +338,35 @@ impl<C: Cloud> Engine<'_, C> {
             ));
         }
         Ok(())
+    }
+
+    /// [`Self::roll_back`] to the fallback slot, unless it runs a release that never took
+    /// production: then nothing moves and a human is paged (`cutover rollback` brings the
+    /// last good release back up), since flipping would put production on a release no
+    /// validation passed (invariant 1).
+    async fn fall_back(
+        &self,
+        lease: &Lease,
+        release: &Release,
+        fallback: &Fallback,
+        reason: String,
+    ) -> EngineError {
+        let Some(unproven) = &fallback.unproven else {
+            return self.roll_back(lease, release, fallback.slot, reason).await;
+        };
+        let reason = format!(
+            "{reason}; not rolled back: {} runs {unproven}, which never took production \
+             traffic; production stays on {} ({}); run `cutover rollback` to bring the last \
+             good release back up",
+            fallback.slot, release.version, release.slot
+        );
+        self.report(
+            Status::RollbackFailed,
+            Some(&release.version),
+            Some(release.slot),
+            reason.clone(),
+        );
+        EngineError::RollbackFailed { reason }
     }
 
     /// Traffic back on `old`, the release marked rolled back; returns the error to end with.

@@ -79,3 +79,67 @@ fn regression_rerun_after_a_crash_mid_canary_went_straight_to_100() {
         });
     }
 }
+
+/// A promote killed during its bake, then a stage of another version (which moved the test
+/// listener and failed its probes), then a re-run: the resumed bake probed the other
+/// slot's failed release and the automatic rollback put production on it, a release that
+/// never passed validation (found in review: AllAtOnce, scale-to-zero, v1.1.0 failing its
+/// probes: deploy v1.2.0 killed at call 74, stage v1.1.0, deploy v1.2.0).
+#[test]
+fn regression_resumed_bake_probed_the_other_slot_and_rolled_back_onto_a_failed_release() {
+    block_on(async {
+        let faults = Faults {
+            bad_probe: true,
+            ..Faults::default()
+        };
+        let sim = Sim::new(
+            9,
+            faults,
+            settings(StrategyKind::AllAtOnce, OldSlotPolicy::ScaleToZero),
+        );
+        let v12 = "v1.2.0";
+        sim.push_image(v12);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        let request = StageRequest {
+            spec: sim.spec(v12),
+        };
+        let killed = async {
+            while sim.weights() != Weights::all_on(Slot::Green) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        };
+        tokio::select! {
+            r = engine.deploy(&request) => panic!("deploy ended before the kill: {r:?}"),
+            () = killed => {}
+        }
+        let ops = sim.runner("ops", None);
+        let ops = Engine::new(&ops, &ops, &sim.settings, "ops");
+        ops.unlock().await.expect("unlock");
+        // Refused now: staging would replace the release a failing resume falls back to.
+        let refused = ops
+            .stage(&StageRequest {
+                spec: sim.spec(NEW),
+            })
+            .await
+            .expect_err("a stage over an interrupted promote");
+        assert!(
+            matches!(refused, cutover::engine::EngineError::Usage(_)),
+            "{refused}"
+        );
+        assert_eq!(sim.version_on(Slot::Blue), Some(version(cutover::sim::OLD)));
+        let rerun = sim.runner("rerun", None);
+        let result = Engine::new(&rerun, &rerun, &sim.settings, "rerun")
+            .deploy(&request)
+            .await;
+        let live = sim.weights().live().expect("not split");
+        assert_ne!(
+            sim.version_on(live),
+            Some(version(NEW)),
+            "production on the failed release: {result:?}"
+        );
+        assert_eq!(sim.version_on(live), Some(version(v12)), "{result:?}");
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    });
+}
