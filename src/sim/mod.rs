@@ -55,6 +55,11 @@ impl Sim {
             .unwrap_or(1);
         let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
         w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
+        w.ghost.step_holds = steps
+            .iter()
+            .filter(|s| s.percent < 100)
+            .map(|s| (s.percent, s.hold.as_millis() as u64))
+            .collect();
         w.history_cap = settings.history.depth as usize;
         for tag in [OLD, NEW, "v1.2.0"] {
             w.add_image(tag, digest(tag));
