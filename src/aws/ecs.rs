@@ -484,4 +484,76 @@ mod tests {
             "web-prod"
         );
     }
+
+    use aws_sdk_ecs::types::{Deployment, Service, ServiceEvent};
+    use aws_smithy_types::DateTime;
+
+    fn deployment(td: &str, status: &str, rollout: DeploymentRolloutState, at: i64) -> Deployment {
+        Deployment::builder()
+            .task_definition(td)
+            .status(status)
+            .rollout_state(rollout)
+            .rollout_state_reason("tasks failed to start")
+            .created_at(DateTime::from_secs(at))
+            .build()
+    }
+
+    fn event(message: &str, at: i64) -> ServiceEvent {
+        ServiceEvent::builder()
+            .message(message)
+            .created_at(DateTime::from_secs(at))
+            .build()
+    }
+
+    const UNPLACEABLE: &str = "(service web-green) was unable to place a task because no container instance met all of its requirements.";
+
+    #[test]
+    fn a_failed_primary_rollout_is_read_and_only_this_deployments_placement_failures_count() {
+        let svc = Service::builder()
+            .task_definition("td:2")
+            .desired_count(2)
+            .deployments(deployment(
+                "td:2",
+                "PRIMARY",
+                DeploymentRolloutState::Failed,
+                1_000,
+            ))
+            .events(event(UNPLACEABLE, 1_010))
+            .events(event(
+                "(service web-green) has reached a steady state.",
+                900,
+            ))
+            // From an earlier deployment, since resolved: says nothing about this one.
+            .events(event(UNPLACEABLE, 500))
+            .build();
+        let v = view(&svc);
+        assert_eq!(v.rollout, Rollout::Failed);
+        assert_eq!(v.failures, vec![UNPLACEABLE.to_string()]);
+        assert_eq!(v.deployed_at, Some(DateTime::from_secs(1_000)));
+    }
+
+    #[test]
+    fn a_deployment_the_circuit_breaker_failed_and_rolled_back_from_is_a_failure() {
+        let svc = Service::builder()
+            .task_definition("td:1")
+            .deployments(deployment(
+                "td:1",
+                "PRIMARY",
+                DeploymentRolloutState::InProgress,
+                2_000,
+            ))
+            .deployments(deployment(
+                "td:2",
+                "ACTIVE",
+                DeploymentRolloutState::Failed,
+                1_000,
+            ))
+            .build();
+        let v = view(&svc);
+        assert_eq!(v.rollout, Rollout::InProgress);
+        assert_eq!(
+            v.failures,
+            vec!["deployment of td:2 FAILED: tasks failed to start".to_string()]
+        );
+    }
 }
