@@ -292,7 +292,14 @@ impl<C: Cloud> Engine<'_, C> {
                 Status::Shifting(step.percent),
                 Some(version),
                 Some(new),
-                alarms.noted(format!("{}% on {new}", step.percent)),
+                alarms.noted(if step.percent == start.weight && step.percent < 100 {
+                    format!(
+                        "{}% on {new} again, held in full after an interrupted shift",
+                        step.percent
+                    )
+                } else {
+                    format!("{}% on {new}", step.percent)
+                }),
             );
             self.set_weights(lease, Weights::split(new, step.percent), Some(&alarms))
                 .await?;
