@@ -89,18 +89,6 @@ impl<C: Cloud> Engine<'_, C> {
                 already_live: true,
             });
         }
-        // Production on a release whose promote died mid-way: staging over the idle slot
-        // would replace the last good release, the one a failing resume must fall back to.
-        if let Some(live) = plan.live
-            && let Some(r) = observed.release_on(live)
-            && matches!(r.status, Status::Shifting(_) | Status::Baking)
-        {
-            return Err(EngineError::Usage(format!(
-                "{} on {live} carries production traffic but its promote was interrupted ({}); \
-                 finish it with `cutover promote {}` or run `cutover rollback`, then stage {}",
-                r.version, r.status, r.version, spec.version
-            )));
-        }
         self.report(
             Status::Staging,
             Some(&spec.version),

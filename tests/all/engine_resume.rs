@@ -118,6 +118,12 @@ fn regression_resumed_bake_probed_the_other_slot_and_rolled_back_onto_a_failed_r
         let ops = Engine::new(&ops, &ops, &sim.settings, "ops");
         ops.unlock().await.expect("unlock");
         // Refused now: staging would replace the release a failing resume falls back to.
+        // `plan` and `--dry-run` refuse the same way.
+        let planned = ops.plan(&sim.spec(NEW)).await;
+        assert!(
+            matches!(planned, Err(cutover::engine::EngineError::Usage(_))),
+            "{planned:?}"
+        );
         let refused = ops
             .stage(&StageRequest {
                 spec: sim.spec(NEW),
