@@ -1,6 +1,8 @@
 //! Reaction lag in virtual time: how long after a condition becomes true in the simulated
 //! cloud (the idle slot is ready; an alarm fires) the engine acts on it, and how many AWS
 //! calls it spends, beside a fixed 15 s poller (what `aws ecs wait services-stable` does).
+//! Then how long after ECS reports a rollout failed (circuit breaker FAILED, tasks that
+//! cannot pull or exit, tasks it cannot place) the stage reports Failed.
 //! Run: `cargo bench --bench engine_lag` (`CUTOVER_BENCH_SEEDS` seeds, default 300).
 #![allow(clippy::print_stdout)]
 
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use cutover::config::settings::OldSlotPolicy;
 use cutover::engine::{Engine, Polling, StageRequest};
-use cutover::sim::{Faults, NEW, Rng, Sim, StrategyKind, settings, version};
+use cutover::sim::{EcsFailure, Faults, NEW, Rng, Sim, StrategyKind, settings, version};
 
 #[derive(Default)]
 struct Figures {
@@ -43,16 +45,23 @@ fn first_time(log: &[String], needle: &str) -> Option<u64> {
         .and_then(|l| l.split_whitespace().next()?.parse().ok())
 }
 
-async fn one(seed: u64, polling: Polling, f: &mut Figures) {
-    let mut rng = Rng::new(seed);
-    let faults = Faults {
-        alarm_at: Some(Duration::from_millis(rng.range(60_000, 300_000))),
-        ..Faults::default()
-    };
-    let sim = Sim::new(
+/// AllAtOnce, keeping the old slot warm.
+fn sim(seed: u64, faults: Faults) -> Sim {
+    Sim::new(
         seed,
         faults,
         settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+    )
+}
+
+async fn one(seed: u64, polling: Polling, f: &mut Figures) {
+    let mut rng = Rng::new(seed);
+    let sim = sim(
+        seed,
+        Faults {
+            alarm_at: Some(Duration::from_millis(rng.range(60_000, 300_000))),
+            ..Faults::default()
+        },
     );
     let ci = sim.runner("ci", None);
     let engine = Engine::new(&ci, &ci, &sim.settings, "ci").with_polling(polling);
@@ -82,6 +91,25 @@ async fn one(seed: u64, polling: Polling, f: &mut Figures) {
         f.watch_wait.0 += calls_between(&log, watching, acted);
         f.watch_wait.1 += acted.saturating_sub(watching);
     }
+}
+
+/// Virtual ms from ECS reporting `failure` to the stage's Failed status.
+async fn ecs_failure_lag(seed: u64, failure: EcsFailure) -> Option<u64> {
+    let sim = sim(
+        seed,
+        Faults {
+            ecs_failure: Some(failure),
+            ..Faults::default()
+        },
+    );
+    let ci = sim.runner("ci", None);
+    let _ = Engine::new(&ci, &ci, &sim.settings, "ci")
+        .stage(&StageRequest {
+            spec: sim.spec(NEW),
+        })
+        .await;
+    let m = sim.metrics();
+    Some(m.failed_reported_at?.saturating_sub(m.ecs_failed_at?))
 }
 
 fn percentile(v: &mut [u64], p: f64) -> f64 {
@@ -150,6 +178,28 @@ fn main() {
         a.0 / p.0,
         a.1 / p.1
     );
+    println!(
+        "\nECS failure to Failed status over {seeds} seeds, virtual time (target <= one poll, 8 s)\n"
+    );
+    println!(
+        "{:<16} {:>8} {:>8} {:>8} {:>8}",
+        "failure", "p50 s", "p99 s", "max s", "failed"
+    );
+    for failure in EcsFailure::ALL {
+        let mut lags: Vec<u64> = (0..seeds)
+            .filter_map(|seed| rt.block_on(ecs_failure_lag(seed, failure)))
+            .collect();
+        let n = lags.len();
+        let max = lags.iter().max().map_or(f64::NAN, |m| *m as f64 / 1000.0);
+        println!(
+            "{:<16} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+            format!("{failure:?}"),
+            percentile(&mut lags, 0.5),
+            percentile(&mut lags, 0.99),
+            max,
+            n
+        );
+    }
     println!(
         "target p99 lag <= 2 s. Readiness is predictable (health checks), so the wait sleeps and\n\
          then looks closely; an alarm fires at any instant, so its lag is bounded by the watch\n\

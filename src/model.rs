@@ -211,6 +211,12 @@ pub struct SlotState {
     pub events: Vec<String>,
     /// Why recently stopped tasks stopped (`stoppedReason`), newest first.
     pub stopped_reasons: Vec<String>,
+    /// What ECS reports about the current deployment that waiting will not fix, newest
+    /// first: tasks of the current task definition that failed to start or whose essential
+    /// container exited, and tasks it was unable to place. With a FAILED rollout, these
+    /// make a rollout terminal at once (`engine::ready`).
+    #[serde(default)]
+    pub failures: Vec<String>,
     /// Where the service registers its tasks (ECS `loadBalancers`): read with the service,
     /// so checking the wiring costs no call.
     #[serde(default)]
@@ -229,6 +235,12 @@ impl SlotState {
     pub fn version(&self) -> Option<&Version> {
         self.task_definition.as_ref().map(|td| &td.spec.version)
     }
+}
+
+/// Whether a service event says ECS could not place a task (the AWS adapter and the
+/// simulation both read events with this).
+pub fn is_placement_failure(event: &str) -> bool {
+    event.contains("was unable to place a task")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -178,7 +178,7 @@ impl AwsCloud {
     async fn slot_state(&self, slot: Slot, view: ServiceView) -> PortResult<SlotState> {
         let name = self.slot_service(slot);
         let troubled = view.running < view.desired || view.rollout == Rollout::Failed;
-        let (task_definition, stopped_reasons) = tokio::try_join!(
+        let (task_definition, stopped) = tokio::try_join!(
             async {
                 match &view.task_definition {
                     Some(arn) => Ok(self.ecs.tagged(arn).await?.map(|t| TaskDefinition {
@@ -195,9 +195,9 @@ impl AwsCloud {
             },
             async {
                 if troubled {
-                    self.ecs.stopped_reasons(name).await
+                    self.ecs.stopped(name, &view).await
                 } else {
-                    Ok(Vec::new())
+                    Ok(Default::default())
                 }
             },
         )?;
@@ -208,7 +208,8 @@ impl AwsCloud {
             pending: view.pending,
             rollout: view.rollout,
             events: view.events,
-            stopped_reasons,
+            stopped_reasons: stopped.reasons,
+            failures: [view.failures, stopped.failures].concat(),
             load_balancers: view.load_balancers,
         })
     }

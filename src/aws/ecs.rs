@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     DeploymentRolloutState, DesiredStatus, SortOrder, TaskDefinitionField, TaskDefinitionStatus,
+    TaskStopCode,
 };
 use aws_smithy_types::body::SdkBody;
 
@@ -32,7 +33,21 @@ pub struct ServiceView {
     pub pending: u32,
     pub rollout: Rollout,
     pub events: Vec<String>,
+    /// What ECS said about the current deployment that waiting will not fix: "unable to
+    /// place a task" events since it began, a deployment the circuit breaker failed and
+    /// rolled back from.
+    pub failures: Vec<String>,
+    /// When the current (PRIMARY) deployment began.
+    pub deployed_at: Option<aws_smithy_types::DateTime>,
     pub load_balancers: Vec<LoadBalancer>,
+}
+
+/// Why stopped tasks stopped; `failures` are those of tasks of the current task definition
+/// that failed to start or whose essential container exited.
+#[derive(Debug, Clone, Default)]
+pub struct Stopped {
+    pub reasons: Vec<String>,
+    pub failures: Vec<String>,
 }
 
 /// What cutover tagged a task definition with; absent for revisions it did not register.
@@ -123,8 +138,11 @@ impl Ecs {
             .collect()
     }
 
-    /// Why the service's recently stopped tasks stopped, newest first.
-    pub async fn stopped_reasons(&self, service: &str) -> PortResult<Vec<String>> {
+    /// Why the service's recently stopped tasks stopped, newest first; the failures among
+    /// them are those of tasks of `task_definition` (not the release it replaced, whose
+    /// tasks stop normally during a rollout).
+    pub async fn stopped(&self, service: &str, view: &ServiceView) -> PortResult<Stopped> {
+        let task_definition = view.task_definition.as_deref();
         let list = Call::read("ecs:ListTasks", service)
             .send(
                 self.client
@@ -137,7 +155,7 @@ impl Ecs {
             )
             .await?;
         if list.task_arns().is_empty() {
-            return Ok(Vec::new());
+            return Ok(Stopped::default());
         }
         let tasks = Call::read("ecs:DescribeTasks", service)
             .send(
@@ -148,29 +166,28 @@ impl Ecs {
                     .send(),
             )
             .await?;
-        Ok(tasks
-            .tasks()
-            .iter()
-            .filter_map(|t| {
-                let reason = t.stopped_reason()?;
-                let containers: Vec<String> = t
-                    .containers()
-                    .iter()
-                    .filter_map(|c| {
-                        Some(format!(
-                            "{}: {}",
-                            c.name()?,
-                            c.reason().or(c.exit_code().map(|_| "exited"))?
-                        ))
-                    })
-                    .collect();
-                Some(if containers.is_empty() {
-                    reason.to_string()
-                } else {
-                    format!("{reason} ({})", containers.join("; "))
-                })
-            })
-            .collect())
+        let mut stopped = Stopped::default();
+        for t in tasks.tasks() {
+            let Some(reason) = describe_stop(t) else {
+                continue;
+            };
+            let failed = matches!(
+                t.stop_code(),
+                Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited)
+            );
+            // A task of this deployment (not an earlier one of the same revision).
+            let current = task_definition.is_some()
+                && t.task_definition_arn() == task_definition
+                && match (view.deployed_at, t.created_at()) {
+                    (Some(since), Some(at)) => *at >= since,
+                    _ => true,
+                };
+            if failed && current {
+                stopped.failures.push(reason.clone());
+            }
+            stopped.reasons.push(reason);
+        }
+        Ok(stopped)
     }
 
     /// The tags cutover put on a task definition, or None for a revision it did not register.
@@ -364,7 +381,39 @@ fn view(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
         None if svc.deployments().len() <= 1 => Rollout::Completed,
         None => Rollout::InProgress,
     };
+    // Events since the current deployment began: an old placement failure, since
+    // resolved, says nothing about this rollout.
+    let since = deployment.and_then(|d| d.created_at());
+    let mut failures: Vec<String> = svc
+        .events()
+        .iter()
+        .filter(|e| match (since, e.created_at()) {
+            (Some(since), Some(at)) => at >= since,
+            _ => true,
+        })
+        .filter_map(|e| e.message())
+        .filter(|m| crate::model::is_placement_failure(m))
+        .take(3)
+        .map(str::to_string)
+        .collect();
+    // With the circuit breaker's rollback on, ECS puts the service back on the previous
+    // task definition: the failed deployment is the one that is not PRIMARY.
+    failures.extend(
+        svc.deployments()
+            .iter()
+            .filter(|d| d.status() != Some("PRIMARY"))
+            .filter(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
+            .map(|d| {
+                format!(
+                    "deployment of {} FAILED: {}",
+                    d.task_definition().unwrap_or("-"),
+                    d.rollout_state_reason().unwrap_or("-")
+                )
+            }),
+    );
     ServiceView {
+        failures,
+        deployed_at: since.copied(),
         task_definition: td,
         desired: count(svc.desired_count()),
         running: count(svc.running_count()),
@@ -393,6 +442,27 @@ fn view(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
     }
 }
 
+/// A stopped task's reason with its containers' reasons (or that they exited).
+fn describe_stop(t: &aws_sdk_ecs::types::Task) -> Option<String> {
+    let reason = t.stopped_reason()?;
+    let containers: Vec<String> = t
+        .containers()
+        .iter()
+        .filter_map(|c| {
+            Some(format!(
+                "{}: {}",
+                c.name()?,
+                c.reason().or(c.exit_code().map(|_| "exited"))?
+            ))
+        })
+        .collect();
+    Some(if containers.is_empty() {
+        reason.to_string()
+    } else {
+        format!("{reason} ({})", containers.join("; "))
+    })
+}
+
 /// `arn:aws:ecs:r:a:task-definition/web:7` → `web`.
 fn family_of(arn: &str) -> &str {
     let name = arn.rsplit('/').next().unwrap_or(arn);
@@ -412,6 +482,78 @@ mod tests {
         assert_eq!(
             family_of("arn:aws:ecs:eu-west-1:1:task-definition/web-prod:17"),
             "web-prod"
+        );
+    }
+
+    use aws_sdk_ecs::types::{Deployment, Service, ServiceEvent};
+    use aws_smithy_types::DateTime;
+
+    fn deployment(td: &str, status: &str, rollout: DeploymentRolloutState, at: i64) -> Deployment {
+        Deployment::builder()
+            .task_definition(td)
+            .status(status)
+            .rollout_state(rollout)
+            .rollout_state_reason("tasks failed to start")
+            .created_at(DateTime::from_secs(at))
+            .build()
+    }
+
+    fn event(message: &str, at: i64) -> ServiceEvent {
+        ServiceEvent::builder()
+            .message(message)
+            .created_at(DateTime::from_secs(at))
+            .build()
+    }
+
+    const UNPLACEABLE: &str = "(service web-green) was unable to place a task because no container instance met all of its requirements.";
+
+    #[test]
+    fn a_failed_primary_rollout_is_read_and_only_this_deployments_placement_failures_count() {
+        let svc = Service::builder()
+            .task_definition("td:2")
+            .desired_count(2)
+            .deployments(deployment(
+                "td:2",
+                "PRIMARY",
+                DeploymentRolloutState::Failed,
+                1_000,
+            ))
+            .events(event(UNPLACEABLE, 1_010))
+            .events(event(
+                "(service web-green) has reached a steady state.",
+                900,
+            ))
+            // From an earlier deployment, since resolved: says nothing about this one.
+            .events(event(UNPLACEABLE, 500))
+            .build();
+        let v = view(&svc);
+        assert_eq!(v.rollout, Rollout::Failed);
+        assert_eq!(v.failures, vec![UNPLACEABLE.to_string()]);
+        assert_eq!(v.deployed_at, Some(DateTime::from_secs(1_000)));
+    }
+
+    #[test]
+    fn a_deployment_the_circuit_breaker_failed_and_rolled_back_from_is_a_failure() {
+        let svc = Service::builder()
+            .task_definition("td:1")
+            .deployments(deployment(
+                "td:1",
+                "PRIMARY",
+                DeploymentRolloutState::InProgress,
+                2_000,
+            ))
+            .deployments(deployment(
+                "td:2",
+                "ACTIVE",
+                DeploymentRolloutState::Failed,
+                1_000,
+            ))
+            .build();
+        let v = view(&svc);
+        assert_eq!(v.rollout, Rollout::InProgress);
+        assert_eq!(
+            v.failures,
+            vec!["deployment of td:2 FAILED: tasks failed to start".to_string()]
         );
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{EngineError, Observed};
 use crate::config::settings::{ServiceSettings, Strategy};
-use crate::ports::{Digest, Slot, TaskSpec};
+use crate::ports::{Digest, Slot, Status, TaskSpec};
 use crate::version::Version;
 
 /// Rough time for new tasks to start and pass health checks, for the expected duration.
@@ -148,6 +148,18 @@ pub fn plan(
     let live_state = observed.slot(live_slot);
     let live =
         (live_state.desired > 0 && live_state.task_definition.is_some()).then_some(live_slot);
+    // Production on a release whose promote died mid-way: staging over the idle slot
+    // would replace the last good release, the one a failing resume must fall back to.
+    if let Some(r) = observed.release_on(live_slot)
+        && matches!(r.status, Status::Shifting(_) | Status::Baking)
+        && live_state.task_definition.as_ref().map(|t| &t.spec) != Some(spec)
+    {
+        return Err(EngineError::Usage(format!(
+            "{} on {live_slot} carries production traffic but its promote was interrupted ({}); \
+             finish it with `cutover promote {}` or run `cutover rollback`, then stage {}",
+            r.version, r.status, r.version, spec.version
+        )));
+    }
     let idle = live_slot.other();
     let task_definition = match &observed.slot(idle).task_definition {
         Some(td) if td.spec == *spec => TaskDefinitionAction::Reuse(td.id.clone()),
@@ -277,6 +289,7 @@ mod tests {
             rollout: crate::ports::Rollout::Completed,
             events: vec![],
             stopped_reasons: vec![],
+            failures: vec![],
             load_balancers: vec![],
         };
         Observed {

@@ -29,7 +29,8 @@ pub struct PromotePlan {
     pub to: Slot,
     /// Already live and promoted: nothing to do.
     pub already: bool,
-    /// Weight already on `to`: an interrupted shift resumes above it.
+    /// Weight already on `to`: an interrupted shift holds that step again in full, then
+    /// goes on above it.
     pub resume_from: u8,
     pub steps: Vec<Step>,
     /// Why `to` is not ready now: a promote would stop before its first step.
@@ -244,7 +245,7 @@ impl fmt::Display for PromotePlan {
         if self.resume_from > 0 {
             writeln!(
                 f,
-                "resume    {}% already on {to} (an interrupted shift)",
+                "resume    {}% already on {to} (an interrupted shift: that step is held again in full)",
                 self.resume_from
             )?;
         }

@@ -89,17 +89,65 @@ pub(crate) fn start(observed: &Observed, version: &Version, all: Vec<Step>) -> S
             )),
         };
     }
-    // Resume: the steps above the weight already on the new slot; at 100% only the bake.
-    let steps = all
-        .into_iter()
-        .filter(|s| s.percent > weight || s.percent == 100)
-        .collect();
     Start::Shift(Shift {
         new,
         release: release.clone(),
         weight,
-        steps,
+        steps: resume(all, weight),
     })
+}
+
+/// The steps left when `weight` is already on the new slot. The step the shift was in is
+/// held again for its full wait (nothing records how long it had held, and holding longer
+/// is the safe side), then the steps above it; at 100% the whole bake. A weight between
+/// two steps (set by hand) is held as long as the step below it.
+pub(crate) fn resume(all: Vec<Step>, weight: u8) -> Vec<Step> {
+    if weight == 0 {
+        return all;
+    }
+    let below = all
+        .iter()
+        .take_while(|s| s.percent < weight)
+        .last()
+        .or(all.first())
+        .map_or(std::time::Duration::ZERO, |s| s.hold);
+    let mut steps: Vec<Step> = all.into_iter().filter(|s| s.percent >= weight).collect();
+    if steps.first().is_none_or(|s| s.percent != weight) {
+        steps.insert(
+            0,
+            Step {
+                percent: weight,
+                hold: below,
+            },
+        );
+    }
+    steps
+}
+
+/// Where a failed shift sends traffic back: the other slot, and what it runs when that is
+/// not a release that ever took production.
+pub(crate) struct Fallback {
+    slot: Slot,
+    unproven: Option<String>,
+}
+
+impl Fallback {
+    /// Before any traffic moved, the other slot is the live one: good by definition.
+    fn of(observed: &Observed, old: Slot, weight: u8) -> Self {
+        let td = observed.slot(old).task_definition.as_ref();
+        let proven = weight == 0
+            || td.is_some_and(|td| {
+                observed
+                    .history
+                    .iter()
+                    .any(|r| r.task_definition == td.id && r.was_promoted())
+            });
+        Fallback {
+            slot: old,
+            unproven: (!proven)
+                .then(|| td.map_or("nothing".to_string(), |td| td.spec.version.to_string())),
+        }
+    }
 }
 
 fn mismatch(observed: &Observed, idle: Slot, asked: &Version) -> EngineError {
@@ -155,6 +203,14 @@ impl<C: Cloud> Engine<'_, C> {
         };
         let new = start.new;
         let old = new.other();
+        // Resuming after a crash, the slot to fall back to may no longer run a good
+        // release (a stage of another version replaced it, and moved the test listener).
+        let fallback = Fallback::of(&observed, old, start.weight);
+        if observed.test_listener != Some(new) {
+            // The probes must judge the release being promoted (invariant 12).
+            self.aim_test_listener(lease, new, "point the test listener at the new slot")
+                .await?;
+        }
         if let Err(state) = self.shift_ready(&observed, &start).await? {
             let reason = format!("{version} on {new} is not healthy: {state}");
             if start.weight == 0 {
@@ -166,7 +222,9 @@ impl<C: Cloud> Engine<'_, C> {
                 );
                 return Err(EngineError::failed("Shifting", reason));
             }
-            return Err(self.roll_back(lease, &start.release, old, reason).await);
+            return Err(self
+                .fall_back(lease, &start.release, &fallback, reason)
+                .await);
         }
         match self.shift(lease, &start).await {
             Ok(()) => {}
@@ -175,7 +233,12 @@ impl<C: Cloud> Engine<'_, C> {
             }
             Err(EngineError::Cancelled { detail }) => {
                 let e = self
-                    .roll_back(lease, &start.release, old, format!("cancelled: {detail}"))
+                    .fall_back(
+                        lease,
+                        &start.release,
+                        &fallback,
+                        format!("cancelled: {detail}"),
+                    )
                     .await;
                 return Err(match e {
                     EngineError::RolledBack { .. } => EngineError::Cancelled {
@@ -186,7 +249,7 @@ impl<C: Cloud> Engine<'_, C> {
             }
             Err(e) => {
                 return Err(self
-                    .roll_back(lease, &start.release, old, e.to_string())
+                    .fall_back(lease, &start.release, &fallback, e.to_string())
                     .await);
             }
         }
@@ -231,7 +294,14 @@ impl<C: Cloud> Engine<'_, C> {
                 Status::Shifting(step.percent),
                 Some(version),
                 Some(new),
-                alarms.noted(format!("{}% on {new}", step.percent)),
+                alarms.noted(if step.percent == start.weight && step.percent < 100 {
+                    format!(
+                        "{}% on {new} again, held in full after an interrupted shift",
+                        step.percent
+                    )
+                } else {
+                    format!("{}% on {new}", step.percent)
+                }),
             );
             self.set_weights(lease, Weights::split(new, step.percent), Some(&alarms))
                 .await?;
@@ -277,6 +347,35 @@ impl<C: Cloud> Engine<'_, C> {
             ));
         }
         Ok(())
+    }
+
+    /// [`Self::roll_back`] to the fallback slot, unless it runs a release that never took
+    /// production: then nothing moves and a human is paged (`cutover rollback` brings the
+    /// last good release back up), since flipping would put production on a release no
+    /// validation passed (invariant 1).
+    async fn fall_back(
+        &self,
+        lease: &Lease,
+        release: &Release,
+        fallback: &Fallback,
+        reason: String,
+    ) -> EngineError {
+        let Some(unproven) = &fallback.unproven else {
+            return self.roll_back(lease, release, fallback.slot, reason).await;
+        };
+        let reason = format!(
+            "{reason}; not rolled back: {} runs {unproven}, which never took production \
+             traffic; production stays on {} ({}); run `cutover rollback` to bring the last \
+             good release back up",
+            fallback.slot, release.version, release.slot
+        );
+        self.report(
+            Status::RollbackFailed,
+            Some(&release.version),
+            Some(release.slot),
+            reason.clone(),
+        );
+        EngineError::RollbackFailed { reason }
     }
 
     /// Traffic back on `old`, the release marked rolled back; returns the error to end with.
@@ -330,5 +429,34 @@ impl<C: Cloud> Engine<'_, C> {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn step(percent: u8, secs: u64) -> Step {
+        Step {
+            percent,
+            hold: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn resume_holds_the_interrupted_step_again() {
+        let canary = vec![step(10, 300), step(100, 600)];
+        assert_eq!(resume(canary.clone(), 0), canary);
+        assert_eq!(resume(canary.clone(), 10), canary);
+        assert_eq!(resume(canary.clone(), 100), vec![step(100, 600)]);
+        let linear = vec![step(25, 60), step(50, 60), step(75, 60), step(100, 300)];
+        assert_eq!(resume(linear.clone(), 50), linear[1..].to_vec());
+        // Set by hand between two steps: held as long as the step below, then onward.
+        assert_eq!(
+            resume(linear.clone(), 60),
+            vec![step(60, 60), step(75, 60), step(100, 300)]
+        );
     }
 }

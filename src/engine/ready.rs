@@ -15,6 +15,9 @@ use crate::ports::{Cloud, Rollout, Slot, SlotState, TargetHealth, TargetState};
 pub(crate) struct NotReady {
     pub(crate) state: String,
     targets: Vec<TargetHealth>,
+    /// ECS says the rollout cannot succeed (a FAILED rollout, tasks that failed to start or
+    /// exited, tasks it cannot place): waiting longer changes nothing.
+    pub(crate) terminal: bool,
 }
 
 impl std::fmt::Display for NotReady {
@@ -61,6 +64,13 @@ pub(crate) fn readiness(
     if ready {
         return Ok(());
     }
+    // `failures` describe the service's current deployment (the adapters see to it), or
+    // name the task definition whose deployment failed (the circuit breaker rolled the
+    // service back from it); a FAILED rollout counts when it is the rollout of `td`, not
+    // one left from before.
+    let names_td = |f: &String| f.split_whitespace().any(|w| w == td);
+    let terminal = (on_td && (state.rollout == Rollout::Failed || !state.failures.is_empty()))
+        || state.failures.iter().any(names_td);
     let reasons: Vec<String> = targets
         .iter()
         .filter(|t| t.state != TargetState::Healthy)
@@ -75,7 +85,7 @@ pub(crate) fn readiness(
         .collect();
     // Say how many targets the load balancer has at all: "0 of 2 registered" is often
     // the whole story (tasks that never pass the container's own checks, a wrong port).
-    let state = format!(
+    let mut text = format!(
         "{slot}: task definition {}, rollout {:?}, desired {} running {} pending {}; \
          targets healthy {healthy} of {desired} ({} registered); \
          stopped tasks: [{}]; unhealthy targets: [{}]",
@@ -91,7 +101,18 @@ pub(crate) fn readiness(
         state.stopped_reasons.join("; "),
         reasons.join("; "),
     );
-    Err(NotReady { state, targets })
+    if terminal {
+        text.push_str(&format!(
+            "; ECS reports: [{}]; service events: [{}]",
+            state.failures.join("; "),
+            state.events.join("; "),
+        ));
+    }
+    Err(NotReady {
+        state: text,
+        targets,
+        terminal,
+    })
 }
 
 /// Predicts when registered targets can first be healthy. A target first seen in `initial`
@@ -146,6 +167,12 @@ impl<C: Cloud> Engine<'_, C> {
         self.wait_until(what, deadline, async || {
             Ok(match slot_ready(self, slot, td, desired).await? {
                 Ok(()) => Progress::Done(()),
+                Err(not) if not.terminal => {
+                    return Err(EngineError::failed(
+                        what,
+                        format!("ECS failed the rollout; real state: {}", not.state),
+                    ));
+                }
                 Err(not) => Progress::NotYet {
                     hint: predictor.hint(&not.targets),
                     state: not.state,
@@ -153,5 +180,65 @@ impl<C: Cloud> Engine<'_, C> {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{Digest, TaskDefinition, TaskSpec};
+    use crate::version::Version;
+
+    fn state(td: &str, rollout: Rollout, failures: &[&str]) -> SlotState {
+        SlotState {
+            task_definition: Some(TaskDefinition {
+                id: td.into(),
+                spec: TaskSpec {
+                    version: Version::parse("v1.0.0").expect("tag"),
+                    digest: Digest(format!("sha256:{}", "a".repeat(64))),
+                    content: String::new(),
+                    fingerprint: String::new(),
+                },
+            }),
+            desired: 2,
+            running: 0,
+            pending: 2,
+            rollout,
+            events: vec![],
+            stopped_reasons: vec![],
+            failures: failures.iter().map(|f| f.to_string()).collect(),
+            load_balancers: vec![],
+        }
+    }
+
+    fn terminal(s: &SlotState, td: &str) -> bool {
+        readiness(Slot::Green, s, vec![], td, 2).is_err_and(|n| n.terminal)
+    }
+
+    #[test]
+    fn what_ends_a_rollout_at_once() {
+        // The rollout of the task definition being rolled out, FAILED.
+        assert!(terminal(&state("td:2", Rollout::Failed, &[]), "td:2"));
+        // A FAILED rollout of another task definition (read before the update) is not.
+        assert!(!terminal(&state("td:1", Rollout::Failed, &[]), "td:2"));
+        // Tasks of the current deployment that failed, tasks ECS cannot place.
+        assert!(terminal(
+            &state(
+                "td:2",
+                Rollout::InProgress,
+                &["CannotPullContainerError: not found"]
+            ),
+            "td:2"
+        ));
+        // The circuit breaker rolled the service back to td:1 from td:2.
+        let rolled_back = state(
+            "td:1",
+            Rollout::InProgress,
+            &["deployment of td:2 FAILED: tasks failed to start"],
+        );
+        assert!(terminal(&rolled_back, "td:2"));
+        assert!(!terminal(&rolled_back, "td:21"));
+        assert!(!terminal(&rolled_back, "td:3"));
+        assert!(!terminal(&state("td:2", Rollout::InProgress, &[]), "td:2"));
     }
 }

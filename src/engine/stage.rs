@@ -11,6 +11,14 @@ pub struct StageRequest {
     pub spec: TaskSpec,
 }
 
+/// What a failed stage leaves to clean up once its failure is reported.
+struct Undo {
+    /// Recorded Failed in the history.
+    release: Release,
+    /// The idle slot's task definition and count to set back (the release never came up).
+    set_back: Option<(String, u32)>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StageOutcome {
     pub plan: Plan,
@@ -83,7 +91,10 @@ impl<C: Cloud> Engine<'_, C> {
             Some(plan.idle),
             plan.one_line(),
         );
-        let result = self.stage_steps(lease, &observed, &plan, spec).await;
+        let mut undo = None;
+        let result = self
+            .stage_steps(lease, &observed, &plan, spec, &mut undo)
+            .await;
         match result {
             Ok(release) => {
                 self.report(
@@ -104,12 +115,16 @@ impl<C: Cloud> Engine<'_, C> {
             }
             Err(e @ EngineError::LockLost { .. }) => Err(e),
             Err(e) => {
+                // Said first, as soon as it is known; the clean-up comes after.
                 self.report(
                     Status::Failed,
                     Some(&spec.version),
                     Some(plan.idle),
                     format!("{e}; production traffic was not moved"),
                 );
+                if let Some(undo) = undo {
+                    self.undo_stage(lease, plan.idle, undo).await;
+                }
                 Err(e)
             }
         }
@@ -121,6 +136,7 @@ impl<C: Cloud> Engine<'_, C> {
         observed: &Observed,
         plan: &Plan,
         spec: &TaskSpec,
+        undo: &mut Option<Undo>,
     ) -> Result<Release, EngineError> {
         let idle = plan.idle;
         let td = match &plan.task_definition {
@@ -147,11 +163,11 @@ impl<C: Cloud> Engine<'_, C> {
             })
             .await?;
         }
-        let failed = async |e: EngineError| {
-            // Best effort: the history shows the attempt; the error is what matters.
-            let _ = self.record(lease, &release, Status::Failed).await;
-            e
-        };
+        // From here a failure records the attempt in the history.
+        *undo = Some(Undo {
+            release: release.clone(),
+            set_back: None,
+        });
         if let Err(e) = self
             .wait_ready(
                 "Staging",
@@ -162,14 +178,20 @@ impl<C: Cloud> Engine<'_, C> {
             )
             .await
         {
-            return Err(failed(e).await);
+            // The release never came up: give the idle slot back what it ran before (its
+            // task definition and count; nothing, for a slot that ran nothing), so failing
+            // tasks stop and a warm previous release stays warm.
+            let back = match &current.task_definition {
+                Some(prev) => (prev.id.clone(), current.desired),
+                None => (td.id.clone(), 0),
+            };
+            if let Some(undo) = undo.as_mut() {
+                undo.set_back = Some(back);
+            }
+            return Err(e);
         }
-        if let Err(e) = self
-            .aim_test_listener(lease, idle, "point the test listener at the idle slot")
-            .await
-        {
-            return Err(failed(e).await);
-        }
+        self.aim_test_listener(lease, idle, "point the test listener at the idle slot")
+            .await?;
         self.report(
             Status::Validating,
             Some(&spec.version),
@@ -183,7 +205,7 @@ impl<C: Cloud> Engine<'_, C> {
                 Some(idle),
                 format!("passed: {passed}"),
             ),
-            Err(e) => return Err(failed(e).await),
+            Err(e) => return Err(e),
         }
         self.record(lease, &release, Status::AwaitingApproval)
             .await?;
@@ -192,6 +214,24 @@ impl<C: Cloud> Engine<'_, C> {
             status: Status::AwaitingApproval,
             ..release
         })
+    }
+
+    /// After a failed stage, best effort (the stage has failed anyway, and production
+    /// traffic never depended on this slot): the idle slot set back, the attempt recorded.
+    async fn undo_stage(&self, lease: &Lease, idle: Slot, undo: Undo) {
+        let eng = self.uncancellable();
+        if let Some((td, desired)) = &undo.set_back {
+            match eng
+                .write(lease, "set the idle slot back", || {
+                    self.cloud.update_slot(idle, td, *desired)
+                })
+                .await
+            {
+                Ok(()) => tracing::info!(%idle, td, desired, "idle slot set back to what it ran"),
+                Err(e) => tracing::warn!(%idle, error = %e, "could not set the idle slot back"),
+            }
+        }
+        let _ = eng.record(lease, &undo.release, Status::Failed).await;
     }
 
     /// Deploy only what the registry has: a missing digest fails before anything changes.

@@ -1,6 +1,7 @@
 //! The simulated ECS and target groups: task definitions, slots whose tasks take time to
 //! start and pass health checks, and the target health the load balancer reports.
 
+use super::faults::EcsFailure;
 use super::world::*;
 use crate::ports::*;
 
@@ -28,6 +29,21 @@ impl World {
             return Err(PortError::NotFound(format!("task definition {td}")));
         }
         let never = self.faults.never_healthy && self.is_new(td);
+        let failure = self.faults.ecs_failure.filter(|_| self.is_new(td));
+        // ECS says so a little after the update: a pull or an exit within seconds, a
+        // placement failure at once, the circuit breaker after several failed tasks.
+        let failing_at = failure.map(|f| {
+            now + match f {
+                EcsFailure::CircuitBreaker => self.rng.range(60_000, 240_000),
+                EcsFailure::CannotPull | EcsFailure::EssentialExit => self.rng.range(5_000, 40_000),
+                EcsFailure::Unplaceable => self.rng.range(1_000, 5_000),
+            }
+        });
+        if let Some(at) = failing_at
+            && self.metrics.ecs_failed_at.is_none()
+        {
+            self.metrics.ecs_failed_at = Some(at);
+        }
         let s = &mut self.slots[idx(slot)];
         let replace = s.td.as_deref() != Some(td);
         let mut live: Vec<usize> = (0..s.tasks.len())
@@ -42,17 +58,30 @@ impl World {
             let i = live.pop().expect("non-empty");
             s.tasks[i].gone_at = Some(now + DEREGISTRATION_DELAY_MS);
         }
-        for _ in live.len()..desired as usize {
-            let running_at = now + self.rng.range(5_000, 40_000);
+        // Unplaceable tasks never exist; tasks that cannot pull or exit at once never run.
+        let placed = if failure == Some(EcsFailure::Unplaceable) {
+            live.len()
+        } else {
+            desired as usize
+        };
+        for _ in live.len()..placed {
+            let running_at = match failure {
+                Some(EcsFailure::CannotPull | EcsFailure::EssentialExit) => u64::MAX,
+                _ => now + self.rng.range(5_000, 40_000),
+            };
+            let healthy = !never && failure.is_none();
             s.tasks.push(TaskSim {
                 id: self.next_task,
                 td: td.to_string(),
                 running_at,
-                healthy_at: (!never)
-                    .then_some(running_at + HEALTH_CHECK_INTERVAL_MS * HEALTHY_THRESHOLD),
+                healthy_at: healthy
+                    .then(|| running_at + HEALTH_CHECK_INTERVAL_MS * HEALTHY_THRESHOLD),
                 gone_at: None,
             });
             self.next_task += 1;
+        }
+        if replace || failure.is_none() {
+            s.failure = failing_at.zip(failure);
         }
         s.td = Some(td.to_string());
         s.desired = desired;
@@ -98,11 +127,50 @@ impl World {
             .filter(|t| t.running_at > at)
             .count() as u32;
         let draining = s.tasks.iter().any(|t| t.gone_at.is_some_and(|g| g > at));
-        let rollout = if pending == 0 && !draining && running == s.desired {
+        let mut rollout = if pending == 0 && !draining && running == s.desired {
             Rollout::Completed
         } else {
             Rollout::InProgress
         };
+        let mut events = s.events.clone();
+        let mut stopped = s.stopped.clone();
+        let mut failures = Vec::new();
+        if let Some((_, failure)) = s.failure.filter(|(from, _)| *from <= at) {
+            let svc = format!("web-{slot}");
+            let td = s.td.as_deref().unwrap_or("-");
+            match failure {
+                EcsFailure::CircuitBreaker => {
+                    rollout = Rollout::Failed;
+                    events.insert(
+                        0,
+                        format!("(service {svc}) (deployment of {td}) deployment failed: tasks failed to start."),
+                    );
+                    stopped.insert(
+                        0,
+                        "Task failed ELB health checks in (target-group web-tg)".into(),
+                    );
+                }
+                EcsFailure::CannotPull => failures.push(format!(
+                    "task of {td}: CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"
+                )),
+                EcsFailure::EssentialExit => failures.push(format!(
+                    "task of {td}: Essential container in task exited (web: exit code 1)"
+                )),
+                EcsFailure::Unplaceable => events.insert(
+                    0,
+                    format!(
+                        "(service {svc}) was unable to place a task because no container instance met all of its requirements."
+                    ),
+                ),
+            }
+            stopped.splice(0..0, failures.iter().cloned());
+            failures.extend(
+                events
+                    .iter()
+                    .filter(|e| crate::model::is_placement_failure(e))
+                    .cloned(),
+            );
+        }
         SlotState {
             task_definition: s
                 .td
@@ -112,8 +180,9 @@ impl World {
             running,
             pending,
             rollout,
-            events: s.events.clone(),
-            stopped_reasons: s.stopped.clone(),
+            events,
+            stopped_reasons: stopped,
+            failures,
             load_balancers: vec![self.binding(slot)],
         }
     }

@@ -50,6 +50,8 @@ pub struct Faults {
     /// One-shot AWS errors by code: the first call whose name starts with `op` at or after
     /// `from` (since the start) fails with `code`, classed as the adapter classes it.
     pub aws_errors: Vec<AwsErrorAt>,
+    /// How ECS itself fails the new release's rollout, if it does.
+    pub ecs_failure: Option<EcsFailure>,
 }
 
 /// One AWS error code answered at or after a time (see [`Faults::aws_errors`]).
@@ -61,6 +63,29 @@ pub struct AwsErrorAt {
     /// Answered to every later call, not once (e.g. `ExpiredToken` with `op` empty: the
     /// session's credentials expired).
     pub lasting: bool,
+}
+
+/// Ways ECS fails a rollout of the new release, each reported a little after the update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcsFailure {
+    /// Tasks run but never pass health checks; the deployment circuit breaker then marks
+    /// the rollout FAILED (minutes later).
+    CircuitBreaker,
+    /// Tasks stop before running: the image cannot be pulled.
+    CannotPull,
+    /// Tasks stop at once: the essential container exits.
+    EssentialExit,
+    /// No task can be placed (no capacity, a constraint nothing meets).
+    Unplaceable,
+}
+
+impl EcsFailure {
+    pub const ALL: [EcsFailure; 4] = [
+        EcsFailure::CircuitBreaker,
+        EcsFailure::CannotPull,
+        EcsFailure::EssentialExit,
+        EcsFailure::Unplaceable,
+    ];
 }
 
 /// Named fault profiles the property test sweeps.
@@ -81,10 +106,13 @@ pub enum Profile {
     Crash,
     Race,
     Chaos,
+    /// ECS fails the new release's rollout (circuit breaker, image pull, exiting container,
+    /// unplaceable tasks).
+    EcsFailure,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 12] = [
+    pub const ALL: [Profile; 13] = [
         Profile::Calm,
         Profile::FlakyApi,
         Profile::NeverHealthy,
@@ -97,6 +125,7 @@ impl Profile {
         Profile::Crash,
         Profile::Race,
         Profile::Chaos,
+        Profile::EcsFailure,
     ];
 
     pub fn parse(s: &str) -> Option<Profile> {
@@ -107,7 +136,7 @@ impl Profile {
     pub fn bad_release(self) -> bool {
         matches!(
             self,
-            Profile::NeverHealthy | Profile::BadProbe | Profile::Alarm
+            Profile::NeverHealthy | Profile::BadProbe | Profile::Alarm | Profile::EcsFailure
         )
     }
 
@@ -180,6 +209,10 @@ impl Profile {
                 service_alarm: rng.chance(0.3),
                 ..flaky
             },
+            Profile::EcsFailure => Faults {
+                ecs_failure: Some(EcsFailure::ALL[rng.range(0, 4) as usize]),
+                ..Faults::default()
+            },
         }
     }
 }
@@ -199,6 +232,7 @@ impl fmt::Display for Profile {
             Profile::Crash => "crash",
             Profile::Race => "race",
             Profile::Chaos => "chaos",
+            Profile::EcsFailure => "ecs-failure",
         })
     }
 }

@@ -187,6 +187,12 @@ impl World {
             event.status, event.detail
         ));
         self.check_secret(now, &event.detail);
+        if event.status == Status::Failed
+            && self.metrics.ecs_failed_at.is_some()
+            && self.metrics.failed_reported_at.is_none()
+        {
+            self.metrics.failed_reported_at = Some(now);
+        }
         if let Some((status, cancel)) = &self.cancel_on
             && *status == event.status
         {

@@ -25,7 +25,7 @@ use crate::version::Version;
 pub use crate::config::settings::StrategyKind;
 pub use alarms::{BLUE_ALARM, GREEN_ALARM, LINGER_MS, SERVICE_ALARM};
 pub use cloud::SimCloud;
-pub use faults::{AwsErrorAt, Faults, Profile};
+pub use faults::{AwsErrorAt, EcsFailure, Faults, Profile};
 pub use rng::Rng;
 pub use scenario::{RunReport, Scenario, run, seeds_from_env};
 pub use world::{EPOCH_MS, Metrics};
@@ -55,6 +55,11 @@ impl Sim {
             .unwrap_or(1);
         let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
         w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
+        w.ghost.step_holds = steps
+            .iter()
+            .filter(|s| s.percent < 100)
+            .map(|s| (s.percent, s.hold.as_millis() as u64))
+            .collect();
         w.history_cap = settings.history.depth as usize;
         for tag in [OLD, NEW, "v1.2.0"] {
             w.add_image(tag, digest(tag));

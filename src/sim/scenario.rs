@@ -164,7 +164,13 @@ pub async fn run(scenario: Scenario) -> RunReport {
             d.note("unlock", unlock.map(|l| l.map(|l| l.owner)));
         }
         let carol = d.sim.runner("carol", None);
-        killed = d.pipeline(&carol).await;
+        // The operator re-runs the whole pipeline, or only the approval job's promote
+        // (which resumes an interrupted shift).
+        killed = if d.chance(0.5) {
+            d.pipeline(&carol).await
+        } else {
+            d.promote(&carol).await
+        };
     }
     let mut expect = match scenario.profile {
         // A hotfix during an incident is a good release: the live slot's alarm is no reason
@@ -286,6 +292,13 @@ impl Driver {
                     .violation("I7: a refused promote moved traffic".into());
             }
         }
+        self.promote(cloud).await
+    }
+
+    /// Promote NEW. Returns whether killed.
+    async fn promote(&self, cloud: &SimCloud) -> bool {
+        let settings = self.sim.settings.clone();
+        let eng = Engine::new(cloud, cloud, &settings, cloud.name());
         match until_killed(cloud, self.budget(eng.promote(&version(NEW)))).await {
             Ended::Killed => true,
             Ended::Done(r) => {

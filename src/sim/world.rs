@@ -40,6 +40,8 @@ pub(crate) struct SlotSim {
     pub(super) tasks: Vec<TaskSim>,
     pub(super) events: Vec<String>,
     pub(super) stopped: Vec<String>,
+    /// How ECS fails the current rollout, and from when it says so.
+    pub(super) failure: Option<(u64, super::faults::EcsFailure)>,
 }
 
 /// One runner (a CI job or a laptop) as the sim sees it.
@@ -68,6 +70,11 @@ pub(crate) struct Ghost {
     /// The task definition at 100% and since when.
     pub(crate) full_since: Option<(String, u64)>,
     pub(crate) bake_ms: u64,
+    /// Each shift step's percent and hold (ms), and the latest write that set the new
+    /// release's slot to a step's weight: a step is held in full before any weight above
+    /// it, also across a crash and a re-run (issue 15.2).
+    pub(crate) step_holds: Vec<(u8, u64)>,
+    pub(super) step_set: Option<(Slot, u8, u64)>,
     /// When the release under test first got production traffic.
     pub(crate) new_traffic_since: Option<u64>,
     /// Per slot: whether the last target health read showed every target healthy at the
@@ -86,6 +93,10 @@ pub struct Metrics {
     pub alarm_true_at: Option<u64>,
     /// When the engine moved traffic off the new release after that.
     pub alarm_acted_at: Option<u64>,
+    /// When ECS first reported the new release's rollout as failed (`faults.ecs_failure`).
+    pub ecs_failed_at: Option<u64>,
+    /// When a run first reported Failed after that.
+    pub failed_reported_at: Option<u64>,
     /// AWS calls per runner.
     pub calls: Vec<u32>,
     /// Virtual milliseconds the run took.
@@ -282,6 +293,36 @@ impl World {
         self.weights
     }
 
+    /// Traffic toward the release under test never rises above a step before that step
+    /// was held for its wait since the latest write that set it.
+    fn check_step_held(&mut self, now: u64, w: Weights) {
+        for slot in [Slot::Blue, Slot::Green] {
+            let td = self.slots[idx(slot)].td.clone().unwrap_or_default();
+            if !self.is_new(&td) {
+                continue;
+            }
+            let (before, after) = (self.weights.of(slot), w.of(slot));
+            if after > before
+                && let Some((s, p, since)) = self.ghost.step_set
+                && s == slot
+                && p == before
+                && let Some((_, hold)) = self.ghost.step_holds.iter().find(|(q, _)| *q == p)
+                && now.saturating_sub(since) < *hold
+            {
+                self.violation(
+                    now,
+                    format!(
+                        "I6: {slot} went from {p}% to {after}% {} ms after {p}% was set, before its {hold} ms hold",
+                        now - since
+                    ),
+                );
+            }
+            if self.ghost.step_holds.iter().any(|(q, _)| *q == after) {
+                self.ghost.step_set = Some((slot, after, now));
+            }
+        }
+    }
+
     pub(crate) fn set_weights(&mut self, now: u64, w: Weights) -> PortResult<()> {
         if u16::from(w.blue) + u16::from(w.green) != 100 {
             return Err(PortError::Conflict(format!(
@@ -289,6 +330,7 @@ impl World {
             )));
         }
         self.before_weights(now, w);
+        self.check_step_held(now, w);
         self.prev_weights = self.weights;
         self.weights = w;
         self.weights_changed = now;

@@ -9,8 +9,14 @@ use crate::sim_support::{assert_clean, run};
 const DEFAULT_SEEDS: u64 = 2_000;
 
 /// Situations the sweep must reach, by a marker in the outcomes or the event log.
-const COVERAGE: [(&str, &str); 17] = [
+const COVERAGE: [(&str, &str); 19] = [
     ("rollback --to", "rollback --to: Ok"),
+    // Issue 15.
+    ("ECS failed a rollout", "ECS failed the rollout"),
+    (
+        "interrupted step held again",
+        "again, held in full after an interrupted shift",
+    ),
     ("lease renewed", "renew_lock -> Ok"),
     ("promoted", "STATUS Promoted"),
     ("auto rollback", "STATUS RolledBack"),
