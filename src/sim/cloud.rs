@@ -79,6 +79,7 @@ impl SimCloud {
         let (result, killed) = {
             let mut w = self.world();
             let r = self.runner;
+            w.land_late(now, false);
             w.runners[r].calls += 1;
             w.metrics.calls[r] += 1;
             let killed = w.runners[r].kill_at == Some(w.runners[r].calls);
@@ -107,6 +108,15 @@ impl SimCloud {
                 Err(PortError::Throttled("Rate exceeded".into()))
             } else if w.rng.chance(f.transient) {
                 Err(PortError::Transient("500 InternalFailure".into()))
+            } else if killed && kind == Kind::Write && w.rng.chance(0.3) {
+                // Sent just before the runner died; lands up to a call timeout later (only
+                // weight changes are delayed: the write that moves traffic).
+                w.deferring = true;
+                let _ = apply(&mut w, now, r);
+                w.deferring = false;
+                Err(PortError::Ambiguous(
+                    "killed with the request in flight".into(),
+                ))
             } else if (is_write && w.rng.chance(f.ambiguous)) || (killed && w.rng.chance(0.5)) {
                 // Applied, but the answer is lost.
                 let _ = apply(&mut w, now, r);
@@ -225,6 +235,11 @@ impl Traffic for SimCloud {
         self.call(&op, Kind::Write, |w, now, r| {
             w.before_write(now, r, &op);
             w.ghost.pending_readback.insert(r);
+            if w.deferring {
+                let lands = now + w.rng.range(1_000, 30_000);
+                w.late.push((lands, now, r, weights));
+                return Ok(());
+            }
             w.set_weights(now, weights)
         })
         .await

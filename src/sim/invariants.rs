@@ -253,6 +253,7 @@ impl World {
     /// At the end of a scenario: one slot at 100% on a validated release (1, 2), the lock
     /// released, the history within its cap and still holding the starting release (6).
     pub(crate) fn end_state(&mut self, now: u64, expect_version: Option<&crate::version::Version>) {
+        self.land_late(now, true);
         let Some(live) = self.weights.live() else {
             let w = self.weights;
             self.violation(now, format!("end: I2: no slot at 100% ({w})"));

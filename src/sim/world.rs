@@ -128,6 +128,10 @@ pub struct World {
     pub(crate) lock_tokens: BTreeMap<String, usize>,
     /// When each token stopped being the lock (deleted or replaced), in sim time.
     pub(crate) lock_lost_at: BTreeMap<String, u64>,
+    /// Set while a killed runner's write is being sent: a weight change then lands later.
+    pub(crate) deferring: bool,
+    /// Weight changes of killed runners still on their way: (lands at, sent at, runner, weights).
+    pub(crate) late: Vec<(u64, u64, usize, Weights)>,
     /// Stretches of production traffic per slot, for the alarms (`alarms.rs`).
     pub(crate) carried: Vec<super::alarms::Carried>,
     /// The release live when the run started (an incident makes it fail).
@@ -172,6 +176,8 @@ impl World {
             lock: None,
             lock_tokens: BTreeMap::new(),
             lock_lost_at: BTreeMap::new(),
+            deferring: false,
+            late: Vec::new(),
             carried: Vec::new(),
             first_live_td: None,
             new_version,
@@ -247,6 +253,36 @@ impl World {
         });
         self.metrics.calls.push(0);
         self.runners.len() - 1
+    }
+
+    /// Land the late writes due by `now` (all of them with `all`): a dead holder's weight
+    /// change must never land after another runner's first write (invariant 13).
+    pub(crate) fn land_late(&mut self, now: u64, all: bool) {
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.late)
+            .into_iter()
+            .partition(|l| all || l.0 <= now);
+        self.late = rest;
+        for (_, sent, runner, weights) in due {
+            let name = self.runners[runner].name.clone();
+            let after = self
+                .runners
+                .iter()
+                .enumerate()
+                .find(|(i, x)| *i != runner && x.last_write.is_some_and(|w| w >= sent))
+                .map(|(_, x)| x.name.clone());
+            if let Some(other) = after {
+                self.violation(
+                    now,
+                    format!(
+                        "I13: {name}'s late weight change ({weights}) landed after {other} wrote"
+                    ),
+                );
+            }
+            self.log.push(format!(
+                "{now:>9} {name} LATE set_production_weights({weights}) landed"
+            ));
+            let _ = self.set_weights(now, weights);
+        }
     }
 
     /// The lock changes from `before` (if any) at `now`: remember when its token was lost.

@@ -82,3 +82,24 @@ fn regression_flapping_release_is_caught_during_the_bake() {
 fn regression_probes_answered_by_the_live_release_after_a_repoint_were_counted() {
     hunt(Profile::FlakyApi, "point_test_listener(", 25);
 }
+
+/// A runner killed with a weight change in flight (it lands up to a call timeout later);
+/// the operator's `unlock` waited 5 s and the next run wrote at once, so the dead run's
+/// late 25/75 split landed after the new holder's writes (seed 1439, linear, chaos; I13).
+/// Fixed: a takeover (or an unlock of a live lock) waits the call timeout plus the settle.
+#[test]
+fn regression_a_dead_holders_late_weight_change_landed_after_the_next_run_wrote() {
+    let report = run(Scenario {
+        seed: 1439,
+        strategy: StrategyKind::Linear,
+        profile: Profile::Chaos,
+    });
+    assert!(
+        report
+            .log
+            .iter()
+            .any(|l| l.contains("LATE set_production_weights")),
+        "seed 1439 no longer kills a run with a weight change in flight"
+    );
+    assert_clean(&report);
+}
