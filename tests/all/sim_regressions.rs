@@ -89,17 +89,6 @@ fn regression_probes_answered_by_the_live_release_after_a_repoint_were_counted()
 /// Fixed: a takeover (or an unlock of a live lock) waits the call timeout plus the settle.
 #[test]
 fn regression_a_dead_holders_late_weight_change_landed_after_the_next_run_wrote() {
-    let report = run(Scenario {
-        seed: 1439,
-        strategy: StrategyKind::Linear,
-        profile: Profile::Chaos,
-    });
-    assert!(
-        report
-            .log
-            .iter()
-            .any(|l| l.contains("LATE set_production_weights")),
-        "seed 1439 no longer kills a run with a weight change in flight"
-    );
-    assert_clean(&report);
+    // Hunted, not pinned: merging other sim changes moved seed 1439 off the situation.
+    hunt(Profile::Chaos, "LATE set_production_weights", 3);
 }
