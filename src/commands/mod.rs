@@ -150,6 +150,18 @@ pub enum Request {
     Action(ActionRequest),
 }
 
+/// A dry run's end: the engine's plan printed for the user; nothing was changed.
+fn print_plan(
+    io: &mut Io<'_>,
+    plan: &dyn std::fmt::Display,
+    production: crate::ports::Weights,
+) -> anyhow::Result<ExitCode> {
+    write!(io.out, "{plan}")?;
+    io.outcome.status = Some(OutcomeStatus::Planned);
+    io.outcome.live_slot = production.live().map(|s| s.to_string());
+    Ok(ExitCode::Ok)
+}
+
 pub fn run(request: Request, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match request {
         Request::Action(req) => action::run(&req, out),

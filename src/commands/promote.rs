@@ -2,7 +2,7 @@
 
 use super::load::load_config;
 use super::session::{Session, runtime};
-use super::{Io, OutcomeStatus, Target};
+use super::{Io, Target};
 use crate::engine::Reach;
 use crate::exit::ExitCode;
 use crate::read_only::ReadOnly;
@@ -26,7 +26,6 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         session
             .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
             .await;
-        let out = &mut *io.out;
         if req.dry_run {
             // The engine's plan over a guard that refuses every write: what the promote
             // will do, or the error it would refuse with (another version staged).
@@ -35,11 +34,9 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
                 .dry_engine(&guard)
                 .promote_plan(&req.version)
                 .await?;
-            write!(out, "{plan}")?;
-            io.outcome.status = Some(OutcomeStatus::Planned);
-            io.outcome.live_slot = plan.production.live().map(|s| s.to_string());
-            return Ok(ExitCode::Ok);
+            return super::print_plan(io, &plan, plan.production);
         }
+        let out = &mut *io.out;
         let outcome = session.engine().promote(&req.version).await?;
         io.outcome.live_slot = Some(outcome.slot.to_string());
         io.outcome.status = Some(crate::ports::Status::Promoted.into());

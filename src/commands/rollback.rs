@@ -2,7 +2,7 @@
 
 use super::load::load_config;
 use super::session::{AccountCheck, Session, runtime};
-use super::{Io, OutcomeStatus, Target};
+use super::{Io, Target};
 use crate::engine::RollbackPath;
 use crate::exit::ExitCode;
 use crate::read_only::ReadOnly;
@@ -42,7 +42,6 @@ async fn rollback_in(
     session
         .note_previous_version(&mut io.outcome, io.full_outcome && !req.dry_run)
         .await;
-    let out = &mut *io.out;
     if req.dry_run {
         // The engine's plan over a guard that refuses every write: what the rollback will
         // do, or the error it would refuse with.
@@ -51,11 +50,9 @@ async fn rollback_in(
             .dry_engine(&guard)
             .rollback_plan(req.to.as_ref())
             .await?;
-        write!(out, "{plan}")?;
-        io.outcome.status = Some(OutcomeStatus::Planned);
-        io.outcome.live_slot = plan.production.live().map(|s| s.to_string());
-        return Ok(ExitCode::Ok);
+        return super::print_plan(io, &plan, plan.production);
     }
+    let out = &mut *io.out;
     let outcome = session.engine().rollback(req.to.as_ref()).await?;
     io.outcome.version = outcome.version.as_ref().map(ToString::to_string);
     io.outcome.live_slot = Some(outcome.slot.to_string());
