@@ -53,7 +53,7 @@ const IMDS_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "no AWS credentials found ({detail}); in GitHub Actions use aws-actions/configure-aws-credentials with OIDC; locally set AWS_PROFILE or run `aws sso login`"
+        "no AWS credentials found ({detail}); in GitHub Actions use aws-actions/configure-aws-credentials with OIDC before cutover (the job needs `permissions: id-token: write`, and `role-to-assume` set: check that its variable, e.g. AWS_STAGE_ROLE_ARN, is defined where the job runs); locally set AWS_PROFILE or run `aws sso login`"
     )]
     Missing { detail: String },
     #[error(
@@ -64,6 +64,19 @@ pub enum CredentialsError {
         source_of: String,
         flag: String,
     },
+}
+
+/// What the environment's credentials are, for the remedy: web identity names its role and
+/// token file (a workflow without `id-token: write`, or a mistyped role variable, ends up
+/// here), anything else the variables in general.
+fn environment_source() -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (var("AWS_ROLE_ARN"), var("AWS_WEB_IDENTITY_TOKEN_FILE")) {
+        (Some(role), Some(file)) => format!(
+            "AWS_ROLE_ARN (`{role}`, a role ARN such as arn:aws:iam::123456789012:role/name) and AWS_WEB_IDENTITY_TOKEN_FILE (`{file}`, which must exist)"
+        ),
+        _ => "the credentials in the environment".to_string(),
+    }
 }
 
 pub async fn load(target: &AwsTarget) -> SdkConfig {
@@ -121,7 +134,7 @@ pub async fn resolve_credentials(
             Err(CredentialsError::Unusable {
                 detail: errors::chain_text(&e),
                 source_of: profile.as_ref().map_or_else(
-                    || "the credentials in the environment".to_string(),
+                    environment_source,
                     |p| format!("the profile `{p}`"),
                 ),
                 flag: profile.map(|p| format!(" --profile {p}")).unwrap_or_default(),

@@ -111,6 +111,14 @@ impl ActionArgs {
         if let Some(image) = &image {
             PrebuiltImage::parse(image).map_err(|e| bad("image", e))?;
         }
+        if let Some(level) = given(self.log_level.clone())
+            && !["error", "warn", "info", "debug", "trace"].contains(&level.as_str())
+        {
+            return Err(bad(
+                "log-level",
+                format!("`{level}` is not one of error, warn, info, debug, trace"),
+            ));
+        }
         let strategy = given(self.strategy)
             .map(|s| s.parse::<StrategyKind>())
             .transpose()
