@@ -100,22 +100,27 @@ impl Job {
             .into_iter()
             .map(|(k, v)| (format!("INPUT_{k}"), v.to_string()))
             .collect();
-        let file = |name: &str| self.dir.path().join(name).display().to_string();
-        env.extend(
-            [
-                ("GITHUB_ACTIONS", "true".to_string()),
-                ("GITHUB_REF", tag_ref.to_string()),
-                ("GITHUB_SHA", SHA.to_string()),
-                ("GITHUB_REPOSITORY", "o/r".to_string()),
-                ("GITHUB_API_URL", self.github.uri()),
-                ("GITHUB_SERVER_URL", "https://github.com".to_string()),
-                ("GITHUB_RUN_ID", "7".to_string()),
-                ("GITHUB_OUTPUT", file("output")),
-                ("GITHUB_STEP_SUMMARY", file("summary")),
-            ]
-            .map(|(k, v)| (k.to_string(), v)),
-        );
+        env.extend(self.github_env(tag_ref));
         env
+    }
+
+    /// The `GITHUB_*` part of a step's env: the run at `git_ref`, the wiremock API, the
+    /// file-command files.
+    pub(crate) fn github_env(&self, git_ref: &str) -> Vec<(String, String)> {
+        let file = |name: &str| self.dir.path().join(name).display().to_string();
+        [
+            ("GITHUB_ACTIONS", "true".to_string()),
+            ("GITHUB_REF", git_ref.to_string()),
+            ("GITHUB_SHA", SHA.to_string()),
+            ("GITHUB_REPOSITORY", "o/r".to_string()),
+            ("GITHUB_API_URL", self.github.uri()),
+            ("GITHUB_SERVER_URL", "https://github.com".to_string()),
+            ("GITHUB_RUN_ID", "7".to_string()),
+            ("GITHUB_OUTPUT", file("output")),
+            ("GITHUB_STEP_SUMMARY", file("summary")),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .to_vec()
     }
 
     /// `cutover action` as a local process.

@@ -1,19 +1,28 @@
-//! The action image, built with the local dockerd and run the way GitHub runs a Docker
-//! action: `docker run` with `INPUT_*`/`GITHUB_*` env, the workspace and the file-command
-//! files mounted, the docker socket mounted, host networking — against moto (over TLS, so
-//! the image's CA roots are what make it work), the test registry and a wiremock GitHub.
+//! The release path that runs here: `scripts/pin.sh` builds the action image from a
+//! binary with the repository's Dockerfile, pushes it to the test registry and pins a copy
+//! of action.yml (and the examples) to it; then the pinned image runs the way GitHub runs
+//! a Docker action, everything taken from the pinned action.yml (image, args, inputs and
+//! their defaults): `docker run` with `INPUT_*`/`GITHUB_*` env, the workspace and the
+//! file-command files mounted, the docker socket mounted, host networking — against moto
+//! (over TLS, so the image's CA roots are what make it work), the registry and a wiremock
+//! GitHub.
 //!
-//! Nothing can be pulled here, so the runtime base is made locally: a rootfs with the
-//! binary's shared libraries and a CA bundle, `docker import`ed and passed as the
-//! Dockerfile's RUNTIME_IMAGE to its `runtime-prebuilt` target.
+//! Releases ship a static binary on an empty base. The test binary is the debug build,
+//! linked dynamically, so the test adds its shared libraries to the image's root
+//! (CUTOVER_PIN_EXTRA_ROOTFS); the Dockerfile stage and the script are the release's.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
 use crate::action::{Job, TOKEN, assert_no_secrets};
 use crate::e2e::{World, live};
-use crate::services::{Services, unique};
+use crate::examples::{input_env, yaml};
+use crate::services::{REGISTRY_PASSWORD, unique};
 
 /// A test CA and a server certificate for localhost / 127.0.0.1 signed by it.
 struct TestCa {
@@ -153,145 +162,220 @@ fn shared_libraries(bin: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A distroless/cc stand-in: glibc and libgcc as the binary needs them, /tmp, and a CA
-/// bundle at Debian's path (the host's roots plus the test CA). A second bundle without
-/// the test CA lets a run prove the roots are what TLS depends on.
-fn import_runtime_base(services: &Services, ca: &TestCa, bin: &Path) -> String {
-    let root = tempfile::tempdir().unwrap();
-    let put = |path: &Path, bytes: &[u8]| {
-        let dest = root.path().join(path.strip_prefix("/").unwrap());
+/// What `scripts/pin.sh all` left: a checkout whose action.yml and examples are pinned,
+/// and the image reference it pinned.
+struct Pinned {
+    checkout: tempfile::TempDir,
+    reference: String,
+}
+
+/// `scripts/pin.sh all` (build, push, pin, check) for the test binary, on a copy of the
+/// checkout's action.yml and examples. The image's CA bundle is the host's roots plus the
+/// test CA; a second bundle without the test CA lets a run prove TLS depends on them.
+fn pin(w: &World, ca: &TestCa, bin: &Path) -> Pinned {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let put = |rel: &str, bytes: &[u8]| {
+        let dest = dir.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(&dest, bytes).unwrap();
         dest
     };
+    // The binary as release.yml lays it out, and what a dynamic one needs besides.
+    put("bin/amd64/cutover", &std::fs::read(bin).unwrap());
     for lib in shared_libraries(bin) {
         // The loader is exec'd by the kernel: it needs its mode bits, not just its bytes.
-        let dest = put(&lib, &std::fs::read(&lib).unwrap());
-        let mode = std::fs::metadata(&lib).unwrap().permissions();
-        std::fs::set_permissions(dest, mode).unwrap();
+        let rel = format!("rootfs{}", lib.display());
+        let dest = put(&rel, &std::fs::read(&lib).unwrap());
+        std::fs::set_permissions(dest, std::fs::metadata(&lib).unwrap().permissions()).unwrap();
     }
     let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
         .expect("ca-certificates (scripts/install.sh)");
     let test_ca = std::fs::read_to_string(ca.path("ca.pem")).unwrap();
+    let bundle = put("ca-bundle.crt", format!("{system}{test_ca}").as_bytes());
     put(
-        Path::new("/etc/ssl/certs/ca-certificates.crt"),
-        format!("{system}{test_ca}").as_bytes(),
-    );
-    put(
-        Path::new("/etc/ssl/certs/without-test-ca.crt"),
+        "rootfs/etc/ssl/certs/without-test-ca.crt",
         system.as_bytes(),
     );
-    std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-    let tarball = root.path().with_extension("tar");
-    let ok = Command::new("tar")
-        .args(["-C"])
-        .arg(root.path())
-        .args(["-cf"])
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "tar of the runtime rootfs");
-    let tag = format!("{}:local", unique("cutover-runtime"));
-    services.docker_ok(&["import", tarball.to_str().unwrap(), &tag], root.path());
-    std::fs::remove_file(tarball).unwrap();
-    tag
-}
-
-/// `docker build --target runtime-prebuilt` with the repository's Dockerfile.
-fn build_action_image(services: &Services, runtime: &str, bin: &Path) -> String {
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile"),
-        ctx.path().join("Dockerfile"),
-    )
-    .unwrap();
-    std::fs::copy(bin, ctx.path().join("cutover")).unwrap();
-    let tag = format!("{}:test", unique("cutover-action"));
-    services.docker_ok(
-        &[
-            "build",
-            "-q",
-            "--build-arg",
-            &format!("RUNTIME_IMAGE={runtime}"),
-            "--target",
-            "runtime-prebuilt",
-            "-t",
-            &tag,
-            ".",
-        ],
-        ctx.path(),
+    // The registry login, as `docker login` would write it.
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{REGISTRY_PASSWORD}"));
+    put(
+        "docker/config.json",
+        json!({ "auths": { &w.services.registry: { "auth": auth } } })
+            .to_string()
+            .as_bytes(),
     );
-    tag
+
+    let checkout = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("action.yml"), checkout.path().join("action.yml")).unwrap();
+    let examples = checkout.path().join("examples/github-workflows");
+    std::fs::create_dir_all(&examples).unwrap();
+    for entry in std::fs::read_dir(root.join("examples/github-workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, examples.join(path.file_name().unwrap())).unwrap();
+    }
+
+    let script = |args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(root.join("scripts/pin.sh"))
+            .args(args)
+            .env("DOCKER_HOST", &w.services.docker_host)
+            .env("DOCKER_CONFIG", dir.join("docker"))
+            .env("DOCKER_BUILDKIT", "0")
+            .env("CUTOVER_PIN_ROOT", checkout.path())
+            .env("CA_BUNDLE", &bundle)
+            .env("CUTOVER_PIN_EXTRA_ROOTFS", dir.join("rootfs"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "pin.sh {args:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let repository = format!("{}/{}", w.services.registry, unique("cutover-action"));
+    let bins = dir.join("bin").display().to_string();
+    let stdout = script(&["all", &repository, "v0.0.0-test", &bins]);
+    let reference = stdout.trim().to_string();
+    let digest = reference
+        .strip_prefix(&format!("{repository}@sha256:"))
+        .unwrap_or_else(|| panic!("pin.sh printed {stdout:?}"));
+    assert!(
+        digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{reference}"
+    );
+    let action = std::fs::read_to_string(checkout.path().join("action.yml")).unwrap();
+    assert!(
+        action.contains(&format!("\n  image: docker://{reference}\n")),
+        "{action}"
+    );
+
+    // The examples pin the action to the release commit that holds this action.yml.
+    let sha = "89abcdef0123456789abcdef0123456789abcdef";
+    script(&["examples", "o/cutover", sha, "v1.2.3"]);
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let uses: Vec<&str> = text.lines().filter(|l| l.contains("/cutover@")).collect();
+        assert!(!uses.is_empty(), "{text}");
+        for line in uses {
+            assert!(
+                line.trim_start_matches([' ', '-'])
+                    .eq(&format!("uses: o/cutover@{sha} # v1.2.3")),
+                "{line}"
+            );
+        }
+    }
+    Pinned {
+        checkout,
+        reference,
+    }
 }
 
-/// `docker run` the way the runner starts a Docker action.
+/// `docker run` the way the runner starts a Docker action from its action.yml: the image
+/// and args it names, `INPUT_*` for `with` and the declared defaults, the workspace at
+/// /github/workspace (also the working directory), the file-command files under
+/// /github/file_commands, the docker socket.
 fn docker_run(
     w: &World,
     job: &Job,
-    image: &str,
+    action: &Value,
+    with: &Map<String, Value>,
     aws_endpoint: &str,
-    env: Vec<(String, String)>,
+    extra: &[(&str, &str)],
 ) -> Command {
     let services = &w.services;
     let socket = services
         .docker_host
         .strip_prefix("unix://")
         .expect("the test daemon listens on a unix socket");
-    let files = job.dir.path().display().to_string();
-    let mut cmd = services.docker();
-    cmd.args(["run", "--rm", "--network", "host"])
-        .arg("-v")
-        .arg(format!("{}:/github/workspace", w.root.display()))
-        .args(["-w", "/github/workspace"])
-        .arg("-v")
-        .arg(format!("{files}:{files}"))
-        .arg("-v")
-        .arg(format!("{socket}:/var/run/docker.sock"));
-    let mut all = env;
-    all.extend(
+    let image = action["runs"]["image"].as_str().unwrap();
+    let image = image
+        .strip_prefix("docker://")
+        .unwrap_or_else(|| panic!("action.yml runs.image is {image}, not a pinned image"));
+    let values = BTreeMap::from([("github.token", TOKEN.to_string())]);
+    let mut env = input_env(action, with, &values);
+    for (k, v) in job.github_env("refs/tags/v1.0.0") {
+        // The runner's file-command files live under /github/file_commands.
+        let v = match k.as_str() {
+            "GITHUB_OUTPUT" => "/github/file_commands/output".to_string(),
+            "GITHUB_STEP_SUMMARY" => "/github/file_commands/summary".to_string(),
+            _ => v,
+        };
+        env.push((k, v));
+    }
+    env.push(("GITHUB_WORKSPACE".into(), "/github/workspace".into()));
+    env.extend(
         w.stack
             .env()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .filter(|(k, _)| k != "AWS_ENDPOINT_URL"),
     );
-    all.push(("AWS_ENDPOINT_URL".into(), aws_endpoint.into()));
-    all.push(("CI".into(), "true".into()));
-    for (k, v) in all {
+    env.push(("AWS_ENDPOINT_URL".into(), aws_endpoint.into()));
+    env.push(("CI".into(), "true".into()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+
+    let mut cmd = services.docker();
+    cmd.args(["run", "--rm", "--network", "host"])
+        .args(["--workdir", "/github/workspace"])
+        .arg("-v")
+        .arg(format!("{}:/github/workspace", w.root.display()))
+        .arg("-v")
+        .arg(format!(
+            "{}:/github/file_commands",
+            job.dir.path().display()
+        ))
+        .arg("-v")
+        .arg(format!("{socket}:/var/run/docker.sock"));
+    for (k, v) in env {
         cmd.arg("-e").arg(format!("{k}={v}"));
     }
-    cmd.arg(image).arg("action");
+    cmd.arg(image);
+    for arg in action["runs"]["args"]
+        .as_array()
+        .expect("action.yml runs.args")
+    {
+        cmd.arg(arg.as_str().unwrap());
+    }
     cmd
 }
 
 #[test]
-fn the_action_image_runs_like_github_runs_it() {
+fn the_pinned_action_image_runs_like_github_runs_it() {
     let Some(w) = World::new("i") else { return };
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_cutover"));
     let ca = TestCa::new();
     let proxy = TlsProxy::start(&ca, &w.stack.endpoint);
-    let runtime = import_runtime_base(&w.services, &ca, &bin);
-    let image = build_action_image(&w.services, &runtime, &bin);
+    let pinned = pin(&w, &ca, &bin);
+    let action = yaml(&pinned.checkout.path().join("action.yml"));
+    assert_eq!(
+        action["runs"]["image"],
+        format!("docker://{}", pinned.reference)
+    );
     let job = Job::new(&w);
     let secrets = [TOKEN.to_string(), job.slack_url()];
+    let with = |command: &str| {
+        let mut with = json!({
+            "environment": "test",
+            "services": w.stack.name,
+            "slack-webhook": job.slack_url(),
+            "log-level": "trace",
+        });
+        if !command.is_empty() {
+            with["command"] = command.into();
+        }
+        with.as_object().unwrap().clone()
+    };
 
     // verify over TLS: the AWS SDK in the image trusts the image's CA bundle.
-    let env = job.runner_env(&w, "refs/tags/v1.0.0", &[("COMMAND", "verify")]);
-    let run = job
-        .run_command(docker_run(&w, &job, &image, &proxy.url, env))
-        .expect(0);
+    let cmd = docker_run(&w, &job, &action, &with("verify"), &proxy.url, &[]);
+    let run = job.run_command(cmd).expect(0);
     assert!(run.stdout.contains("checks passed"), "{}", run.all());
 
     // ... and only because of it: without the test CA the same call fails on the
     // certificate, with a clear error.
-    let mut env = job.runner_env(&w, "refs/tags/v1.0.0", &[("COMMAND", "verify")]);
-    env.push((
-        "SSL_CERT_FILE".into(),
-        "/etc/ssl/certs/without-test-ca.crt".into(),
-    ));
-    let refused = job.run_command(docker_run(&w, &job, &image, &proxy.url, env));
+    let without = [("SSL_CERT_FILE", "/etc/ssl/certs/without-test-ca.crt")];
+    let cmd = docker_run(&w, &job, &action, &with("verify"), &proxy.url, &without);
+    let refused = job.run_command(cmd);
     assert_ne!(refused.code, 0, "{}", refused.all());
     assert!(
         refused.all().to_lowercase().contains("certificate"),
@@ -299,12 +383,11 @@ fn the_action_image_runs_like_github_runs_it() {
         refused.all()
     );
 
-    // A tag push: build through the mounted socket, push, stage, promote, report.
+    // A tag push with action.yml's default command (deploy): build through the mounted
+    // socket, push, stage, promote, report.
     w.version_file("1.0.0");
-    let env = job.runner_env(&w, "refs/tags/v1.0.0", &[]);
-    let run = job
-        .run_command(docker_run(&w, &job, &image, &proxy.url, env))
-        .expect(0);
+    let cmd = docker_run(&w, &job, &action, &with(""), &proxy.url, &[]);
+    let run = job.run_command(cmd).expect(0);
     assert_no_secrets(&run, &secrets);
     assert_eq!(run.output("version"), "v1.0.0", "{}", run.all());
     assert_eq!(run.output("status"), "Promoted", "{}", run.all());
