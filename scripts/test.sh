@@ -37,7 +37,7 @@ cargo nextest run --locked --profile ci
 # README's first command, the whole story with the real binary, in its own folder, stack
 # and ports, so it never meets the services above; it stops what it started either way.
 echo "== local sandbox story" >&2
-CUTOVER_SANDBOX_DIR=/tmp/cutover-sandbox-test bash scripts/sandbox.sh run
+CUTOVER_SANDBOX_DIR="${CUTOVER_SANDBOX_DIR:-/tmp/cutover-sandbox-test}" bash scripts/sandbox.sh run
 
 if [ -f scripts/test-terraform.sh ]; then
   echo "== terraform checks" >&2
