@@ -13,8 +13,9 @@
 #     already pulled), median and best of RUNS (default 11), beside the same run of a
 #     do-nothing static binary (busybox-static `echo`) in a FROM-scratch image: the
 #     difference is cutover's own share of the start;
-#   - a lookup by host name from inside the image (static glibc has no NSS modules to load):
-#     `cutover status` against moto at http://localhost:<port>.
+#   - lookups by host name from inside the image (static glibc loads no NSS modules):
+#     `cutover status` against moto at http://localhost:<port> (/etc/hosts) and at a name
+#     only DNS knows (scripts/dns_stub.py on 127.0.0.77:53; binding port 53 needs root).
 # Needs `scripts/services.sh start` and its env (CUTOVER_TEST_*), python3, curl, jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,21 +81,30 @@ read -r cut_med cut_min < <(first_line_ms docker run --rm --network host "$ref" 
 read -r peer_med peer_min < <(first_line_ms docker run --rm --network host cutover-bench-peer:1)
 read -r bare_med bare_min < <(first_line_ms "$BIN" --version)
 
-# Name resolution inside the image: moto by `localhost`, not 127.0.0.1.
+# Name resolution inside the image (static glibc loads no NSS modules): moto by
+# `localhost` (/etc/hosts), then by a name only DNS knows, through scripts/dns_stub.py on
+# 127.0.0.77:53 (the container gets a resolv.conf naming it).
 port="${CUTOVER_TEST_MOTO_ENDPOINT##*:}"
 port="${port%%/*}"
-set +e
-dns="$(docker run --rm --network host -v "$PWD/tests/cmd/fixtures/web:/github/workspace:ro" \
-  --workdir /github/workspace -e AWS_ENDPOINT_URL="http://localhost:$port" \
-  -e AWS_ACCESS_KEY_ID=testing -e AWS_SECRET_ACCESS_KEY=testing -e AWS_EC2_METADATA_DISABLED=true \
-  -e NO_COLOR=1 "$ref" status --env production --service web 2>&1)"
-set -e
-if grep -qiE 'dns error|failed to lookup|name or service not known|dispatch failure' <<<"$dns"; then
-  lookup="FAILED: $(tail -n1 <<<"$dns")"
-else
-  # moto answered (the fixture's resources do not exist there, so status reports that).
-  lookup="ok (moto answered: $(tail -n1 <<<"$dns" | cut -c1-100))"
-fi
+python3 scripts/dns_stub.py 127.0.0.77 &
+dns_pid=$!
+trap 'kill "$dns_pid" 2>/dev/null; rm -rf "$work"' EXIT
+echo "nameserver 127.0.0.77" >"$work/resolv.conf"
+lookup() { # HOST [docker run flags...]
+  local host="$1" out
+  shift
+  set +e
+  out="$(docker run --rm --network host "$@" -v "$PWD/tests/cmd/fixtures/web:/github/workspace:ro" \
+    --workdir /github/workspace -e AWS_ENDPOINT_URL="http://$host:$port" \
+    -e AWS_ACCESS_KEY_ID=testing -e AWS_SECRET_ACCESS_KEY=testing -e AWS_EC2_METADATA_DISABLED=true \
+    -e NO_COLOR=1 "$ref" status --env production --service web 2>&1)"
+  set -e
+  # moto answers that the fixture's listener does not exist: the name resolved.
+  if grep -q 'ListenerNotFound' <<<"$out"; then echo "ok"; else echo "FAILED: $(tail -n1 <<<"$out")"; fi
+}
+sleep 0.5
+lookup_hosts="$(lookup localhost)"
+lookup_dns="$(lookup moto.cutover.test -v "$work/resolv.conf:/etc/resolv.conf:ro")"
 
 mb() { python3 -c "print(f'{$1/1e6:.1f} MB')"; }
 cat <<EOF
@@ -106,5 +116,5 @@ start, docker run to first line (warm daemon, $RUNS runs; target < 100 ms)
   do-nothing peer  median $peer_med ms, best $peer_min ms   (docker run itself)
   cutover's share  median $((cut_med - peer_med)) ms
   binary, no container  median $bare_med ms, best $bare_min ms
-lookup by name   $lookup
+lookup by name   localhost (/etc/hosts) $lookup_hosts; moto.cutover.test (DNS) $lookup_dns
 EOF
