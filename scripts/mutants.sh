@@ -5,7 +5,8 @@
 # notices is a gap in the tests, unless scripts/mutants-equivalent.txt names it with the
 # reason it cannot change behaviour. Exits non-zero on any other missed mutant.
 #
-#   scripts/mutants.sh [FILE...]   every mutant of the engine (or of FILEs), on demand
+#   scripts/mutants.sh [FILE...] [CARGO-MUTANTS OPTION...]
+#                                  every mutant of the engine (or of FILEs), on demand
 #   scripts/mutants.sh --ci        only mutants on engine lines changed since the merge base
 #                                  with main (what scripts/test.sh runs); nothing changed,
 #                                  nothing to do
@@ -68,8 +69,13 @@ if [ "${1:-}" = --ci ]; then
 else
   # A name filter, not --file: cargo-mutants adds --file globs to the config's
   # examine_globs instead of narrowing them.
+  # Options (starting with -) go to cargo mutants as they are, e.g. --shuffle or
+  # --re='REGEX' to re-test chosen mutants (one word each: FILE arguments follow no option).
   for f in "$@"; do
-    args+=(--re "^${f//./\\.}:")
+    case $f in
+      -*) args+=("$f") ;;
+      *) args+=(--re "^${f//./\\.}:") ;;
+    esac
   done
   if [ -n "${CUTOVER_MUTANTS_TIMEOUT:-}" ]; then
     args+=(--timeout "$CUTOVER_MUTANTS_TIMEOUT")
