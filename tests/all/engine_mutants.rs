@@ -490,6 +490,8 @@ fn a_resumed_shift_of_a_failing_release_rolls_back_to_the_last_good_one() {
             ),
             "{err:?}"
         );
+        // It failed holding 25%, not in a bake it never reached.
+        assert!(err.to_string().contains("Shifting(25%) failed"), "{err}");
         assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
         assert_eq!(entry(&sim, NEW).status, Status::RolledBack);
     });
