@@ -41,3 +41,6 @@ if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >&2
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest >&2
+# Mutation testing of the engine (scripts/mutants.sh): pinned, since the list of equivalent
+# mutants names them as this version does. A few minutes of compiling, once per machine.
+cargo mutants --version 2>/dev/null | grep -q ' 27.1.0$' || cargo install --locked cargo-mutants@27.1.0 >&2

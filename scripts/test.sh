@@ -34,6 +34,11 @@ fi
 echo "== cargo nextest" >&2
 cargo nextest run --locked --profile ci
 
+# Mutation testing of the engine lines this change touches (since main's merge base; none
+# on main itself), bounded in time: a missed mutant fails the run (README, "How we test").
+echo "== mutants of the changed engine lines" >&2
+bash scripts/mutants.sh --ci
+
 # README's first command, the whole story with the real binary, in its own folder, stack
 # and ports, so it never meets the services above; it stops what it started either way.
 echo "== local sandbox story" >&2

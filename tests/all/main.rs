@@ -13,6 +13,7 @@ mod e2e;
 mod engine_abort;
 mod engine_ecs;
 mod engine_focused;
+mod engine_mutants;
 mod engine_plans;
 mod engine_resume;
 mod examples;
