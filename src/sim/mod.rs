@@ -1,6 +1,7 @@
 //! A simulated cloud for deterministic tests and benchmarks: every port in memory, virtual
-//! time (tokio's paused clock), seeded faults, and invariants 1–11 checked on every call.
-//! Public so integration tests and benches can drive the engine against it.
+//! time (tokio's paused clock), seeded faults (per call, correlated outages, hung calls,
+//! kills in any phase), and the invariants checked on every call; `recovery` drives the
+//! rollback workflow after a kill. Public so tests and benches can drive the engine.
 
 mod alarms;
 mod cloud;

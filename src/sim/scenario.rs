@@ -195,6 +195,13 @@ pub async fn run_with(scenario: Scenario, adjust: impl FnOnce(&mut super::Faults
     };
     if !killed && (d.sim.weights().live().is_none() || rollback_failed()) {
         d.rollback_workflow().await;
+    } else if !killed && !d.live_is_last_good() {
+        // A promote that ended on an error with its release at 100% but not recorded good
+        // (SSM down when it came to record the bake's end): the team re-runs the approval
+        // job a little later, which resumes and records it.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let carol = d.sim.runner("carol", None);
+        killed = d.promote(&carol).await;
     }
     // A run that could not release its lock (SSM down) leaves it to expire; the team
     // re-runs the failed workflow, which takes the expired lock over and finishes.
@@ -209,11 +216,7 @@ pub async fn run_with(scenario: Scenario, adjust: impl FnOnce(&mut super::Faults
     let mut expect = match scenario.profile {
         // A hotfix during an incident is a good release: the live slot's alarm is no reason
         // to refuse it (invariant 11).
-        Profile::Calm
-        | Profile::FlakyApi
-        | Profile::Race
-        | Profile::Incident
-        | Profile::Hanging => Some(version(NEW)),
+        Profile::Calm | Profile::FlakyApi | Profile::Race | Profile::Incident => Some(version(NEW)),
         p if p.bad_release() && !matches!(p, Profile::Alarm) => Some(version(OLD)),
         _ => None,
     };
@@ -314,6 +317,23 @@ impl Driver {
         ));
         self.sim
             .check_recovered(Some(super::recovery::bound(&self.sim)));
+    }
+
+    /// Production is 100% on one slot whose release the history names as the last good one.
+    fn live_is_last_good(&self) -> bool {
+        let live = self
+            .sim
+            .weights()
+            .live()
+            .and_then(|s| self.sim.version_on(s));
+        let good = self
+            .sim
+            .history()
+            .iter()
+            .rev()
+            .find(|r| r.status == crate::ports::Status::Promoted)
+            .map(|r| r.version.clone());
+        live.is_some() && live == good
     }
 
     fn chance(&self, p: f64) -> bool {
