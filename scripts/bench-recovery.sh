@@ -39,12 +39,9 @@ cleanup() {
 trap cleanup EXIT
 NAME="rec$$"
 PY="$VENV/bin/python"
-"$PY" "$ROOT/tests/fixtures/moto_stack.py" "$CUTOVER_TEST_MOTO_ENDPOINT" us-east-1 "$NAME" > "$WORK/tf.json"
-
-mkdir -p "$WORK/www" && echo ok > "$WORK/www/health"
-PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$PY" -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
-WEB_PID=$!
+# shellcheck source=benches/moto_app.sh
+source "$ROOT/benches/moto_app.sh"
+moto_app
 
 cd "$WORK"
 "$BIN" init --env test --service "$NAME" --from-terraform tf.json >/dev/null 2>&1
@@ -73,16 +70,6 @@ open(path, "w").write(s)
 PY
 }
 strategy all-at-once
-
-"$PY" - "$CUTOVER_TEST_MOTO_ENDPOINT" "$WORK/tf.json" <<'PY'
-# One target in each slot's target group, as ECS would register for the desired count.
-import json, sys, boto3
-endpoint, outputs = sys.argv[1], json.load(open(sys.argv[2]))
-elb = boto3.client("elbv2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
-for i, slot in enumerate(("blue", "green")):
-    tg = outputs["cutover_service"]["value"]["slots"][slot]["target_group_arn"]
-    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"10.0.{i}.10", "Port": 8080}])
-PY
 
 export AWS_ENDPOINT_URL="$CUTOVER_TEST_MOTO_ENDPOINT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export DOCKER_HOST="$CUTOVER_TEST_DOCKER_HOST" CUTOVER_ENV=test CUTOVER_SERVICE="$NAME"
