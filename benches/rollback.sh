@@ -33,13 +33,9 @@ cleanup() { [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 NAME="rb$$"
 PY="$VENV/bin/python"
-"$PY" "$ROOT/tests/fixtures/moto_stack.py" "$CUTOVER_TEST_MOTO_ENDPOINT" us-east-1 "$NAME" > "$WORK/tf.json"
-
-# The test listener's data plane: /health answers 200.
-mkdir -p "$WORK/www" && echo ok > "$WORK/www/health"
-PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$PY" -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
-WEB_PID=$!
+# shellcheck source=benches/moto_app.sh
+source "$ROOT/benches/moto_app.sh"
+moto_app
 
 cd "$WORK"
 "$BIN" init --env test --service "$NAME" --from-terraform tf.json >/dev/null
@@ -47,16 +43,6 @@ SVC="deploy/services/$NAME/service.toml"
 sed -i "s#context = \".\"#context = \"app\"#; s#test_url = \".*\"#test_url = \"http://127.0.0.1:$PORT\"#; s#kind = \"canary\"#kind = \"all-at-once\"#; s#^percent = 10##; s#^wait = \"5m\"##; s#bake = \"10m\"#bake = \"1s\"#; s#expect_status = 200#expect_status = 200\ninterval = \"200ms\"\nconsecutive_successes = 1#" "$SVC"
 sed -i "s#^ssm_prefix = #registry = \"$CUTOVER_TEST_REGISTRY\"\nssm_prefix = #; s#required = true#required = false#" deploy/environments/test/environment.toml
 mkdir -p app && printf 'FROM scratch\nCOPY version.txt /version.txt\n' > app/Dockerfile
-
-"$PY" - "$CUTOVER_TEST_MOTO_ENDPOINT" "$WORK/tf.json" <<'PY'
-# One target in each slot's target group, as ECS would register for the desired count (1: nothing was live).
-import json, sys, boto3
-endpoint, outputs = sys.argv[1], json.load(open(sys.argv[2]))
-elb = boto3.client("elbv2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
-for i, slot in enumerate(("blue", "green")):
-    tg = outputs["cutover_service"]["value"]["slots"][slot]["target_group_arn"]
-    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"10.0.{i}.{n}", "Port": 8080} for n in (10,)])
-PY
 
 # run.py MODE BIN ARGS...: runs the binary; MODE "time" prints "wall_ms calls mark_ms
 # mark_calls" (mark: the first stderr line with the read-back marker; calls: moto request

@@ -225,7 +225,7 @@ impl Lease {
         let eng = &eng.uncancellable();
         let every = Duration::from_millis(self.ttl / 3);
         loop {
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(beat_pause(self.ttl, eng.cloud.random())).await;
             let renewed = match tokio::time::timeout(every, self.renew(eng)).await {
                 Ok(r) => r,
                 Err(_) => Err(EngineError::failed(
@@ -296,6 +296,15 @@ impl Lease {
             tracing::warn!(error = %e, "could not release the deploy lock; it expires on its own");
         }
     }
+}
+
+/// The pause before the next renewal: drawn between TTL/4 and TTL/3 from the clock's random
+/// source. Never longer than TTL/3, so a live holder's lock never looks stale; jittered, so
+/// runs started together (a release train's services, a matrix of jobs) do not renew their
+/// locks in lockstep, hitting SSM at the same instant every beat.
+fn beat_pause(ttl: Millis, random: u64) -> Duration {
+    let (low, high) = (ttl / 4, ttl / 3);
+    Duration::from_millis(low + random % (high - low + 1))
 }
 
 /// Past a lock's expiry before a recovery breaks it: clocks of two runners differ a little.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::world::{EPOCH_MS, HEALTH_CHECK_INTERVAL_MS, HEALTHY_THRESHOLD, World};
+use super::faults::{HANG, Service};
+use super::world::{EPOCH_MS, HEALTH_CHECK_INTERVAL_MS, HEALTHY_THRESHOLD, LateWrite, World};
 use crate::ports::{
     AlarmState, CheckResult, Clock, Compute, Digest, HealthCheckTiming, Images, Millis, PortError,
     PortResult, ProbeRequest, Prober, Reporter, Signals, Slot, SlotState, StatusEvent,
@@ -76,21 +77,61 @@ impl SimCloud {
         let latency = self.world().rng.range(20, 250);
         tokio::time::sleep(Duration::from_millis(latency)).await;
         let now = self.now_ms();
-        let (result, killed) = {
+        let (result, killed, hung) = {
             let mut w = self.world();
             let r = self.runner;
             w.land_late(now, false);
             w.runners[r].calls += 1;
             w.metrics.calls[r] += 1;
-            let killed = w.runners[r].kill_at == Some(w.runners[r].calls);
             let f = w.faults.clone();
+            let in_flight =
+                kind == Kind::Write && f.kill_in_flight.is_some_and(|k| op.starts_with(k));
+            if in_flight {
+                // One kill: the next runner sending this write lives.
+                w.faults.kill_in_flight = None;
+            }
+            let killed = w.runners[r].kill_at == Some(w.runners[r].calls)
+                || w.runners[r].kill_after.is_some_and(|t| now >= t)
+                || in_flight;
             let is_write = matches!(kind, Kind::Write | Kind::LockWrite);
+            let service = Service::of(op);
+            let down = f.outages.iter().find(|o| {
+                o.service == service
+                    && u128::from(now) >= o.from.as_millis()
+                    && u128::from(now) < o.to.as_millis()
+            });
+            let hung = !killed && down.is_none() && w.rng.chance(f.hang);
             let injected = w
                 .faults
                 .aws_errors
                 .iter()
                 .position(|e| op.starts_with(e.op) && u128::from(now) >= e.from.as_millis());
-            let result = if let Some(at) = injected {
+            let result = if let Some(o) = down {
+                // Correlated: every call to the service fails until the outage ends.
+                Err(if o.throttling {
+                    PortError::Throttled(format!("{service:?}: Rate exceeded (outage)"))
+                } else {
+                    PortError::Transient(format!("{service:?}: 503 Service Unavailable (outage)"))
+                })
+            } else if hung {
+                // No answer comes back. A write may still apply: at once, or later within a
+                // call timeout (the request sat in a queue), or never.
+                if is_write {
+                    match w.rng.range(0, 3) {
+                        0 => {
+                            let _ = apply(&mut w, now, r);
+                        }
+                        1 => {
+                            w.deferring = true;
+                            let _ = apply(&mut w, now, r);
+                            w.deferring = false;
+                        }
+                        _ => {}
+                    }
+                }
+                w.metrics.hung_calls += 1;
+                Err(PortError::Ambiguous("no answer (hung)".into()))
+            } else if let Some(at) = injected {
                 let code = match w.faults.aws_errors[at].lasting {
                     true => w.faults.aws_errors[at].code,
                     false => w.faults.aws_errors.remove(at).code,
@@ -108,9 +149,9 @@ impl SimCloud {
                 Err(PortError::Throttled("Rate exceeded".into()))
             } else if w.rng.chance(f.transient) {
                 Err(PortError::Transient("500 InternalFailure".into()))
-            } else if killed && kind == Kind::Write && w.rng.chance(0.3) {
-                // Sent just before the runner died; lands up to a call timeout later (only
-                // weight changes are delayed: the write that moves traffic).
+            } else if in_flight || (killed && kind == Kind::Write && w.rng.chance(0.3)) {
+                // Sent just before the runner died; lands up to a call timeout later (weight
+                // changes, ECS updates and history writes are delayed; others apply now).
                 w.deferring = true;
                 let _ = apply(&mut w, now, r);
                 w.deferring = false;
@@ -131,20 +172,69 @@ impl SimCloud {
             let name = w.runners[r].name.clone();
             // The cloud's own answers may hold the secret (a task definition); the sim's log
             // redacts it. Only the engine's outputs are checked for it (invariant 10).
-            let line = format!("{now:>9} {name} {op} -> {result:?}").replace(&w.secret, "***");
+            let shown = if hung {
+                "HUNG".to_string()
+            } else {
+                format!("{result:?}")
+            };
+            let line = format!("{now:>9} {name} {op} -> {shown}").replace(&w.secret, "***");
             w.log.push(line);
             w.after_call(now);
             if killed {
                 w.runners[r].killed = true;
+                w.metrics.killed_at.get_or_insert(now);
                 w.log.push(format!("{now:>9} {name} KILLED"));
             }
-            (result, killed)
+            (result, killed, hung)
         };
         if killed {
             self.killed.notify_one();
             std::future::pending::<()>().await;
         }
+        if hung {
+            self.hang(op, now).await;
+        }
         result
+    }
+
+    /// A hung call: no answer for [`HANG`]. The engine's per-attempt timeout must give up
+    /// long before (invariant 8); the guard records how long the caller waited.
+    async fn hang(&self, op: &str, since: u64) {
+        struct Waiting<'a> {
+            cloud: &'a SimCloud,
+            op: &'a str,
+            since: u64,
+        }
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                let now = self.cloud.now_ms();
+                let Ok(mut w) = self.cloud.world.lock() else {
+                    return;
+                };
+                let waited = now - self.since;
+                w.metrics.longest_hang_ms = w.metrics.longest_hang_ms.max(waited);
+                let name = w.runners[self.cloud.runner].name.clone();
+                w.log.push(format!(
+                    "{now:>9} {name} gave up on {} after {waited} ms",
+                    self.op
+                ));
+                if waited >= HANG.as_millis() as u64 {
+                    w.violation(
+                        now,
+                        format!(
+                            "I8: {name} waited on a hung {} for {waited} ms: nothing bounded it",
+                            self.op
+                        ),
+                    );
+                }
+            }
+        }
+        let _waiting = Waiting {
+            cloud: self,
+            op,
+            since,
+        };
+        tokio::time::sleep(HANG).await;
     }
 
     pub(super) async fn write<T: std::fmt::Debug>(
@@ -213,7 +303,13 @@ impl Compute for SimCloud {
 
     async fn update_slot(&self, slot: Slot, task_definition: &str, desired: u32) -> PortResult<()> {
         let op = format!("update_slot({slot}, {task_definition}, {desired})");
-        self.write(&op, |w, now| {
+        self.call(&op, Kind::Write, |w, now, r| {
+            w.before_write(now, r, &op);
+            if w.deferring {
+                let td = task_definition.to_string();
+                w.defer(now, r, LateWrite::Update { slot, td, desired });
+                return Ok(());
+            }
             w.before_update(now, slot, task_definition, desired);
             w.update_slot(now, slot, task_definition, desired)
         })
@@ -236,8 +332,7 @@ impl Traffic for SimCloud {
             w.before_write(now, r, &op);
             w.ghost.pending_readback.insert(r);
             if w.deferring {
-                let lands = now + w.rng.range(1_000, 30_000);
-                w.late.push((lands, now, r, weights));
+                w.defer(now, r, LateWrite::Weights(weights));
                 return Ok(());
             }
             w.set_weights(now, weights)

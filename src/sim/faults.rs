@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::rng::Rng;
+use crate::ports::Status;
 
 /// What goes wrong in a run. Probabilities are per call; release faults hit only the
 /// release being deployed, never the one already live.
@@ -52,6 +53,100 @@ pub struct Faults {
     pub aws_errors: Vec<AwsErrorAt>,
     /// How ECS itself fails the new release's rollout, if it does.
     pub ecs_failure: Option<EcsFailure>,
+    /// Correlated outages: one AWS service fails every call over a stretch of time.
+    pub outages: Vec<Outage>,
+    /// A call hangs (no answer) for [`HANG`] unless its caller gives up first; a hung write
+    /// may apply at once, land later (within a call timeout), or never.
+    pub hang: f64,
+    /// kill -9 in a phase: the first runner to report it dies at its first call `after` later.
+    pub kill_in: Option<KillAt>,
+    /// kill -9 with a write in flight: the first runner to send a write whose name starts
+    /// with this dies sending it, and the write lands later (within a call timeout).
+    pub kill_in_flight: Option<&'static str>,
+}
+
+/// How long a hung call hangs: far past any call timeout, so an unbounded call shows (I8).
+pub const HANG: Duration = Duration::from_secs(900);
+
+/// An AWS service, as the sim routes its calls (an outage takes one down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Ecs,
+    Elb,
+    Ssm,
+    CloudWatch,
+    Ecr,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] = [
+        Service::Ecs,
+        Service::Elb,
+        Service::Ssm,
+        Service::CloudWatch,
+        Service::Ecr,
+    ];
+
+    /// The service a simulated call goes to, by its op name (`update_slot(…)` → ECS).
+    pub fn of(op: &str) -> Service {
+        let name = op.split('(').next().unwrap_or(op);
+        match name {
+            "read_slot" | "slot_services" | "register_task_definition" | "update_slot" => {
+                Service::Ecs
+            }
+            "history" | "history_and_lock" | "record" | "create_lock" | "read_lock"
+            | "renew_lock" | "delete_lock" => Service::Ssm,
+            "alarm_states" => Service::CloudWatch,
+            "digest_for_tag" | "image_exists" => Service::Ecr,
+            _ => Service::Elb,
+        }
+    }
+}
+
+/// One service refusing every call from `from` to `to` (since the start): with 503s, or
+/// throttling everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    pub service: Service,
+    pub from: Duration,
+    pub to: Duration,
+    pub throttling: bool,
+}
+
+/// A kill -9 in a phase: the first runner that reports `phase` is killed at its first call
+/// at least `after` later (a call in flight then dies with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillAt {
+    pub phase: Status,
+    pub after: Duration,
+}
+
+impl KillAt {
+    /// Every phase a run of a strategy with these step percents goes through, in order:
+    /// staging, validating, holding for approval, each shift step, the bake, a rollback.
+    pub fn phases(step_percents: &[u8]) -> Vec<Status> {
+        let mut all = vec![
+            Status::Staging,
+            Status::Validating,
+            Status::AwaitingApproval,
+        ];
+        all.extend(step_percents.iter().map(|p| Status::Shifting(*p)));
+        all.extend([Status::Baking, Status::RollingBack]);
+        all
+    }
+
+    /// How long a phase can last in the sim's settings: a kill is drawn within it.
+    pub fn span(phase: Status) -> Duration {
+        Duration::from_secs(match phase {
+            Status::Staging => 90,
+            Status::Validating => 30,
+            Status::AwaitingApproval => 5,
+            Status::Shifting(100) => 10,
+            Status::Shifting(_) => 120,
+            Status::Baking => 180,
+            _ => 60,
+        })
+    }
 }
 
 /// One AWS error code answered at or after a time (see [`Faults::aws_errors`]).
@@ -109,10 +204,16 @@ pub enum Profile {
     /// ECS fails the new release's rollout (circuit breaker, image pull, exiting container,
     /// unplaceable tasks).
     EcsFailure,
+    /// One AWS service down or throttling for 30–120 s, every call to it failing.
+    Outage,
+    /// Calls that hang until the engine's timeout; hung writes landing late.
+    Hanging,
+    /// kill -9 in a phase drawn from the seed, then a recovery run.
+    KillInPhase,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 13] = [
+    pub const ALL: [Profile; 16] = [
         Profile::Calm,
         Profile::FlakyApi,
         Profile::NeverHealthy,
@@ -126,6 +227,9 @@ impl Profile {
         Profile::Race,
         Profile::Chaos,
         Profile::EcsFailure,
+        Profile::Outage,
+        Profile::Hanging,
+        Profile::KillInPhase,
     ];
 
     pub fn parse(s: &str) -> Option<Profile> {
@@ -213,6 +317,36 @@ impl Profile {
                 ecs_failure: Some(EcsFailure::ALL[rng.range(0, 4) as usize]),
                 ..Faults::default()
             },
+            Profile::Outage => {
+                let from = rng.range(0, 700_000);
+                let to = from + rng.range(30_000, 120_000);
+                Faults {
+                    outages: vec![Outage {
+                        service: Service::ALL[rng.range(0, 5) as usize],
+                        from: Duration::from_millis(from),
+                        to: Duration::from_millis(to),
+                        throttling: rng.chance(0.5),
+                    }],
+                    ..Faults::default()
+                }
+            }
+            Profile::Hanging => Faults {
+                hang: 0.02,
+                ..Faults::default()
+            },
+            Profile::KillInPhase => {
+                // Any strategy's steps; the scenario fits the step to its strategy.
+                let phases = KillAt::phases(&[10, 25, 50, 75, 100]);
+                let phase = phases[rng.range(0, phases.len() as u64) as usize];
+                let span = KillAt::span(phase).as_millis() as u64;
+                Faults {
+                    kill_in: Some(KillAt {
+                        phase,
+                        after: Duration::from_millis(rng.range(0, span)),
+                    }),
+                    ..Faults::default()
+                }
+            }
         }
     }
 }
@@ -233,6 +367,9 @@ impl fmt::Display for Profile {
             Profile::Race => "race",
             Profile::Chaos => "chaos",
             Profile::EcsFailure => "ecs-failure",
+            Profile::Outage => "outage",
+            Profile::Hanging => "hanging",
+            Profile::KillInPhase => "kill-in-phase",
         })
     }
 }

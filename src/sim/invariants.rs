@@ -200,6 +200,19 @@ impl World {
                 .push(format!("{now:>9} ABORT injected at {status}"));
             cancel.cancel();
         }
+        // kill -9 in a phase: the first runner to report it dies a little later.
+        if let Some(k) = self.faults.kill_in
+            && !self.kill_armed
+            && k.phase == event.status
+        {
+            self.kill_armed = true;
+            let at = now + k.after.as_millis() as u64;
+            self.runners[runner].kill_after = Some(at);
+            self.log.push(format!(
+                "{now:>9} {name} to be killed in {} at its first call from {at}",
+                event.status
+            ));
+        }
         // A stage fails, and a shift rolls back, only on evidence from the slot it moves
         // toward (11): the event names that slot.
         if let (Status::Failed | Status::RolledBack, Some(slot)) = (event.status, event.slot) {
@@ -247,6 +260,53 @@ impl World {
     pub(crate) fn check_secret(&mut self, now: u64, text: &str) {
         if text.contains(&self.secret) {
             self.violation(now, "I10: a secret appeared in output".into());
+        }
+    }
+
+    /// The recovery invariant (13): once a recovery run after a kill ends, production is
+    /// 100% on one slot whose release the history names as the last good one, at capacity
+    /// (`capacity` tasks, every target healthy), and the lock is free; with `within`, no
+    /// later than that after the kill.
+    pub(crate) fn recovered(&mut self, now: u64, capacity: u32, within: Option<u64>) {
+        self.land_late(now, true);
+        let mut wrong = Vec::new();
+        match self.weights.live() {
+            None => wrong.push(format!("production split ({})", self.weights)),
+            Some(live) => {
+                let s = &self.slots[idx(live)];
+                if s.desired < capacity || !self.slot_healthy(now, live) {
+                    wrong.push(format!(
+                        "{live} runs desired {} (capacity {capacity}), healthy: {}",
+                        s.desired,
+                        self.slot_healthy(now, live)
+                    ));
+                }
+                if self.last_good_td().is_none() || self.last_good_td() != self.live_td() {
+                    wrong.push(format!(
+                        "live {:?} is not the last good release in the history {:?}",
+                        self.live_td(),
+                        self.last_good_td()
+                    ));
+                }
+            }
+        }
+        if let Some(l) = &self.lock {
+            wrong.push(format!("the lock is still held by {}", l.owner));
+        }
+        if let (Some(bound), Some(killed)) = (within, self.metrics.killed_at)
+            && now.saturating_sub(killed) > bound
+        {
+            wrong.push(format!(
+                "recovered {} ms after the kill, bound {bound} ms",
+                now - killed
+            ));
+        }
+        if wrong.is_empty() {
+            self.metrics.recovered_at.get_or_insert(now);
+            self.log.push(format!("{now:>9} RECOVERED"));
+        }
+        for w in wrong {
+            self.violation(now, format!("I13 recovery: {w}"));
         }
     }
 

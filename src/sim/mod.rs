@@ -1,12 +1,14 @@
 //! A simulated cloud for deterministic tests and benchmarks: every port in memory, virtual
-//! time (tokio's paused clock), seeded faults, and invariants 1–11 checked on every call.
-//! Public so integration tests and benches can drive the engine against it.
+//! time (tokio's paused clock), seeded faults (per call, correlated outages, hung calls,
+//! kills in any phase), and the invariants checked on every call; `recovery` drives the
+//! rollback workflow after a kill. Public so tests and benches can drive the engine.
 
 mod alarms;
 mod cloud;
 mod ecs;
 mod faults;
 mod invariants;
+mod recovery;
 mod rng;
 mod scenario;
 mod store;
@@ -25,14 +27,17 @@ use crate::version::Version;
 pub use crate::config::settings::StrategyKind;
 pub use alarms::{BLUE_ALARM, GREEN_ALARM, LINGER_MS, SERVICE_ALARM};
 pub use cloud::SimCloud;
-pub use faults::{AwsErrorAt, EcsFailure, Faults, Profile};
+pub use faults::{AwsErrorAt, EcsFailure, Faults, HANG, KillAt, Outage, Profile, Service};
+pub use recovery::rollback_workflow;
 pub use rng::Rng;
-pub use scenario::{RunReport, Scenario, run, seeds_from_env};
+pub use scenario::{RunReport, Scenario, run, run_with, seeds_from_env};
 pub use world::{EPOCH_MS, Metrics};
 
 /// The release live when a simulation starts, and the one being deployed.
 pub const OLD: &str = "v1.0.0";
 pub const NEW: &str = "v1.1.0";
+/// Tasks the live release runs when a simulation starts.
+pub const CAPACITY: u32 = 2;
 
 /// A simulated world shared by any number of runners.
 pub struct Sim {
@@ -70,8 +75,13 @@ impl Sim {
             settings,
         };
         let old = sim.spec(OLD);
-        sim.world().seed_live(Slot::Blue, old, 2, "seed");
+        sim.world().seed_live(Slot::Blue, old, CAPACITY, "seed");
         sim
+    }
+
+    /// When the simulation started, in tokio's (virtual) time.
+    pub fn start(&self) -> tokio::time::Instant {
+        self.start
     }
 
     fn world(&self) -> MutexGuard<'_, world::World> {
@@ -156,6 +166,15 @@ impl Sim {
     pub fn check_end_state(&self, expect: Option<&Version>) {
         let now = self.start.elapsed().as_millis() as u64;
         self.world().end_state(now, expect);
+    }
+
+    /// The recovery invariant, checked once a recovery run after a kill has ended: production
+    /// 100% on the last good release at capacity ([`CAPACITY`] healthy tasks), history
+    /// agreeing, the lock free; with `within`, no later than that after the kill.
+    pub fn check_recovered(&self, within: Option<std::time::Duration>) {
+        let now = self.start.elapsed().as_millis() as u64;
+        let within = within.map(|d| d.as_millis() as u64);
+        self.world().recovered(now, CAPACITY, within);
     }
 
     /// Record a violation found by the scenario driver (e.g. a deadline overrun).

@@ -128,14 +128,23 @@ struct Driver {
 /// Run one scenario. Call it on a current-thread runtime whose clock is paused
 /// (`start_paused(true)`, tokio's `test-util`): the sim's time is tokio's time.
 pub async fn run(scenario: Scenario) -> RunReport {
+    run_with(scenario, |_| {}).await
+}
+
+/// [`run`] with the profile's faults adjusted first: e.g. a kill pinned to one phase.
+pub async fn run_with(scenario: Scenario, adjust: impl FnOnce(&mut super::Faults)) -> RunReport {
     let mut rng = Rng::new(scenario.seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let faults = scenario.profile.faults(&mut rng);
+    let mut faults = scenario.profile.faults(&mut rng);
+    adjust(&mut faults);
     let policy = if rng.chance(0.5) {
         OldSlotPolicy::KeepWarm
     } else {
         OldSlotPolicy::ScaleToZero
     };
     let mut settings = settings(scenario.strategy, policy);
+    if let Some(k) = &mut faults.kill_in {
+        k.phase = fit_phase(k.phase, &settings.strategy);
+    }
     // Either way, a service-wide alarm of an incident must not block its hotfix.
     settings.validation.gate_on_service_alarms = rng.chance(0.5);
     let sim = Sim::new(scenario.seed, faults.clone(), settings);
@@ -152,7 +161,10 @@ pub async fn run(scenario: Scenario) -> RunReport {
     } else {
         d.pipeline(&alice).await
     };
-    if killed {
+    if killed && d.chance(0.4) {
+        d.rollback_workflow().await;
+        killed = false;
+    } else if killed {
         // The operator notices the dead run: waits out its lock, or unlocks explicitly.
         if d.chance(0.5) {
             tokio::time::sleep(d.sim.settings.deadlines.lock_ttl.0 + Duration::from_secs(1)).await;
@@ -171,6 +183,35 @@ pub async fn run(scenario: Scenario) -> RunReport {
         } else {
             d.promote(&carol).await
         };
+        d.sim.check_recovered(None);
+    }
+    // A run that ended with production split (an outage outlasting its retries, a failed
+    // rollback): the team runs the rollback workflow.
+    let rollback_failed = || {
+        d.outcomes
+            .borrow()
+            .iter()
+            .any(|o| o.contains("RollbackFailed"))
+    };
+    if !killed && (d.sim.weights().live().is_none() || rollback_failed()) {
+        d.rollback_workflow().await;
+    } else if !killed && !d.live_is_last_good() {
+        // A promote that ended on an error with its release at 100% but not recorded good
+        // (SSM down when it came to record the bake's end): the team re-runs the approval
+        // job a little later, which resumes and records it.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let carol = d.sim.runner("carol", None);
+        killed = d.promote(&carol).await;
+    }
+    // A run that could not release its lock (SSM down) leaves it to expire; the team
+    // re-runs the failed workflow, which takes the expired lock over and finishes.
+    if !killed && d.sim.lock_holder().is_some() {
+        d.outcomes
+            .borrow_mut()
+            .push("lock left behind: re-run after its expiry".into());
+        tokio::time::sleep(d.sim.settings.deadlines.lock_ttl.0 + Duration::from_secs(3)).await;
+        let carol = d.sim.runner("carol", None);
+        killed = d.pipeline(&carol).await;
     }
     let mut expect = match scenario.profile {
         // A hotfix during an incident is a good release: the live slot's alarm is no reason
@@ -185,7 +226,11 @@ pub async fn run(scenario: Scenario) -> RunReport {
     let on_call = (scenario.profile == Profile::Alarm)
         .then_some(faults.alarm_at)
         .flatten();
-    if !killed && promoted && (on_call.is_some() || d.chance(0.4)) {
+    // A kill planned for a rollback needs one to happen.
+    let kill_in_rollback = faults
+        .kill_in
+        .is_some_and(|k| k.phase == crate::ports::Status::RollingBack);
+    if !killed && promoted && (on_call.is_some() || kill_in_rollback || d.chance(0.4)) {
         if let Some(at) = on_call {
             let noticed = d.sim.start + at + Duration::from_secs(30);
             tokio::time::sleep_until(noticed).await;
@@ -196,7 +241,14 @@ pub async fn run(scenario: Scenario) -> RunReport {
         let old = version(OLD);
         let to = d.chance(0.5).then_some(&old);
         let leaves = d.sim.weights().live();
-        let r = d.budget(eng.rollback(to)).await;
+        let r = match until_killed(&dave, d.budget(eng.rollback(to))).await {
+            Ended::Done(r) => r,
+            Ended::Killed => {
+                d.rollback_workflow().await;
+                d.sim.check_end_state(None);
+                return d.report(scenario);
+            }
+        };
         let what = if to.is_some() {
             "rollback --to"
         } else {
@@ -220,16 +272,70 @@ pub async fn run(scenario: Scenario) -> RunReport {
         d.note(what, r.map(|o| o.path));
     }
     d.sim.check_end_state(expect.as_ref());
-    RunReport {
-        scenario,
-        log: d.sim.log(),
-        violations: d.sim.violations(),
-        outcomes: d.outcomes.into_inner(),
-        metrics: d.sim.metrics(),
+    d.report(scenario)
+}
+
+/// A kill planned in a shift step the strategy does not have moves to one it has.
+fn fit_phase(
+    phase: crate::ports::Status,
+    strategy: &crate::config::settings::Strategy,
+) -> crate::ports::Status {
+    use crate::ports::Status;
+    let steps: Vec<u8> = crate::engine::steps(strategy)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.percent)
+        .collect();
+    match phase {
+        Status::Shifting(p) if !steps.contains(&p) && !steps.is_empty() => {
+            Status::Shifting(steps[usize::from(p) % steps.len()])
+        }
+        other => other,
     }
 }
 
 impl Driver {
+    fn report(self, scenario: Scenario) -> RunReport {
+        RunReport {
+            scenario,
+            log: self.sim.log(),
+            violations: self.sim.violations(),
+            outcomes: self.outcomes.into_inner(),
+            metrics: self.sim.metrics(),
+        }
+    }
+
+    /// The rollback workflow re-run until it succeeds, then the recovery invariant with its
+    /// time bound (from a kill, when there was one).
+    async fn rollback_workflow(&self) {
+        let ops = self.sim.runner("recovery", None);
+        let (done, errors) = super::recovery::rollback_workflow(&self.sim, &ops).await;
+        self.outcomes.borrow_mut().push(format!(
+            "rollback workflow: {:?} after {} refusals/failures",
+            done.map(|d| d.path),
+            errors.len()
+        ));
+        self.sim
+            .check_recovered(Some(super::recovery::bound(&self.sim)));
+    }
+
+    /// Production is 100% on one slot whose release the history names as the last good one.
+    fn live_is_last_good(&self) -> bool {
+        let live = self
+            .sim
+            .weights()
+            .live()
+            .and_then(|s| self.sim.version_on(s));
+        let good = self
+            .sim
+            .history()
+            .iter()
+            .rev()
+            .find(|r| r.status == crate::ports::Status::Promoted)
+            .map(|r| r.version.clone());
+        live.is_some() && live == good
+    }
+
     fn chance(&self, p: f64) -> bool {
         self.rng.borrow_mut().chance(p)
     }
@@ -278,9 +384,8 @@ impl Driver {
             let wrong: Version = version("v1.2.0");
             match until_killed(cloud, self.budget(eng.promote(&wrong))).await {
                 Ended::Killed => return true,
-                Ended::Done(
-                    r @ Err(EngineError::VersionMismatch { .. } | EngineError::LockHeld { .. }),
-                ) => {
+                // Refused, or failed on the way (an outage): either way not promoted.
+                Ended::Done(r @ Err(_)) => {
                     self.note("wrong promote", r);
                 }
                 Ended::Done(other) => self

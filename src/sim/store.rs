@@ -23,7 +23,13 @@ impl Store for SimCloud {
             "record({} {} {})",
             release.version, release.task_definition, release.status
         );
-        self.write(&op, |w, now| {
+        self.call(&op, Kind::Write, |w, now, r| {
+            w.before_write(now, r, &op);
+            if w.deferring {
+                let release = release.clone();
+                w.defer(now, r, super::world::LateWrite::Record { release, cap });
+                return Ok(());
+            }
             w.before_record(now, release, cap);
             w.record(release, cap);
             Ok(())

@@ -50,6 +50,8 @@ pub(crate) struct RunnerSim {
     pub(crate) name: String,
     pub(crate) calls: u32,
     pub(crate) kill_at: Option<u32>,
+    /// Killed at its first call at or after this time (`faults.kill_in`).
+    pub(crate) kill_after: Option<u64>,
     pub(crate) killed: bool,
     /// How far this runner's wall clock runs ahead of the world's (clock skew).
     pub(crate) skew_ms: u64,
@@ -97,6 +99,15 @@ pub struct Metrics {
     pub ecs_failed_at: Option<u64>,
     /// When a run first reported Failed after that.
     pub failed_reported_at: Option<u64>,
+    /// When a runner was first killed, and when a recovery run had production back.
+    pub killed_at: Option<u64>,
+    pub recovered_at: Option<u64>,
+    /// Calls that hung, and the longest any of them was left hanging before its caller gave
+    /// up (the engine's per-attempt timeout bounds it).
+    pub hung_calls: u32,
+    pub longest_hang_ms: u64,
+    /// Late writes of killed or hung calls that landed, by kind.
+    pub late_landed: Vec<String>,
     /// AWS calls per runner.
     pub calls: Vec<u32>,
     /// Virtual milliseconds the run took.
@@ -128,10 +139,13 @@ pub struct World {
     pub(crate) lock_tokens: BTreeMap<String, usize>,
     /// When each token stopped being the lock (deleted or replaced), in sim time.
     pub(crate) lock_lost_at: BTreeMap<String, u64>,
-    /// Set while a killed runner's write is being sent: a weight change then lands later.
+    /// Set while a killed runner's (or a hung call's) write is being sent: a weight change,
+    /// an ECS update or a history write then lands later.
     pub(crate) deferring: bool,
-    /// Weight changes of killed runners still on their way: (lands at, sent at, runner, weights).
-    pub(crate) late: Vec<(u64, u64, usize, Weights)>,
+    /// Writes still on their way: (lands at, sent at, runner, what).
+    pub(crate) late: Vec<(u64, u64, usize, LateWrite)>,
+    /// Whether `faults.kill_in` has picked its runner.
+    pub(crate) kill_armed: bool,
     /// Stretches of production traffic per slot, for the alarms (`alarms.rs`).
     pub(crate) carried: Vec<super::alarms::Carried>,
     /// The release live when the run started (an incident makes it fail).
@@ -146,6 +160,47 @@ pub struct World {
     pub(crate) metrics: Metrics,
     /// Abort injection: cancel the engine when a status matching this is reported.
     pub(crate) cancel_on: Option<(crate::ports::Status, crate::engine::CancelHandle)>,
+}
+
+/// A write that lands after its call ended (see [`World::defer`]).
+#[derive(Debug, Clone)]
+pub(crate) enum LateWrite {
+    Weights(Weights),
+    Update {
+        slot: Slot,
+        td: String,
+        desired: u32,
+    },
+    Record {
+        release: Release,
+        cap: usize,
+    },
+}
+
+impl LateWrite {
+    fn kind(&self) -> &'static str {
+        match self {
+            LateWrite::Weights(_) => "weights",
+            LateWrite::Update { .. } => "update_slot",
+            LateWrite::Record { .. } => "record",
+        }
+    }
+}
+
+impl std::fmt::Display for LateWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LateWrite::Weights(w) => write!(f, "set_production_weights({w})"),
+            LateWrite::Update { slot, td, desired } => {
+                write!(f, "update_slot({slot}, {td}, {desired})")
+            }
+            LateWrite::Record { release, .. } => write!(
+                f,
+                "record({} {} {})",
+                release.version, release.task_definition, release.status
+            ),
+        }
+    }
 }
 
 pub(crate) fn idx(slot: Slot) -> usize {
@@ -178,6 +233,7 @@ impl World {
             lock_lost_at: BTreeMap::new(),
             deferring: false,
             late: Vec::new(),
+            kill_armed: false,
             carried: Vec::new(),
             first_live_td: None,
             new_version,
@@ -246,6 +302,7 @@ impl World {
             name: name.into(),
             calls: 0,
             kill_at,
+            kill_after: None,
             killed: false,
             skew_ms: 0,
             token: None,
@@ -255,14 +312,22 @@ impl World {
         self.runners.len() - 1
     }
 
-    /// Land the late writes due by `now` (all of them with `all`): a dead holder's weight
-    /// change must never land after another runner's first write (invariant 13).
+    /// A write sent at `now` by `runner` that lands later, within a call timeout: what a
+    /// killed runner had in flight, or a hung call applied after its caller gave up.
+    pub(crate) fn defer(&mut self, now: u64, runner: usize, write: LateWrite) {
+        let lands = now + self.rng.range(1_000, 30_000);
+        self.late.push((lands, now, runner, write));
+    }
+
+    /// Land the late writes due by `now` (all of them with `all`): a dead holder's write
+    /// (weights, ECS update, history) must never land after another runner's first write
+    /// (invariant 13).
     pub(crate) fn land_late(&mut self, now: u64, all: bool) {
         let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.late)
             .into_iter()
             .partition(|l| all || l.0 <= now);
         self.late = rest;
-        for (_, sent, runner, weights) in due {
+        for (_, sent, runner, write) in due {
             let name = self.runners[runner].name.clone();
             let after = self
                 .runners
@@ -273,15 +338,24 @@ impl World {
             if let Some(other) = after {
                 self.violation(
                     now,
-                    format!(
-                        "I13: {name}'s late weight change ({weights}) landed after {other} wrote"
-                    ),
+                    format!("I13: {name}'s late {write} landed after {other} wrote"),
                 );
             }
-            self.log.push(format!(
-                "{now:>9} {name} LATE set_production_weights({weights}) landed"
-            ));
-            let _ = self.set_weights(now, weights);
+            self.log
+                .push(format!("{now:>9} {name} LATE {write} landed"));
+            self.metrics.late_landed.push(write.kind().into());
+            let _ = match write {
+                LateWrite::Weights(w) => self.set_weights(now, w),
+                LateWrite::Update { slot, td, desired } => {
+                    self.before_update(now, slot, &td, desired);
+                    self.update_slot(now, slot, &td, desired)
+                }
+                LateWrite::Record { release, cap } => {
+                    self.before_record(now, &release, cap);
+                    self.record(&release, cap);
+                    Ok(())
+                }
+            };
         }
     }
 

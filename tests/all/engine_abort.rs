@@ -12,13 +12,13 @@ use crate::sim_support::block_on;
 #[derive(Debug, Clone)]
 enum Inject {
     /// A fault of the simulated cloud.
-    Fault(Faults),
+    Fault(Box<Faults>),
     /// An abort (cancel) when this status is reported.
     AbortAt(Status),
 }
 
 fn injections(strategy: StrategyKind) -> Vec<(String, Inject)> {
-    let fault = |f: Faults| Inject::Fault(f);
+    let fault = |f: Faults| Inject::Fault(Box::new(f));
     let mut rows = vec![
         (
             "Staging: register denied".to_string(),
@@ -119,7 +119,7 @@ async fn abort_case(strategy: StrategyKind, name: &str, inject: Inject) {
         Inject::Fault(_) => None,
     };
     let faults = match &inject {
-        Inject::Fault(f) => f.clone(),
+        Inject::Fault(f) => (**f).clone(),
         Inject::AbortAt(_) => Faults::default(),
     };
     let sim = Sim::new(11, faults, settings(strategy, OldSlotPolicy::KeepWarm));

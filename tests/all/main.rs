@@ -23,6 +23,7 @@ mod incident;
 mod moto;
 mod schema;
 mod services;
+mod sim_dynamics;
 mod sim_invariants;
 mod sim_lease;
 mod sim_property;

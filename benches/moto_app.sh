@@ -1,0 +1,21 @@
+# Sourced by the benches that drive the real binary against moto (benches/rollback.sh,
+# scripts/bench-recovery.sh). moto runs no tasks and routes no traffic, so the app is
+# played here: a service stack in moto (tf.json in $WORK), the test listener's data plane
+# (a python http.server answering /health on $PORT, pid $WEB_PID) and one target in each
+# slot's target group, as ECS would register for a desired count of 1.
+# Needs ROOT, PY, WORK, NAME and CUTOVER_TEST_MOTO_ENDPOINT.
+moto_app() {
+  "$PY" "$ROOT/tests/fixtures/moto_stack.py" "$CUTOVER_TEST_MOTO_ENDPOINT" us-east-1 "$NAME" > "$WORK/tf.json"
+  mkdir -p "$WORK/www" && echo ok > "$WORK/www/health"
+  PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  "$PY" -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
+  WEB_PID=$!
+  "$PY" - "$CUTOVER_TEST_MOTO_ENDPOINT" "$WORK/tf.json" <<'PY'
+import json, sys, boto3
+endpoint, outputs = sys.argv[1], json.load(open(sys.argv[2]))
+elb = boto3.client("elbv2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+for i, slot in enumerate(("blue", "green")):
+    tg = outputs["cutover_service"]["value"]["slots"][slot]["target_group_arn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"10.0.{i}.10", "Port": 8080}])
+PY
+}
