@@ -7,6 +7,7 @@ mod cloud;
 mod ecs;
 mod faults;
 mod invariants;
+pub mod report;
 mod rng;
 mod scenario;
 mod store;
@@ -27,8 +28,8 @@ pub use alarms::{BLUE_ALARM, GREEN_ALARM, LINGER_MS, SERVICE_ALARM};
 pub use cloud::SimCloud;
 pub use faults::{AwsErrorAt, EcsFailure, Faults, Profile};
 pub use rng::Rng;
-pub use scenario::{RunReport, Scenario, run, seeds_from_env};
-pub use world::{EPOCH_MS, Metrics};
+pub use scenario::{RunReport, Scenario, run, run_with, seeds_from_env};
+pub use world::{EPOCH_MS, Metrics, StatusAt};
 
 /// The release live when a simulation starts, and the one being deployed.
 pub const OLD: &str = "v1.0.0";
@@ -53,6 +54,9 @@ impl Sim {
             .map(|p| p.consecutive_successes)
             .max()
             .unwrap_or(1);
+        // With no probes, validation is the engine's other checks (alarms, a command):
+        // `cutover simulate` runs such configs, and its pass is all the evidence there is.
+        w.ghost.trust_engine_validation = settings.validation.probes.is_empty();
         let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
         w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
         w.ghost.step_holds = steps
