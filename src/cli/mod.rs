@@ -186,6 +186,9 @@ pub struct RollbackArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Show one release's timeline from history: every status change with its time.
+    #[arg(long, env = "CUTOVER_RELEASE", value_name = "VERSION")]
+    pub release: Option<String>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, env = "CUTOVER_JSON")]
     pub json: bool,
@@ -307,6 +310,7 @@ impl Cli {
                 dry_run: a.dry_run,
             }),
             Command::Status(a) => Request::Status(StatusRequest {
+                release: a.release.as_deref().map(Version::parse).transpose()?,
                 target: target(a.target),
                 json: a.json,
             }),

@@ -257,6 +257,7 @@ impl World {
             status: crate::ports::Status::Promoted,
             fingerprint: spec.fingerprint.clone(),
             promoted_at: Some(EPOCH_MS),
+            transitions: Vec::new(),
         });
     }
 

@@ -173,6 +173,7 @@ async fn the_lock_is_create_if_absent_and_history_is_capped() {
             status: Status::Promoted,
             fingerprint: String::new(),
             promoted_at: None,
+            transitions: Vec::new(),
         };
         cloud.record(&release, 3).await.unwrap();
     }
@@ -296,6 +297,7 @@ async fn one_call_reads_match_the_single_reads() {
         status: Status::AwaitingApproval,
         fingerprint: td.spec.fingerprint.clone(),
         promoted_at: None,
+        transitions: Vec::new(),
     };
     cloud.record(&release, 10).await.unwrap();
 

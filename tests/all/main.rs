@@ -27,5 +27,6 @@ mod sim_property;
 mod sim_regressions;
 mod sim_support;
 mod simulate;
+mod timeline;
 mod warm;
 mod wiring;
