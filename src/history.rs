@@ -25,10 +25,15 @@ pub fn record_release(history: &mut Vec<Release>, release: &Release, cap: usize)
         .or(release.promoted_at)
         .or((release.status == Status::Promoted).then_some(release.at));
     let transitions = kept_transitions(earlier, release);
+    let rehearsal = release
+        .rehearsal
+        .clone()
+        .or_else(|| earlier.and_then(|r| r.rehearsal.clone()));
     history.retain(|r| !r.same_release(release));
     history.push(Release {
         promoted_at,
         transitions,
+        rehearsal,
         ..release.clone()
     });
     let protected: Vec<usize> = (0..history.len())
@@ -105,6 +110,7 @@ mod tests {
             fingerprint: String::new(),
             promoted_at: None,
             transitions: Vec::new(),
+            rehearsal: None,
         };
         record_release(history, &release, 3);
     }
@@ -178,6 +184,7 @@ mod tests {
                 t(Status::Validating, 20),
                 t(Status::Validating, 25),
             ],
+            rehearsal: None,
         };
         record_release(&mut history, &r, 3);
         r.transitions = vec![t(Status::Shifting(10), 40)];
@@ -262,6 +269,7 @@ mod size {
             fingerprint: "e".repeat(64),
             promoted_at: Some(u64::from(u32::MAX) * 1000),
             transitions: Vec::new(),
+            rehearsal: None,
         }
     }
 }

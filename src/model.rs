@@ -342,6 +342,20 @@ pub struct Release {
     /// it. Empty in entries written before it was kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<Transition>,
+    /// Its last rollback rehearsal, when one ran (issue 18.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
+}
+
+/// A rollback rehearsal after a bake: production back to the previous release and forward
+/// again, each direction read back and probed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    /// The release production went back to.
+    pub to: Version,
+    pub back_ms: Millis,
+    pub forward_ms: Millis,
+    pub at: Millis,
 }
 
 /// One status change of a release and when it happened. Stored as `"Status@seconds"`

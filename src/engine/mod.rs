@@ -11,6 +11,7 @@ mod plan;
 mod plans;
 mod promote;
 mod ready;
+mod rehearse;
 mod rollback;
 mod shift;
 mod stage;

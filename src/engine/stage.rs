@@ -264,6 +264,7 @@ impl<C: Cloud> Engine<'_, C> {
             fingerprint: td.spec.fingerprint.clone(),
             promoted_at: None,
             transitions: Vec::new(),
+            rehearsal: None,
         }
     }
 

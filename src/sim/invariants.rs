@@ -104,6 +104,15 @@ impl World {
         if release.status != Status::Promoted {
             return;
         }
+        // Re-recording a release already recorded good (a rollback rehearsal adding its
+        // result after the bake) declares nothing new.
+        if self
+            .history
+            .iter()
+            .any(|r| r.same_release(release) && r.status == Status::Promoted)
+        {
+            return;
+        }
         let since = match &self.ghost.full_since {
             Some((td, since)) if *td == release.task_definition => Some(*since),
             _ => None,

@@ -258,6 +258,7 @@ impl World {
             fingerprint: spec.fingerprint.clone(),
             promoted_at: Some(EPOCH_MS),
             transitions: Vec::new(),
+            rehearsal: None,
         });
     }
 

@@ -19,6 +19,7 @@ mod github;
 mod history;
 mod incident;
 mod moto;
+mod rehearse;
 mod schema;
 mod services;
 mod sim_invariants;
