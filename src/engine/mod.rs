@@ -48,6 +48,8 @@ pub struct Engine<'a, C: Cloud> {
     /// Statuses reported and not yet written to history: the next record of their release
     /// keeps them (issue 18.4), with no extra AWS call. Shared with `uncancellable`.
     timeline: std::sync::Arc<std::sync::Mutex<Vec<(Version, crate::model::Transition)>>>,
+    /// A promote's shift began with the slot it leaves alarming: not a rehearsal target.
+    left_alarming: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -67,6 +69,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             polling: Polling::Adaptive,
             lost: Default::default(),
             timeline: Default::default(),
+            left_alarming: Default::default(),
         }
     }
 
@@ -99,6 +102,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             polling: self.polling,
             lost: self.lost.clone(),
             timeline: self.timeline.clone(),
+            left_alarming: self.left_alarming.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }

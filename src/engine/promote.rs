@@ -291,6 +291,8 @@ impl<C: Cloud> Engine<'_, C> {
         let first = start.steps.first().map_or(100, |s| s.percent);
         let alarms = (self.watch_alarms(Gate::Traffic(new)).await?)
             .map_err(|reason| EngineError::failed(Status::Shifting(first), reason))?;
+        self.left_alarming
+            .fetch_or(alarms.left_firing, std::sync::atomic::Ordering::Relaxed);
         self.record(lease, &start.release, Status::Shifting(first))
             .await?;
         for step in &start.steps {

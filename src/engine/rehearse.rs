@@ -1,7 +1,8 @@
 //! The rollback rehearsal (issue 18.1): after a bake, production goes back to the previous
 //! release on its warm slot and forward again, each direction read back and probed, so a
 //! rollback is known to work before it is needed. Only onto a warm slot (at capacity, every
-//! target healthy): a cold one is skipped with a notice, never brought up for a rehearsal.
+//! target healthy) whose alarms are quiet: otherwise it is skipped with a notice, never
+//! brought up or moved onto an alarming slot for a rehearsal.
 
 use super::Engine;
 use super::alarms::Gate;
@@ -39,6 +40,26 @@ impl<C: Cloud> Engine<'_, C> {
         if !self.is_warm(observed, old, &prev).await? {
             self.reporter.notice(&format!(
                 "rollback rehearsal skipped: {old} does not run {} warm (at capacity, every target healthy)",
+                prev.version
+            ));
+            return Ok(None);
+        }
+        // The release just left may be the incident a hotfix shipped away from: production
+        // never goes back onto an alarming slot for a rehearsal, and the hotfix is not
+        // failed for it (invariant 11).
+        if self
+            .left_alarming
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.reporter.notice(&format!(
+                "rollback rehearsal skipped: {old} ({}) had an alarm in ALARM when traffic left it",
+                prev.version
+            ));
+            return Ok(None);
+        }
+        if let Err(why) = self.watch_alarms(Gate::Recover(old)).await? {
+            self.reporter.notice(&format!(
+                "rollback rehearsal skipped: {old} ({}) has an {why}",
                 prev.version
             ));
             return Ok(None);

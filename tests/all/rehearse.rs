@@ -170,3 +170,34 @@ fn rehearsals_under_every_fault_profile_keep_the_invariants() {
     // Not a vacuous sweep: most promoted runs rehearsed.
     assert!(rehearsed >= 30, "only {rehearsed} runs rehearsed");
 }
+
+/// Found writing the sandbox story: a hotfix shipped away from an incident rehearsed its
+/// rollback onto the failing release (production back onto an alarming slot) and failed
+/// the hotfix for it. The rehearsal is skipped instead, and the hotfix stands (invariant 11).
+#[test]
+fn regression_a_hotfix_never_rehearses_onto_the_incident_it_left() {
+    let faults = Faults {
+        incident_at: Some(Duration::ZERO),
+        ..Faults::default()
+    };
+    let (sim, result) = block_on(async {
+        let sim = Sim::new(8, faults, rehearsing(StrategyKind::AllAtOnce));
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&sim, &engine).await;
+        let result = engine.promote(&version(NEW)).await;
+        (sim, result)
+    });
+    result.expect("the hotfix is promoted");
+    assert_eq!(sim.weights(), Weights::all_on(Slot::Green));
+    let skipped = sim
+        .log()
+        .into_iter()
+        .find(|l| l.contains("NOTICE rollback rehearsal skipped"))
+        .expect("a notice says the rehearsal was skipped");
+    assert!(
+        skipped.contains("had an alarm in ALARM when traffic left it"),
+        "{skipped}"
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
