@@ -222,6 +222,17 @@ expect_text() { # text: the last step's output must contain it
   step_log | grep -qF -- "$1" || fail "step $STEP: its output does not say \"$1\""
 }
 
+# Issue 18.1 and 18.4: the promote just made rehearsed its rollback (on by default outside
+# environments named production/prod/prd): back to v1.0.0 on its warm slot and forward
+# again, each way read back and probed. The release's timeline is kept in history.
+rehearsal() {
+  expect_text "rollback rehearsal passed: back to v1.0.0"
+  step 0 "status --release v1.1.0: the release's kept timeline, every status change with its time" \
+    status --release v1.1.0
+  expect_text "Shifting(100%)"
+  expect_text "Promoted"
+}
+
 story() {
   local before
   step 0 "preflight: what terraform would have created is there and wired" verify
@@ -248,6 +259,7 @@ story() {
     promote --tag v1.1.0
   expect_text "v1.1.0 promoted"
   agent show --production v1.1.0 || fail "production should serve v1.1.0"
+  rehearsal
 
   git -C "$WORK" rm -q app/www/health
   release v1.2.0 "a refactor that loses the health page"

@@ -2,7 +2,7 @@
 //! simulated cloud, so the two cannot drift: the order entries are kept in, what eviction
 //! may drop, and how many entries fit in one parameter.
 
-use crate::model::{Release, Status};
+use crate::model::{Release, Status, Transition};
 
 /// The most entries `[history] depth` may ask for: a worst-case entry (the longest GitHub
 /// run URL as its author, a long prerelease version) is about 620 bytes of JSON, and one
@@ -24,9 +24,16 @@ pub fn record_release(history: &mut Vec<Release>, release: &Release, cap: usize)
         .and_then(|r| r.promoted_at)
         .or(release.promoted_at)
         .or((release.status == Status::Promoted).then_some(release.at));
+    let transitions = kept_transitions(earlier, release);
+    let rehearsal = release
+        .rehearsal
+        .clone()
+        .or_else(|| earlier.and_then(|r| r.rehearsal.clone()));
     history.retain(|r| !r.same_release(release));
     history.push(Release {
         promoted_at,
+        transitions,
+        rehearsal,
         ..release.clone()
     });
     let protected: Vec<usize> = (0..history.len())
@@ -44,6 +51,45 @@ pub fn record_release(history: &mut Vec<Release>, release: &Release, cap: usize)
         i += 1;
         keep
     });
+    fit_in_one_parameter(history);
+}
+
+/// The most status changes one release keeps (the newest; a linear shift of 10% steps with
+/// its stage, bake and a rollback is about 16).
+pub const MAX_TRANSITIONS: usize = 24;
+
+/// What the whole history may take as JSON: one SSM parameter holds 8 KB (advanced tier),
+/// less a margin for the adapter's own framing.
+pub const MAX_BYTES: usize = 8000;
+
+/// The release's timeline: the earlier entry's, then the new status changes (and the
+/// status being recorded, when not already the last one), a repeat of the same status
+/// kept once, the newest [`MAX_TRANSITIONS`].
+fn kept_transitions(earlier: Option<&Release>, release: &Release) -> Vec<Transition> {
+    let mut all: Vec<Transition> = earlier.map(|r| r.transitions.clone()).unwrap_or_default();
+    let recorded = Transition {
+        status: release.status,
+        at: release.at,
+    };
+    for t in release.transitions.iter().chain([&recorded]) {
+        if all.last().map(|l| l.status) != Some(t.status) {
+            all.push(*t);
+        }
+    }
+    let excess = all.len().saturating_sub(MAX_TRANSITIONS);
+    all.drain(..excess);
+    all
+}
+
+/// Timelines give way to releases: while the history is over [`MAX_BYTES`], the oldest
+/// entry's timeline is dropped (its release stays, with its last status).
+fn fit_in_one_parameter(history: &mut [Release]) {
+    let size = |h: &[Release]| serde_json::to_string(h).map_or(0, |j| j.len());
+    let mut oldest = 0;
+    while oldest < history.len() && size(history) > MAX_BYTES {
+        history[oldest].transitions.clear();
+        oldest += 1;
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +109,8 @@ mod tests {
             status,
             fingerprint: String::new(),
             promoted_at: None,
+            transitions: Vec::new(),
+            rehearsal: None,
         };
         record_release(history, &release, 3);
     }
@@ -111,6 +159,54 @@ mod tests {
         let kept: Vec<String> = history.iter().map(|r| r.version.to_string()).collect();
         assert_eq!(kept, ["v1.0.0", "v1.1.0", "v1.2.11"]);
     }
+
+    /// Issue 18.4: every status change is kept with its time, a repeated one once, and the
+    /// status being recorded closes the list.
+    #[test]
+    fn a_release_keeps_each_status_change_with_its_time() {
+        let mut history = Vec::new();
+        let t = |status, secs: u64| Transition {
+            status,
+            at: secs * 1000,
+        };
+        let mut r = Release {
+            version: Version::parse("v1.0.0").unwrap(),
+            digest: Digest("sha256:a".into()),
+            task_definition: "td:1".into(),
+            slot: Slot::Green,
+            by: "test".into(),
+            at: 30_000,
+            status: Status::AwaitingApproval,
+            fingerprint: String::new(),
+            promoted_at: None,
+            transitions: vec![
+                t(Status::Staging, 1),
+                t(Status::Validating, 20),
+                t(Status::Validating, 25),
+            ],
+            rehearsal: None,
+        };
+        record_release(&mut history, &r, 3);
+        r.transitions = vec![t(Status::Shifting(10), 40)];
+        r.status = Status::Promoted;
+        r.at = 100_000;
+        record_release(&mut history, &r, 3);
+        let got: Vec<String> = history[0]
+            .transitions
+            .iter()
+            .map(|t| format!("{}@{}", t.status, t.at / 1000))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "Staging@1",
+                "Validating@20",
+                "AwaitingApproval@30",
+                "Shifting(10%)@40",
+                "Promoted@100"
+            ]
+        );
+    }
 }
 
 #[cfg(test)]
@@ -122,11 +218,44 @@ mod size {
     /// `MAX_DEPTH` worst-case entries fit in one SSM parameter (8 KB in the advanced tier).
     #[test]
     fn a_full_history_of_worst_case_entries_fits_one_parameter() {
-        let worst = Release {
-            version: Version::parse("v1234.5678.9012-rc.12345+build.67890").unwrap(),
+        let worst = worst_release(12345);
+        let history = vec![worst; MAX_DEPTH as usize];
+        let json = serde_json::to_string(&history).unwrap();
+        assert!(json.len() <= 8192, "{} bytes", json.len());
+    }
+
+    /// Issue 18.4: timelines of worst-case entries, each as long as it may be, still fit:
+    /// the oldest entries' timelines give way, the newest release keeps its own.
+    #[test]
+    fn worst_case_timelines_give_way_oldest_first_and_fit_one_parameter() {
+        let mut history = Vec::new();
+        for n in 0..MAX_DEPTH + 2 {
+            let mut r = worst_release(n);
+            r.transitions = (0..MAX_TRANSITIONS as u64 + 5)
+                .map(|i| Transition {
+                    status: if i % 2 == 0 {
+                        Status::Shifting(55)
+                    } else {
+                        Status::RollbackFailed
+                    },
+                    at: (u64::from(u32::MAX) + i) * 1000,
+                })
+                .collect();
+            record_release(&mut history, &r, MAX_DEPTH as usize);
+        }
+        let json = serde_json::to_string(&history).unwrap();
+        assert!(json.len() <= MAX_BYTES, "{} bytes", json.len());
+        let newest = history.last().unwrap();
+        assert_eq!(newest.transitions.len(), MAX_TRANSITIONS);
+        assert!(history[0].transitions.is_empty());
+    }
+
+    fn worst_release(n: u32) -> Release {
+        Release {
+            version: Version::parse(&format!("v1234.5678.{n}-rc.12345+build.67890")).unwrap(),
             digest: Digest(format!("sha256:{}", "f".repeat(64))),
             task_definition: format!(
-                "arn:aws:ecs:ap-southeast-2:123456789012:task-definition/{}:12345",
+                "arn:aws:ecs:ap-southeast-2:123456789012:task-definition/{}:{n}",
                 "a".repeat(64)
             ),
             slot: Slot::Green,
@@ -139,9 +268,8 @@ mod size {
             status: Status::RollbackFailed,
             fingerprint: "e".repeat(64),
             promoted_at: Some(u64::from(u32::MAX) * 1000),
-        };
-        let history = vec![worst; MAX_DEPTH as usize];
-        let json = serde_json::to_string(&history).unwrap();
-        assert!(json.len() <= 8192, "{} bytes", json.len());
+            transitions: Vec::new(),
+            rehearsal: None,
+        }
     }
 }

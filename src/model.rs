@@ -338,6 +338,81 @@ pub struct Release {
     /// rollback away from it, a `--to` redeploy), so the history still knows it was good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<Millis>,
+    /// Every status it went through, oldest first (issue 18.4); the history module bounds
+    /// it. Empty in entries written before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
+    /// Its last rollback rehearsal, when one ran (issue 18.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
+}
+
+/// A rollback rehearsal after a bake: production back to the previous release and forward
+/// again, each direction read back and probed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    /// The release production went back to.
+    pub to: Version,
+    pub back_ms: Millis,
+    pub forward_ms: Millis,
+    pub at: Millis,
+}
+
+/// One status change of a release and when it happened. Stored as `"Status@seconds"`
+/// (e.g. `"Shifting(10%)@1767225600"`): one SSM parameter holds the whole history, so
+/// every byte counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub status: Status,
+    pub at: Millis,
+}
+
+impl Serialize for Transition {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}@{}", self.status, self.at / 1000))
+    }
+}
+
+impl<'de> Deserialize<'de> for Transition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parsed = text.split_once('@').and_then(|(status, secs)| {
+            Some(Transition {
+                status: status.parse().ok()?,
+                at: secs.parse::<Millis>().ok()? * 1000,
+            })
+        });
+        parsed.ok_or_else(|| serde::de::Error::custom(format!("not a transition: {text:?}")))
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = ();
+
+    /// The inverse of `Display`.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if let Some(p) = s
+            .strip_prefix("Shifting(")
+            .and_then(|r| r.strip_suffix("%)"))
+        {
+            return p.parse().map(Status::Shifting).map_err(|_| ());
+        }
+        Ok(match s {
+            "Pending" => Status::Pending,
+            "Building" => Status::Building,
+            "Pushing" => Status::Pushing,
+            "Staging" => Status::Staging,
+            "Validating" => Status::Validating,
+            "AwaitingApproval" => Status::AwaitingApproval,
+            "Baking" => Status::Baking,
+            "Promoted" => Status::Promoted,
+            "RollingBack" => Status::RollingBack,
+            "RolledBack" => Status::RolledBack,
+            "RollbackFailed" => Status::RollbackFailed,
+            "Failed" => Status::Failed,
+            _ => return Err(()),
+        })
+    }
 }
 
 impl Release {

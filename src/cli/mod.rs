@@ -11,7 +11,7 @@ pub use action::ActionArgs;
 
 use crate::commands::{
     BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
-    RollbackRequest, StatusRequest, Target, Verb,
+    RollbackRequest, SimulateRequest, StatusRequest, Target, Verb,
 };
 use crate::config::settings::StrategyKind;
 use crate::image::PrebuiltImage;
@@ -58,6 +58,9 @@ pub enum Command {
     Deploy(StageArgs),
     /// Live slot, weights, staged release, lock holder and recent history.
     Status(StatusArgs),
+    /// Run this service's settings through seeded fault scenarios in virtual time: phase
+    /// durations, longest split, outcomes, broken invariants. No AWS call.
+    Simulate(SimulateArgs),
     /// Preflight: check that everything the service config names exists and is wired.
     Verify(TargetArgs),
     /// Break the deploy lock of an environment/service.
@@ -183,6 +186,29 @@ pub struct RollbackArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Show one release's timeline from history: every status change with its time.
+    #[arg(long, env = "CUTOVER_RELEASE", value_name = "VERSION")]
+    pub release: Option<String>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, env = "CUTOVER_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many seeds (scenarios) to run.
+    #[arg(long, env = "CUTOVER_SIMULATE_SEEDS", default_value_t = 1000)]
+    pub seeds: u64,
+    /// Run every seed in this fault profile (calm, flaky-api, never-healthy, bad-probe,
+    /// flapping, alarm, incident, incident-both-slots, service-alarm, crash, race, chaos,
+    /// ecs-failure…); default: cycle through them all.
+    #[arg(long, env = "CUTOVER_SIMULATE_PROFILE")]
+    pub profile: Option<String>,
+    /// Replay one seed and print its event log (what a reported violation names).
+    #[arg(long, env = "CUTOVER_SIMULATE_SEED")]
+    pub seed: Option<u64>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, env = "CUTOVER_JSON")]
     pub json: bool,
@@ -284,7 +310,15 @@ impl Cli {
                 dry_run: a.dry_run,
             }),
             Command::Status(a) => Request::Status(StatusRequest {
+                release: a.release.as_deref().map(Version::parse).transpose()?,
                 target: target(a.target),
+                json: a.json,
+            }),
+            Command::Simulate(a) => Request::Simulate(SimulateRequest {
+                target: target(a.target),
+                seeds: a.seeds,
+                profile: a.profile,
+                seed: a.seed,
                 json: a.json,
             }),
             Command::Verify(a) => Request::Verify(target(a)),

@@ -13,6 +13,7 @@ mod render;
 mod rollback;
 mod session;
 mod signals;
+mod simulate;
 mod status;
 mod unlock;
 mod verify;
@@ -33,6 +34,7 @@ pub use codes::{error_text, exit_code};
 pub use deploy::{ReleaseRequest, Verb};
 pub use promote::PromoteRequest;
 pub use rollback::RollbackRequest;
+pub use simulate::SimulateRequest;
 pub use status::StatusRequest;
 
 /// Which environment/service a request is about, and where its config lives.
@@ -145,6 +147,7 @@ pub enum Request {
     Promote(PromoteRequest),
     Rollback(RollbackRequest),
     Status(StatusRequest),
+    Simulate(SimulateRequest),
     Verify(Target),
     Unlock(Target),
     Action(ActionRequest),
@@ -179,6 +182,7 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         Request::Promote(req) => promote::run(&req, io),
         Request::Rollback(req) => rollback::run(&req, io),
         Request::Status(req) => status::run(&req, io),
+        Request::Simulate(req) => simulate::run(&req, io.out),
         Request::Verify(target) => verify::run(&target, io),
         Request::Unlock(target) => unlock::run(&target, io),
         Request::Action(_) => anyhow::bail!("the action cannot run inside the action"),

@@ -16,6 +16,8 @@ use crate::ports::{Lock, Release, Slot, Status, Store};
 pub struct StatusRequest {
     pub target: Target,
     pub json: bool,
+    /// Show this release's timeline (every status change with its time) instead.
+    pub release: Option<crate::version::Version>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +41,9 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         let session = Session::open(&req.target, settings, &io.reporters).await?;
         let out = &mut *io.out;
         let observed = session.engine().observe().await?;
+        if let Some(version) = &req.release {
+            return timeline(req, version, &observed.history, out);
+        }
         let lock = session
             .cloud
             .read_lock()
@@ -138,4 +143,61 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "  none yet")?;
     }
     Ok(())
+}
+
+/// `status --release vX.Y.Z`: the release's kept transitions (issue 18.4), oldest first.
+fn timeline(
+    req: &StatusRequest,
+    version: &crate::version::Version,
+    history: &[Release],
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let entries: Vec<&Release> = history.iter().filter(|r| r.version == *version).collect();
+    if entries.is_empty() {
+        return Err(crate::exit::Coded::new(
+            ExitCode::Usage,
+            format!(
+                "{version} is not in the history of {}/{} (it keeps the last [history] depth releases); `cutover status` lists them",
+                req.target.env, req.target.service
+            ),
+        )
+        .into());
+    }
+    if req.json {
+        serde_json::to_writer_pretty(&mut *out, &entries)?;
+        writeln!(out)?;
+        return Ok(ExitCode::Ok);
+    }
+    for r in entries {
+        writeln!(
+            out,
+            "{}/{} {} on {} ({}), {} by {}",
+            req.target.env,
+            req.target.service,
+            r.version,
+            r.slot,
+            r.task_definition,
+            r.status,
+            r.by
+        )?;
+        let Some(first) = r.transitions.first() else {
+            writeln!(
+                out,
+                "  {}  {}  (recorded before cutover kept timelines)",
+                crate::clock::rfc3339(r.at),
+                r.status
+            )?;
+            continue;
+        };
+        for t in &r.transitions {
+            writeln!(
+                out,
+                "  {}  +{:<6} {}",
+                crate::clock::rfc3339(t.at),
+                format!("{}s", (t.at - first.at) / 1000),
+                t.status
+            )?;
+        }
+    }
+    Ok(ExitCode::Ok)
 }

@@ -118,7 +118,12 @@ pub fn load(layout: &Layout, context: Context) -> Result<Loaded, ConfigError> {
 
     let svc_file = svc_dir.join("service.toml");
     let rendered = render::render(&read(&svc_file)?, &svc_file, &context, &variables)?;
-    let service: ServiceSettings = parse_toml(&rendered, &svc_file)?;
+    let mut service: ServiceSettings = parse_toml(&rendered, &svc_file)?;
+    // Resolved here, where the environment's name is known.
+    service
+        .validation
+        .rehearse_rollback
+        .get_or_insert(!production_named(&context.env));
     check_service(&service, &svc_file)?;
 
     let task_definition = match &context.image {
@@ -182,6 +187,11 @@ fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigE
     })
 }
 
+/// Environments where the safe defaults differ (prereleases refused, no rehearsal).
+fn production_named(env: &str) -> bool {
+    matches!(env, "production" | "prod" | "prd")
+}
+
 fn check_prerelease(
     env: &EnvironmentSettings,
     name: &str,
@@ -191,7 +201,7 @@ fn check_prerelease(
     let allowed = env
         .versions
         .allow_prerelease
-        .unwrap_or(!matches!(name, "production" | "prod" | "prd"));
+        .unwrap_or(!production_named(name));
     if version.is_prerelease() && !allowed {
         return Err(ConfigError::new(
             file,

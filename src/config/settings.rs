@@ -216,6 +216,11 @@ pub struct ValidationSettings {
     /// Deadline for the command.
     #[serde(default = "default_command_timeout")]
     pub command_timeout: Duration,
+    /// After the bake, roll production back to the previous release on its warm slot,
+    /// probe it, roll forward again and probe the new one (issue 18.1). Default: on, except
+    /// in environments named `production`, `prod` or `prd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearse_rollback: Option<bool>,
     /// The flat `alarms` list of earlier versions, refused at load with the new form.
     #[serde(
         default,
@@ -235,6 +240,7 @@ impl Default for ValidationSettings {
             gate_on_service_alarms: false,
             command: None,
             command_timeout: default_command_timeout(),
+            rehearse_rollback: None,
             flat_alarms: Default::default(),
         }
     }

@@ -64,6 +64,9 @@ pub(crate) struct AlarmWatch {
     standing: Mutex<BTreeSet<String>>,
     /// For the timeline, once: what was in ALARM and is no gate.
     note: Mutex<Option<String>>,
+    /// An alarm of the slot traffic leaves was in ALARM at the first reading (an incident
+    /// being shipped away from): no rollback rehearsal goes back onto it.
+    pub(crate) left_firing: bool,
 }
 
 impl AlarmWatch {
@@ -149,6 +152,7 @@ impl<C: Cloud> Engine<'_, C> {
         let note = note(gate, &left, &standing);
         let standing = standing.iter().map(|n| n.to_string()).collect();
         Ok(Ok(AlarmWatch {
+            left_firing: !left.is_empty(),
             names,
             standing: Mutex::new(standing),
             note: Mutex::new(note),

@@ -11,6 +11,7 @@ mod plan;
 mod plans;
 mod promote;
 mod ready;
+mod rehearse;
 mod rollback;
 mod shift;
 mod stage;
@@ -44,6 +45,11 @@ pub struct Engine<'a, C: Cloud> {
     polling: Polling,
     /// Marked by the lease's heartbeat when the lock is lost; shared with `uncancellable`.
     lost: std::sync::Arc<lease::Lost>,
+    /// Statuses reported and not yet written to history: the next record of their release
+    /// keeps them (issue 18.4), with no extra AWS call. Shared with `uncancellable`.
+    timeline: std::sync::Arc<std::sync::Mutex<Vec<(Version, crate::model::Transition)>>>,
+    /// A promote's shift began with the slot it leaves alarming: not a rehearsal target.
+    left_alarming: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -62,6 +68,8 @@ impl<'a, C: Cloud> Engine<'a, C> {
             cancel: Cancel::never(),
             polling: Polling::Adaptive,
             lost: Default::default(),
+            timeline: Default::default(),
+            left_alarming: Default::default(),
         }
     }
 
@@ -93,6 +101,8 @@ impl<'a, C: Cloud> Engine<'a, C> {
             cancel: Cancel::never(),
             polling: self.polling,
             lost: self.lost.clone(),
+            timeline: self.timeline.clone(),
+            left_alarming: self.left_alarming.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }
@@ -106,12 +116,33 @@ impl<'a, C: Cloud> Engine<'a, C> {
     ) {
         // The console reporter prints the human line; this one is for -vv debugging.
         tracing::debug!(%status, ?slot, %detail, "status");
+        if let Some(v) = version {
+            let at = self.cloud.now();
+            let t = crate::model::Transition { status, at };
+            self.timeline
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((v.clone(), t));
+        }
         self.reporter.status(&StatusEvent {
             status,
             version: version.cloned(),
             slot,
             detail,
         });
+    }
+
+    /// The statuses reported about `version` since its last history record.
+    fn take_timeline(&self, version: &Version) -> Vec<crate::model::Transition> {
+        let mut pending = self
+            .timeline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *pending)
+            .into_iter()
+            .partition(|(v, _)| v == version);
+        *pending = others;
+        mine.into_iter().map(|(_, t)| t).collect()
     }
 
     async fn lock(&self) -> Result<Lease, EngineError> {

@@ -181,6 +181,8 @@ impl<C: Cloud> Engine<'_, C> {
         steps_override: Option<Vec<Step>>,
     ) -> Result<PromoteOutcome, EngineError> {
         let observed = self.observe_locked(lease).await?;
+        // A `rollback --to` redeploy promotes too; only a real promote rehearses.
+        let rehearse = steps_override.is_none();
         let all = match steps_override {
             Some(s) => s,
             None => steps(&self.settings.strategy)?,
@@ -260,6 +262,9 @@ impl<C: Cloud> Engine<'_, C> {
             Some(new),
             format!("100% on {new}, bake passed"),
         );
+        if rehearse {
+            self.rehearse(lease, &observed, &start.release, new).await?;
+        }
         if self.settings.old_slot.policy == OldSlotPolicy::ScaleToZero {
             self.scale_down_old(lease, old).await?;
         }
@@ -286,6 +291,8 @@ impl<C: Cloud> Engine<'_, C> {
         let first = start.steps.first().map_or(100, |s| s.percent);
         let alarms = (self.watch_alarms(Gate::Traffic(new)).await?)
             .map_err(|reason| EngineError::failed(Status::Shifting(first), reason))?;
+        self.left_alarming
+            .fetch_or(alarms.left_firing, std::sync::atomic::Ordering::Relaxed);
         self.record(lease, &start.release, Status::Shifting(first))
             .await?;
         for step in &start.steps {

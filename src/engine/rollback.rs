@@ -218,7 +218,7 @@ impl<C: Cloud> Engine<'_, C> {
     /// Whether `slot` still runs `target` at capacity with every target healthy (the
     /// previous release kept warm): then a weight flip is all a rollback needs. The slot as
     /// just observed, and its target health read now.
-    async fn is_warm(
+    pub(crate) async fn is_warm(
         &self,
         observed: &Observed,
         slot: Slot,

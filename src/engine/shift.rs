@@ -166,6 +166,7 @@ impl<C: Cloud> Engine<'_, C> {
         let entry = Release {
             status,
             at: self.cloud.now(),
+            transitions: self.take_timeline(&release.version),
             ..release.clone()
         };
         let cap = self.settings.history.depth.max(1) as usize;

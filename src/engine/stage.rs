@@ -263,6 +263,8 @@ impl<C: Cloud> Engine<'_, C> {
             status: Status::Staging,
             fingerprint: td.spec.fingerprint.clone(),
             promoted_at: None,
+            transitions: Vec::new(),
+            rehearsal: None,
         }
     }
 

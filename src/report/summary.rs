@@ -56,6 +56,15 @@ pub fn markdown(s: &RunSummary<'_>) -> String {
             escape(&e.event.detail)
         );
     }
+    if let Some(to) = &s.to_version {
+        // The steps above are this run's; history keeps the release's whole timeline
+        // (every run that moved it), which this command prints.
+        let _ = writeln!(
+            md,
+            "\nThe release's whole timeline, kept in history: `cutover status --env {} --service {} --release {to}`",
+            s.environment, s.service
+        );
+    }
     let shifts: Vec<(f64, u8)> = s
         .entries
         .iter()

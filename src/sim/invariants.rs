@@ -104,6 +104,15 @@ impl World {
         if release.status != Status::Promoted {
             return;
         }
+        // Re-recording a release already recorded good (a rollback rehearsal adding its
+        // result after the bake) declares nothing new.
+        if self
+            .history
+            .iter()
+            .any(|r| r.same_release(release) && r.status == Status::Promoted)
+        {
+            return;
+        }
         let since = match &self.ghost.full_since {
             Some((td, since)) if *td == release.task_definition => Some(*since),
             _ => None,
@@ -187,6 +196,17 @@ impl World {
             event.status, event.detail
         ));
         self.check_secret(now, &event.detail);
+        let end = matches!(
+            event.status,
+            Status::Failed | Status::RolledBack | Status::RollbackFailed
+        );
+        self.metrics.statuses.push(super::world::StatusAt {
+            at_ms: now,
+            runner,
+            status: event.status,
+            new: event.version.as_ref() == Some(&self.new_version),
+            detail: end.then(|| event.detail.clone()),
+        });
         if event.status == Status::Failed
             && self.metrics.ecs_failed_at.is_some()
             && self.metrics.failed_reported_at.is_none()
@@ -217,6 +237,12 @@ impl World {
         // toward (11): the event names that slot.
         if let (Status::Failed | Status::RolledBack, Some(slot)) = (event.status, event.slot) {
             self.check_blame(now, &event.status.to_string(), slot, &event.detail);
+        }
+        if self.ghost.trust_engine_validation
+            && event.status == Status::AwaitingApproval
+            && let Some(td) = event.slot.and_then(|s| self.slots[idx(s)].td.clone())
+        {
+            self.ghost.validated.insert(td);
         }
         match event.status {
             Status::Promoted => {

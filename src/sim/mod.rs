@@ -9,6 +9,7 @@ mod ecs;
 mod faults;
 mod invariants;
 mod recovery;
+pub mod report;
 mod rng;
 mod scenario;
 mod store;
@@ -30,8 +31,8 @@ pub use cloud::SimCloud;
 pub use faults::{AwsErrorAt, EcsFailure, Faults, HANG, KillAt, Outage, Profile, Service};
 pub use recovery::rollback_workflow;
 pub use rng::Rng;
-pub use scenario::{RunReport, Scenario, run, run_with, seeds_from_env};
-pub use world::{EPOCH_MS, Metrics};
+pub use scenario::{RunReport, Scenario, run, run_as, run_with, seeds_from_env};
+pub use world::{EPOCH_MS, Metrics, StatusAt};
 
 /// The release live when a simulation starts, and the one being deployed.
 pub const OLD: &str = "v1.0.0";
@@ -58,6 +59,9 @@ impl Sim {
             .map(|p| p.consecutive_successes)
             .max()
             .unwrap_or(1);
+        // With no probes, validation is the engine's other checks (alarms, a command):
+        // `cutover simulate` runs such configs, and its pass is all the evidence there is.
+        w.ghost.trust_engine_validation = settings.validation.probes.is_empty();
         let steps = crate::engine::steps(&settings.strategy).unwrap_or_default();
         w.ghost.bake_ms = steps.last().map_or(0, |s| s.hold.as_millis() as u64);
         w.ghost.step_holds = steps

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::{NEW, OLD, Profile, Rng, Sim, SimCloud, StrategyKind, settings, version};
-use crate::config::settings::OldSlotPolicy;
+use crate::config::settings::{OldSlotPolicy, ServiceSettings};
 use crate::engine::{Engine, EngineError, StageRequest};
 use crate::version::Version;
 
@@ -128,11 +128,26 @@ struct Driver {
 /// Run one scenario. Call it on a current-thread runtime whose clock is paused
 /// (`start_paused(true)`, tokio's `test-util`): the sim's time is tokio's time.
 pub async fn run(scenario: Scenario) -> RunReport {
-    run_with(scenario, |_| {}).await
+    drive(scenario, |_| {}, None).await
 }
 
 /// [`run`] with the profile's faults adjusted first: e.g. a kill pinned to one phase.
 pub async fn run_with(scenario: Scenario, adjust: impl FnOnce(&mut super::Faults)) -> RunReport {
+    drive(scenario, adjust, None).await
+}
+
+/// Run one scenario with fixed service settings (`cutover simulate`: the user's own)
+/// instead of the ones the seed draws; the faults and the operator's moves still come from
+/// the seed.
+pub async fn run_as(scenario: Scenario, fixed: &ServiceSettings) -> RunReport {
+    drive(scenario, |_| {}, Some(fixed)).await
+}
+
+async fn drive(
+    scenario: Scenario,
+    adjust: impl FnOnce(&mut super::Faults),
+    fixed: Option<&ServiceSettings>,
+) -> RunReport {
     let mut rng = Rng::new(scenario.seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mut faults = scenario.profile.faults(&mut rng);
     adjust(&mut faults);
@@ -147,6 +162,9 @@ pub async fn run_with(scenario: Scenario, adjust: impl FnOnce(&mut super::Faults
     }
     // Either way, a service-wide alarm of an incident must not block its hotfix.
     settings.validation.gate_on_service_alarms = rng.chance(0.5);
+    if let Some(fixed) = fixed {
+        settings = fixed.clone();
+    }
     let sim = Sim::new(scenario.seed, faults.clone(), settings);
     let d = Driver {
         sim,
@@ -271,6 +289,9 @@ pub async fn run_with(scenario: Scenario, adjust: impl FnOnce(&mut super::Faults
         }
         d.note(what, r.map(|o| o.path));
     }
+    // Which version should end live is what this driver knows of its own settings; with
+    // a user's (`cutover simulate`) the outcome is the finding, not a check.
+    let expect = expect.filter(|_| fixed.is_none());
     d.sim.check_end_state(expect.as_ref());
     d.report(scenario)
 }

@@ -67,6 +67,8 @@ pub(crate) struct Ghost {
     pub(crate) validated: BTreeSet<String>,
     pub(super) streak: BTreeMap<String, u32>,
     pub(crate) required_successes: u32,
+    /// No probes configured: a release reported AwaitingApproval counts as validated.
+    pub(crate) trust_engine_validation: bool,
     /// Runners that changed weights and have not read them back yet.
     pub(crate) pending_readback: BTreeSet<usize>,
     /// The task definition at 100% and since when.
@@ -112,6 +114,23 @@ pub struct Metrics {
     pub calls: Vec<u32>,
     /// Virtual milliseconds the run took.
     pub elapsed_ms: u64,
+    /// Every status reported (`cutover simulate`'s phases and outcomes).
+    pub statuses: Vec<StatusAt>,
+    /// Since when production traffic has been split, and the longest split so far (ms).
+    pub split_since: Option<u64>,
+    pub longest_split_ms: u64,
+}
+
+/// One status report as the sim saw it.
+#[derive(Debug, Clone)]
+pub struct StatusAt {
+    pub at_ms: u64,
+    pub runner: usize,
+    pub status: crate::ports::Status,
+    /// About the release being deployed (not the one live at the start).
+    pub new: bool,
+    /// The report's detail, kept for the ends (Failed, RolledBack, RollbackFailed) only.
+    pub detail: Option<String>,
 }
 
 pub struct World {
@@ -294,6 +313,8 @@ impl World {
             status: crate::ports::Status::Promoted,
             fingerprint: spec.fingerprint.clone(),
             promoted_at: Some(EPOCH_MS),
+            transitions: Vec::new(),
+            rehearsal: None,
         });
     }
 
@@ -444,6 +465,14 @@ impl World {
         self.prev_weights = self.weights;
         self.weights = w;
         self.weights_changed = now;
+        match (w.live(), self.metrics.split_since) {
+            (None, None) => self.metrics.split_since = Some(now),
+            (Some(_), Some(since)) => {
+                self.metrics.split_since = None;
+                self.metrics.longest_split_ms = self.metrics.longest_split_ms.max(now - since);
+            }
+            _ => {}
+        }
         let live_td = |s: Slot| self.slots[idx(s)].td.clone().unwrap_or_default();
         self.ghost.full_since = match (w.live(), self.ghost.full_since.take()) {
             (Some(s), Some((td, since))) if td == live_td(s) => Some((td, since)),

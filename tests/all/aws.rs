@@ -173,6 +173,8 @@ async fn the_lock_is_create_if_absent_and_history_is_capped() {
             status: Status::Promoted,
             fingerprint: String::new(),
             promoted_at: None,
+            transitions: Vec::new(),
+            rehearsal: None,
         };
         cloud.record(&release, 3).await.unwrap();
     }
@@ -296,6 +298,8 @@ async fn one_call_reads_match_the_single_reads() {
         status: Status::AwaitingApproval,
         fingerprint: td.spec.fingerprint.clone(),
         promoted_at: None,
+        transitions: Vec::new(),
+        rehearsal: None,
     };
     cloud.record(&release, 10).await.unwrap();
 
@@ -313,9 +317,17 @@ async fn one_call_reads_match_the_single_reads() {
             Some(Slot::Blue)
         )
     );
+    // History keeps the recorded status as the release's first transition, to the second.
+    let kept = Release {
+        transitions: vec![cutover::ports::Transition {
+            status: Status::AwaitingApproval,
+            at: 0,
+        }],
+        ..release
+    };
     assert_eq!(
         cloud.history_and_lock().await.unwrap(),
-        (vec![release], Some(lock))
+        (vec![kept], Some(lock))
     );
 }
 

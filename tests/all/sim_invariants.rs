@@ -132,6 +132,8 @@ fn invariant_checker_catches_promoted_recorded_before_the_bake() {
             status: Status::Promoted,
             fingerprint: sim.spec(NEW).fingerprint,
             promoted_at: None,
+            transitions: Vec::new(),
+            rehearsal: None,
         };
         bad.record(&release, 10).await.unwrap();
         assert_caught(&sim, "I9:");

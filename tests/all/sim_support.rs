@@ -32,3 +32,20 @@ pub fn assert_clean(report: &RunReport) {
         report.replay_command()
     );
 }
+
+/// Stage then promote `NEW` with `engine`, as a tag push and its approval would.
+pub async fn ship_new(
+    sim: &cutover::sim::Sim,
+    engine: &cutover::engine::Engine<'_, cutover::sim::SimCloud>,
+) {
+    engine
+        .stage(&cutover::engine::StageRequest {
+            spec: sim.spec(cutover::sim::NEW),
+        })
+        .await
+        .expect("stage");
+    engine
+        .promote(&cutover::sim::version(cutover::sim::NEW))
+        .await
+        .expect("promote");
+}

@@ -135,6 +135,7 @@ impl ActionRequest {
             ActionVerb::Status => Request::Status(StatusRequest {
                 target,
                 json: false,
+                release: None,
             }),
             ActionVerb::Verify => Request::Verify(target),
             ActionVerb::Unlock => Request::Unlock(target),
