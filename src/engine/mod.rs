@@ -12,6 +12,7 @@ mod plans;
 mod promote;
 mod ready;
 mod rollback;
+mod scale_down;
 mod shift;
 mod stage;
 mod validate;

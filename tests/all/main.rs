@@ -15,6 +15,7 @@ mod engine_ecs;
 mod engine_focused;
 mod engine_plans;
 mod engine_resume;
+mod engine_scale_down;
 mod github;
 mod history;
 mod incident;
