@@ -10,8 +10,8 @@ mod action;
 pub use action::ActionArgs;
 
 use crate::commands::{
-    BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
-    RollbackRequest, StatusRequest, Target, Verb,
+    BuildRequest, CleanupRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest,
+    Request, RollbackRequest, StatusRequest, Target, Verb,
 };
 use crate::config::settings::StrategyKind;
 use crate::image::PrebuiltImage;
@@ -62,6 +62,8 @@ pub enum Command {
     Verify(TargetArgs),
     /// Break the deploy lock of an environment/service.
     Unlock(TargetArgs),
+    /// List task definitions, images and an expired lock nothing references; --apply removes them.
+    Cleanup(CleanupArgs),
     /// The GitHub Action's entry point: reads action.yml's inputs from INPUT_* variables.
     Action(ActionArgs),
 }
@@ -180,6 +182,18 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Remove what the listing says (default: a dry run that changes nothing).
+    #[arg(long, env = "CUTOVER_APPLY")]
+    pub apply: bool,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, env = "CUTOVER_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -289,6 +303,11 @@ impl Cli {
             }),
             Command::Verify(a) => Request::Verify(target(a)),
             Command::Unlock(a) => Request::Unlock(target(a)),
+            Command::Cleanup(a) => Request::Cleanup(CleanupRequest {
+                target: target(a.target),
+                apply: a.apply,
+                json: a.json,
+            }),
             Command::Action(a) => {
                 Request::Action(a.into_request(std::env::var("GITHUB_REF").ok())?)
             }

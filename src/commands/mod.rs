@@ -4,6 +4,7 @@
 
 pub mod action;
 mod build;
+mod cleanup;
 mod codes;
 mod deploy;
 mod init;
@@ -29,6 +30,7 @@ use crate::ports::{Reporter, Status};
 use crate::version::Version;
 pub use action::ActionRequest;
 pub use build::BuildRequest;
+pub use cleanup::CleanupRequest;
 pub use codes::{error_text, exit_code};
 pub use deploy::{ReleaseRequest, Verb};
 pub use promote::PromoteRequest;
@@ -94,6 +96,8 @@ pub enum OutcomeStatus {
     /// The registry already had the image: build and push skipped.
     AlreadyBuilt,
     Verified,
+    /// `cleanup --apply` removed what nothing references.
+    Cleaned,
     /// Stopped by a signal at a safe point.
     Cancelled,
 }
@@ -147,6 +151,7 @@ pub enum Request {
     Status(StatusRequest),
     Verify(Target),
     Unlock(Target),
+    Cleanup(CleanupRequest),
     Action(ActionRequest),
 }
 
@@ -181,6 +186,7 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         Request::Status(req) => status::run(&req, io),
         Request::Verify(target) => verify::run(&target, io),
         Request::Unlock(target) => unlock::run(&target, io),
+        Request::Cleanup(req) => cleanup::run(&req, io),
         Request::Action(_) => anyhow::bail!("the action cannot run inside the action"),
     }
 }
