@@ -146,9 +146,13 @@ pub fn images(facts: &Facts<'_>, settings: &CleanupSettings) -> Vec<Decision> {
     let mut newest: Vec<&StoredImage> = facts.images.iter().collect();
     // No push time reads as newest: kept.
     newest.sort_by_key(|i| std::cmp::Reverse(i.pushed_at.unwrap_or(Millis::MAX)));
+    // Pushed no earlier than the keep_images-th newest: a tie at the cut keeps both.
+    let cut = newest
+        .get((settings.keep_images as usize).saturating_sub(1))
+        .map_or(0, |i| i.pushed_at.unwrap_or(Millis::MAX));
     let recent: BTreeSet<&str> = newest
         .iter()
-        .take(settings.keep_images as usize)
+        .filter(|i| i.pushed_at.unwrap_or(Millis::MAX) >= cut)
         .map(|i| i.digest.0.as_str())
         .collect();
     newest
@@ -529,6 +533,8 @@ mod tests {
             image("sidecar", &["v0.6.0"], 4),
             image("orphan", &[], 5),
             image("newest", &["v2.0.0"], 9),
+            // Pushed in the same instant as the newest: a tie at the cut is kept.
+            image("tied", &["v2.0.1"], 9),
         ];
         let facts = Facts {
             observed: &o,
@@ -553,6 +559,7 @@ mod tests {
         assert_eq!(why("sha256:live"), "used by web:14");
         assert_eq!(why("sha256:tagged"), "used by web:14 (by tag)");
         assert_eq!(why("sha256:newest"), "one of the newest 1 pushed");
+        assert_eq!(why("sha256:tied"), "one of the newest 1 pushed");
 
         // A multi-platform index in the repository: untagged images may be its platforms.
         let mut with_index = stored.clone();

@@ -7,6 +7,7 @@ mod build;
 mod build_buildkit;
 mod build_cache;
 mod build_dockerignore;
+mod cleanup;
 mod cli;
 mod cli_cases;
 mod e2e;
