@@ -27,3 +27,18 @@ impl Inventory for AwsCloud {
             .await
     }
 }
+
+impl AwsCloud {
+    /// The image's OCI labels (revision, created…), read from the registry; None when the
+    /// registry has no such image or it carries none.
+    pub async fn image_labels(
+        &self,
+        digest: &Digest,
+    ) -> PortResult<Option<std::collections::BTreeMap<String, String>>> {
+        self.registry()
+            .await?
+            .labels(&self.settings.image.repository, &digest.0)
+            .await
+            .map_err(|e| crate::ports::PortError::Transient(format!("{e:#}")))
+    }
+}

@@ -46,6 +46,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Show what a deploy would do, with its expected duration; changes nothing.
     Plan(PlanArgs),
+    /// What a deploy would change against the live slot: task definition, settings, image.
+    Diff(PlanArgs),
     /// Build the image for a tag and push it to ECR (skipped when ECR already has it).
     Build(BuildArgs),
     /// Roll a version onto the idle slot and validate it; production traffic stays put.
@@ -274,6 +276,7 @@ impl Cli {
                 build_root: a.build_root,
             }),
             Command::Plan(a) => Request::Release(Verb::Plan, a.into_release(config_dir.clone())?),
+            Command::Diff(a) => Request::Release(Verb::Diff, a.into_release(config_dir.clone())?),
             Command::Build(a) => Request::Build(BuildRequest {
                 version: Version::parse(&a.tag.tag)?,
                 target: target(a.tag.target),

@@ -7,6 +7,7 @@ mod build;
 mod cleanup;
 mod codes;
 mod deploy;
+mod diff;
 mod init;
 mod load;
 mod promote;
