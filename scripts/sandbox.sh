@@ -289,6 +289,23 @@ story() {
 
   step 0 "status: live slot, weights and the history of the story" status
   for v in v1.0.0 v1.1.0 v1.2.0 v1.3.0 v1.4.0; do expect_text "$v"; done
+
+  cleanup_listing
+}
+
+# What `cutover cleanup` would remove after the story, and why it keeps the rest: a dry
+# run (the default), so nothing is removed. The task definitions of every release in the
+# history and of both slots stay; terraform's bootstrap revision, which nothing references
+# any more, would go.
+cleanup_listing() {
+  local before
+  before=$(agent weights)
+  step 0 "cleanup (dry run): what nothing references any more, and why the rest stays" cleanup
+  expect_text "run by"
+  expect_text "history: v1.4.0"
+  expect_text "dry run: nothing removed"
+  [ "$(agent weights)" = "$before" ] || fail "a cleanup dry run moved production traffic"
+  agent show --production v1.4.0 || fail "production should still serve v1.4.0"
 }
 
 run() {
