@@ -123,6 +123,9 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
         }
         // The trail of exactly what is being deployed (seed 002).
         config::write_build(&loaded)?;
+        if io.full_outcome {
+            io.outcome.diff = summary_diff(&session, &loaded, &spec).await;
+        }
         let request = StageRequest { spec };
         if verb == Verb::Deploy && !loaded.environment.approval.required {
             deploy(&session, &request, &image.reference, io).await
@@ -215,6 +218,20 @@ async fn print_plan(
     io.outcome.status = Some(super::OutcomeStatus::Planned);
     io.outcome.live_slot = plan.live.map(|s| s.to_string());
     Ok(ExitCode::Ok)
+}
+
+/// The diff for the job summary, best effort: a summary without it beats a failed deploy.
+async fn summary_diff(session: &Session, loaded: &Loaded, spec: &TaskSpec) -> Option<String> {
+    let observed = session.engine().observe().await.ok()?;
+    let mut text = Vec::new();
+    match super::diff::write_diff(&mut text, &session.cloud, &observed, &loaded.service, spec).await
+    {
+        Ok(()) => String::from_utf8(text).ok(),
+        Err(e) => {
+            tracing::warn!("the job summary goes without the diff: {e:#}");
+            None
+        }
+    }
 }
 
 /// Stage and promote in one run (no approval required).

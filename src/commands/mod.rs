@@ -84,6 +84,9 @@ pub struct Outcome {
     pub live_slot: Option<String>,
     pub previous_version: Option<String>,
     pub status: Option<OutcomeStatus>,
+    /// What a stage or deploy changes against the live slot, for the job summary; no output.
+    #[serde(skip)]
+    pub diff: Option<String>,
 }
 
 /// How a verb ended, as the action's `status` output spells it: a lifecycle status for the
