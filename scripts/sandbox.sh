@@ -301,6 +301,27 @@ story() {
 
   step 0 "status: live slot, weights and the history of the story" status
   for v in v1.0.0 v1.1.0 v1.2.0 v1.3.0 v1.4.0; do expect_text "$v"; done
+
+  cleanup_listing
+}
+
+# What `cutover cleanup` would remove after the story, and why it keeps the rest: a dry
+# run (the default), so nothing is removed. Keeping only the newest revision beyond what
+# is referenced, the task definitions of both slots and of every release in the history
+# stay; terraform's bootstrap revision, which nothing references any more, would go. (The
+# images live in the sandbox's registry, not in moto's ECR: the image list is empty here.)
+cleanup_listing() {
+  local before
+  printf '\n[cleanup]\nkeep_task_definitions = 1\n' >>"$WORK/deploy/services/$SERVICE/service.toml"
+  before=$(agent weights)
+  step 0 "cleanup (dry run): what nothing references any more, and why the rest stays" cleanup
+  expect_text "run by blue (live"
+  expect_text "history: v1.2.0 (Failed)"
+  expect_text "remove  $SERVICE-test:1"
+  expect_text "would remove: 1 task definition(s)"
+  expect_text "dry run: nothing removed"
+  [ "$(agent weights)" = "$before" ] || fail "a cleanup dry run moved production traffic"
+  agent show --production v1.4.0 || fail "production should still serve v1.4.0"
 }
 
 run() {

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use serde::Serialize;
+
 pub use crate::model::*;
 use crate::version::Version;
 
@@ -294,3 +296,39 @@ impl<R: Reporter + ?Sized> Reporter for std::sync::Arc<R> {
 pub trait Cloud: Compute + Traffic + Images + Store + Signals + Prober + Clock + Sync {}
 
 impl<T: Compute + Traffic + Images + Store + Signals + Prober + Clock + Sync> Cloud for T {}
+
+/// One ACTIVE revision of a task definition family, as ECS lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    pub arn: String,
+    pub family: String,
+    pub number: u32,
+}
+
+/// One image of the service's ECR repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredImage {
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    pub pushed_at: Option<Millis>,
+    /// The manifest's media type: an index (multi-platform image) refers to other images
+    /// of the repository by digest.
+    pub media_type: Option<String>,
+}
+
+/// What `cutover cleanup` and `cutover diff` read beyond the deploy ports, and what cleanup
+/// removes. Apart from [`Cloud`]: only those verbs need it, and its writes need the optional
+/// IAM policy (terraform `cleanup_policy`).
+pub trait Inventory: Sync {
+    /// The ACTIVE revisions of `family`, newest first.
+    fn revisions(&self, family: &str) -> impl Future<Output = PortResult<Vec<Revision>>> + Send;
+    /// A task definition as JSON in the register-task-definition shape (the fields cutover
+    /// diffs). It can hold environment values: never print it whole.
+    fn task_definition_json(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = PortResult<serde_json::Value>> + Send;
+    fn deregister(&self, arn: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn images(&self) -> impl Future<Output = PortResult<Vec<StoredImage>>> + Send;
+    fn delete_images(&self, digests: &[Digest]) -> impl Future<Output = PortResult<()>> + Send;
+}

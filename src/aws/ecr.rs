@@ -10,6 +10,7 @@ use tracing::instrument::WithSubscriber;
 
 use super::errors::Call;
 use crate::image::RegistryAuth;
+use crate::ports::{Digest, PortError, PortResult, StoredImage};
 
 /// The ECR API client for one environment, built once.
 pub struct Ecr {
@@ -79,6 +80,89 @@ fn decode(token: &str) -> anyhow::Result<(String, String)> {
         .split_once(':')
         .ok_or_else(|| anyhow!("the ECR authorization token is not of the form user:password"))?;
     Ok((user.to_string(), password.to_string()))
+}
+
+/// `cutover cleanup`: the repository's images and their deletion.
+impl Ecr {
+    /// Every image of `repository` (DescribeImages pages).
+    pub async fn images(&self, repository: &str) -> PortResult<Vec<StoredImage>> {
+        let mut images = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = Call::read("ecr:DescribeImages", repository)
+                .send(
+                    self.client
+                        .describe_images()
+                        .repository_name(repository)
+                        .set_next_token(next.clone())
+                        .send(),
+                )
+                .await?;
+            for d in out.image_details() {
+                let Some(digest) = d.image_digest() else {
+                    continue;
+                };
+                images.push(StoredImage {
+                    digest: Digest(digest.to_string()),
+                    tags: d.image_tags().to_vec(),
+                    pushed_at: d
+                        .image_pushed_at()
+                        .and_then(|t| u64::try_from(t.to_millis().ok()?).ok()),
+                    media_type: d.image_manifest_media_type().map(str::to_string),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(images)
+    }
+
+    /// BatchDeleteImage by digest (every tag of each goes with it), 100 per call.
+    pub async fn delete_images(&self, repository: &str, digests: &[Digest]) -> PortResult<()> {
+        for chunk in digests.chunks(100) {
+            let ids = chunk
+                .iter()
+                .map(|d| {
+                    aws_sdk_ecr::types::ImageIdentifier::builder()
+                        .image_digest(&d.0)
+                        .build()
+                })
+                .collect();
+            let out = Call::write("ecr:BatchDeleteImage", repository)
+                .send(
+                    self.client
+                        .batch_delete_image()
+                        .repository_name(repository)
+                        .set_image_ids(Some(ids))
+                        .send(),
+                )
+                .await?;
+            let failed: Vec<String> = out
+                .failures()
+                .iter()
+                .filter(|f| {
+                    // Already gone is what was asked.
+                    f.failure_code().map(|c| c.as_str()) != Some("ImageNotFound")
+                })
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        f.image_id().and_then(|i| i.image_digest()).unwrap_or("?"),
+                        f.failure_reason().unwrap_or("no reason given")
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                return Err(PortError::Conflict(format!(
+                    "ECR did not delete every image of {repository}: {}",
+                    failed.join("; ")
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

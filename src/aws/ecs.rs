@@ -473,6 +473,155 @@ fn count(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
+/// `cutover cleanup` and `cutover diff`: the family's revisions, one revision's content,
+/// deregistration.
+impl Ecs {
+    /// Every ACTIVE revision of exactly `family` (ListTaskDefinitions pages), newest first.
+    pub async fn revisions(&self, family: &str) -> PortResult<Vec<crate::ports::Revision>> {
+        let mut arns = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = Call::read("ecs:ListTaskDefinitions", family)
+                .send(
+                    self.client
+                        .list_task_definitions()
+                        .family_prefix(family)
+                        .status(TaskDefinitionStatus::Active)
+                        .sort(SortOrder::Desc)
+                        .set_next_token(next.clone())
+                        .send(),
+                )
+                .await?;
+            arns.extend(out.task_definition_arns().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        let mut revisions: Vec<crate::ports::Revision> = arns
+            .into_iter()
+            // family_prefix matches `web` and `web-canary` alike: keep the exact family.
+            .filter(|arn| family_of(arn) == family)
+            .map(|arn| crate::ports::Revision {
+                number: arn
+                    .rsplit_once(':')
+                    .and_then(|(_, n)| n.parse().ok())
+                    .unwrap_or(0),
+                family: family.to_string(),
+                arn,
+            })
+            .collect();
+        revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
+        Ok(revisions)
+    }
+
+    /// The fields `cutover diff` compares, in the register-task-definition JSON shape.
+    pub async fn task_definition_json(&self, arn: &str) -> PortResult<serde_json::Value> {
+        let out = Call::read("ecs:DescribeTaskDefinition", arn)
+            .send(
+                self.client
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .send(),
+            )
+            .await?;
+        let td = out
+            .task_definition()
+            .ok_or_else(|| PortError::NotFound(format!("task definition {arn}")))?;
+        Ok(register_shape(td))
+    }
+
+    pub async fn deregister(&self, arn: &str) -> PortResult<()> {
+        Call::write("ecs:DeregisterTaskDefinition", arn)
+            .send(
+                self.client
+                    .deregister_task_definition()
+                    .task_definition(arn)
+                    .send(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// A described task definition back in the shape the user writes (`--cli-input-json`),
+/// limited to what a diff shows; absent fields are left out, as the user would.
+fn register_shape(td: &aws_sdk_ecs::types::TaskDefinition) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let mut o = Map::new();
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            o.insert(k.into(), Value::from(v));
+        }
+    };
+    put("family", td.family());
+    put("taskRoleArn", td.task_role_arn());
+    put("executionRoleArn", td.execution_role_arn());
+    put("networkMode", td.network_mode().map(|m| m.as_str()));
+    put("cpu", td.cpu());
+    put("memory", td.memory());
+    let compat: Vec<&str> = td
+        .requires_compatibilities()
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    if !compat.is_empty() {
+        o.insert("requiresCompatibilities".into(), json!(compat));
+    }
+    let containers: Vec<Value> = td
+        .container_definitions()
+        .iter()
+        .map(|c| {
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    m.insert(k.into(), v);
+                }
+            };
+            put("name", c.name().map(Value::from));
+            put("image", c.image().map(Value::from));
+            put("essential", c.essential().map(Value::from));
+            put("cpu", (c.cpu() != 0).then(|| Value::from(c.cpu())));
+            put("memory", c.memory().map(Value::from));
+            put("memoryReservation", c.memory_reservation().map(Value::from));
+            let ports: Vec<Value> = c
+                .port_mappings()
+                .iter()
+                .map(|p| {
+                    json!({
+                        "containerPort": p.container_port(),
+                        "protocol": p.protocol().map(|p| p.as_str()).unwrap_or("tcp"),
+                    })
+                })
+                .collect();
+            put("portMappings", Some(json!(ports)));
+            let env: Vec<Value> = c
+                .environment()
+                .iter()
+                .map(|e| json!({"name": e.name(), "value": e.value()}))
+                .collect();
+            put("environment", Some(json!(env)));
+            let secrets: Vec<Value> = c
+                .secrets()
+                .iter()
+                .map(|s| json!({"name": s.name(), "valueFrom": s.value_from()}))
+                .collect();
+            put("secrets", Some(json!(secrets)));
+            put(
+                "command",
+                (!c.command().is_empty()).then(|| json!(c.command())),
+            );
+            put(
+                "entryPoint",
+                (!c.entry_point().is_empty()).then(|| json!(c.entry_point())),
+            );
+            Value::Object(m)
+        })
+        .collect();
+    o.insert("containerDefinitions".into(), Value::Array(containers));
+    Value::Object(o)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod elb;
 pub mod errors;
 mod images;
+mod inventory;
 pub mod ssm;
 mod store;
 

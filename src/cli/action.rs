@@ -15,7 +15,7 @@ use crate::version::Version;
 /// case, hyphens kept); an empty value means "not given". Flags work too, for testing.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ActionArgs {
-    /// deploy, build, stage, promote, rollback, status, verify or unlock.
+    /// deploy, build, stage, promote, rollback, status, verify, unlock or cleanup.
     #[arg(long, env = "INPUT_COMMAND")]
     pub command: Option<String>,
     /// Environment folder under <config-dir>/environments/.
@@ -157,11 +157,12 @@ fn verb(rollback: Option<String>, command: Option<&str>) -> Result<ActionVerb, I
         (None, Some("status")) => ActionVerb::Status,
         (None, Some("verify")) => ActionVerb::Verify,
         (None, Some("unlock")) => ActionVerb::Unlock,
+        (None, Some("cleanup")) => ActionVerb::Cleanup,
         (None, Some(other)) => {
             return Err(bad(
                 "command",
                 format!(
-                    "`{other}` is not one of deploy, build, stage, promote, rollback, status, verify, unlock"
+                    "`{other}` is not one of deploy, build, stage, promote, rollback, status, verify, unlock, cleanup"
                 ),
             ));
         }

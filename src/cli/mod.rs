@@ -10,8 +10,8 @@ mod action;
 pub use action::ActionArgs;
 
 use crate::commands::{
-    BuildRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest, Request,
-    RollbackRequest, SimulateRequest, StatusRequest, Target, Verb,
+    BuildRequest, CleanupRequest, InitRequest, PromoteRequest, ReleaseRequest, RenderRequest,
+    Request, RollbackRequest, SimulateRequest, StatusRequest, Target, Verb,
 };
 use crate::config::settings::StrategyKind;
 use crate::image::PrebuiltImage;
@@ -46,6 +46,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Show what a deploy would do, with its expected duration; changes nothing.
     Plan(PlanArgs),
+    /// What a deploy would change against the live slot: task definition, settings, image.
+    Diff(PlanArgs),
     /// Build the image for a tag and push it to ECR (skipped when ECR already has it).
     Build(BuildArgs),
     /// Roll a version onto the idle slot and validate it; production traffic stays put.
@@ -65,6 +67,8 @@ pub enum Command {
     Verify(TargetArgs),
     /// Break the deploy lock of an environment/service.
     Unlock(TargetArgs),
+    /// List task definitions, images and an expired lock nothing references; --apply removes them.
+    Cleanup(CleanupArgs),
     /// The GitHub Action's entry point: reads action.yml's inputs from INPUT_* variables.
     Action(ActionArgs),
 }
@@ -183,6 +187,18 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Remove what the listing says (default: a dry run that changes nothing).
+    #[arg(long, env = "CUTOVER_APPLY")]
+    pub apply: bool,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, env = "CUTOVER_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -286,6 +302,7 @@ impl Cli {
                 build_root: a.build_root,
             }),
             Command::Plan(a) => Request::Release(Verb::Plan, a.into_release(config_dir.clone())?),
+            Command::Diff(a) => Request::Release(Verb::Diff, a.into_release(config_dir.clone())?),
             Command::Build(a) => Request::Build(BuildRequest {
                 version: Version::parse(&a.tag.tag)?,
                 target: target(a.tag.target),
@@ -323,6 +340,11 @@ impl Cli {
             }),
             Command::Verify(a) => Request::Verify(target(a)),
             Command::Unlock(a) => Request::Unlock(target(a)),
+            Command::Cleanup(a) => Request::Cleanup(CleanupRequest {
+                target: target(a.target),
+                apply: a.apply,
+                json: a.json,
+            }),
             Command::Action(a) => {
                 Request::Action(a.into_request(std::env::var("GITHUB_REF").ok())?)
             }

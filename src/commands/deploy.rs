@@ -16,6 +16,8 @@ use crate::version::Version;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     Plan,
+    /// What a deploy would change against the live slot; reads only.
+    Diff,
     Stage,
     Deploy,
 }
@@ -34,7 +36,7 @@ pub struct ReleaseRequest {
 pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     io.outcome.version = Some(req.version.to_string());
     let prebuilt = req.image.as_deref().map(PrebuiltImage::parse).transpose()?;
-    let dry = req.dry_run || verb == Verb::Plan;
+    let dry = req.dry_run || matches!(verb, Verb::Plan | Verb::Diff);
     // The commit, when known, is recorded in the trail; building requires it, but only
     // after the config has been checked, so bad config is reported first.
     let known_sha = req.git_sha.clone().or_else(|| head_commit().ok());
@@ -99,6 +101,20 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
             Digest(image.digest.clone()),
             serde_json::to_string(&td.0)?,
         );
+        if verb == Verb::Diff {
+            let observed = session.engine().observe().await?;
+            super::diff::write_diff(
+                &mut *io.out,
+                &session.cloud,
+                &observed,
+                &loaded.service,
+                &spec,
+            )
+            .await?;
+            io.outcome.status = Some(super::OutcomeStatus::Planned);
+            io.outcome.live_slot = observed.weights.live().map(|s| s.to_string());
+            return Ok(ExitCode::Ok);
+        }
         if dry {
             return print_plan(verb, req, &session, &loaded, spec, &image, io).await;
         }
@@ -107,6 +123,9 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
         }
         // The trail of exactly what is being deployed (seed 002).
         config::write_build(&loaded)?;
+        if io.full_outcome {
+            io.outcome.diff = summary_diff(&session, &loaded, &spec).await;
+        }
         let request = StageRequest { spec };
         if verb == Verb::Deploy && !loaded.environment.approval.required {
             deploy(&session, &request, &image.reference, io).await
@@ -184,6 +203,11 @@ async fn print_plan(
     }
     writeln!(out, "image     {}", image.reference)?;
     write!(out, "{plan}")?;
+    if verb == Verb::Plan {
+        // What the deploy changes, read from what the plan already observed.
+        let observed = session.engine().observe().await?;
+        super::diff::write_diff(out, &session.cloud, &observed, &loaded.service, &spec).await?;
+    }
     if verb == Verb::Deploy && loaded.environment.approval.required {
         writeln!(
             out,
@@ -194,6 +218,20 @@ async fn print_plan(
     io.outcome.status = Some(super::OutcomeStatus::Planned);
     io.outcome.live_slot = plan.live.map(|s| s.to_string());
     Ok(ExitCode::Ok)
+}
+
+/// The diff for the job summary, best effort: a summary without it beats a failed deploy.
+async fn summary_diff(session: &Session, loaded: &Loaded, spec: &TaskSpec) -> Option<String> {
+    let observed = session.engine().observe().await.ok()?;
+    let mut text = Vec::new();
+    match super::diff::write_diff(&mut text, &session.cloud, &observed, &loaded.service, spec).await
+    {
+        Ok(()) => String::from_utf8(text).ok(),
+        Err(e) => {
+            tracing::warn!("the job summary goes without the diff: {e:#}");
+            None
+        }
+    }
 }
 
 /// Stage and promote in one run (no approval required).

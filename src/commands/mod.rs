@@ -4,8 +4,10 @@
 
 pub mod action;
 mod build;
+mod cleanup;
 mod codes;
 mod deploy;
+mod diff;
 mod init;
 mod load;
 mod promote;
@@ -30,6 +32,7 @@ use crate::ports::{Reporter, Status};
 use crate::version::Version;
 pub use action::ActionRequest;
 pub use build::BuildRequest;
+pub use cleanup::CleanupRequest;
 pub use codes::{error_text, exit_code};
 pub use deploy::{ReleaseRequest, Verb};
 pub use promote::PromoteRequest;
@@ -83,6 +86,9 @@ pub struct Outcome {
     pub live_slot: Option<String>,
     pub previous_version: Option<String>,
     pub status: Option<OutcomeStatus>,
+    /// What a stage or deploy changes against the live slot, for the job summary; no output.
+    #[serde(skip)]
+    pub diff: Option<String>,
 }
 
 /// How a verb ended, as the action's `status` output spells it: a lifecycle status for the
@@ -96,6 +102,8 @@ pub enum OutcomeStatus {
     /// The registry already had the image: build and push skipped.
     AlreadyBuilt,
     Verified,
+    /// `cleanup --apply` removed what nothing references.
+    Cleaned,
     /// Stopped by a signal at a safe point.
     Cancelled,
 }
@@ -150,6 +158,7 @@ pub enum Request {
     Simulate(SimulateRequest),
     Verify(Target),
     Unlock(Target),
+    Cleanup(CleanupRequest),
     Action(ActionRequest),
 }
 
@@ -185,6 +194,7 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         Request::Simulate(req) => simulate::run(&req, io.out),
         Request::Verify(target) => verify::run(&target, io),
         Request::Unlock(target) => unlock::run(&target, io),
+        Request::Cleanup(req) => cleanup::run(&req, io),
         Request::Action(_) => anyhow::bail!("the action cannot run inside the action"),
     }
 }

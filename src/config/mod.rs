@@ -284,6 +284,20 @@ fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigErr
         )
         .hint("the heartbeat renews the lock every lock_ttl/3 and a renewal may take 30s: set lock_ttl to 2m or more (5m by default)"));
     }
+    for (field, keep) in [
+        (
+            "keep_task_definitions",
+            service.cleanup.keep_task_definitions,
+        ),
+        ("keep_images", service.cleanup.keep_images),
+    ] {
+        if keep == 0 {
+            return Err(
+                ConfigError::new(file, format!("[cleanup] {field} must be at least 1"))
+                    .hint("the newest one may belong to a deploy still on its way"),
+            );
+        }
+    }
     if service.history.depth == 0 {
         return Err(ConfigError::new(file, "[history] depth must be at least 1")
             .hint("rollback needs the previous release"));

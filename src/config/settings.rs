@@ -85,6 +85,8 @@ pub struct ServiceSettings {
     pub history: HistorySettings,
     #[serde(default)]
     pub old_slot: OldSlotSettings,
+    #[serde(default)]
+    pub cleanup: CleanupSettings,
 }
 
 /// How the image is built and where it is pushed.
@@ -350,6 +352,46 @@ pub enum OldSlotPolicy {
     KeepWarm,
     /// Scale it to 0 after the bake, once read-back shows 0% on it: cheaper, slower rollback.
     ScaleToZero,
+}
+
+/// What cutover removes after itself: a failed release's tasks at the end of the run, and
+/// what `cutover cleanup` may delete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupSettings {
+    /// Scale a release that failed validation or was rolled back to 0 tasks on its slot at
+    /// the end of the run (never the live slot, never a slot holding another release).
+    /// `false` keeps it running for debugging, at full capacity, until the next stage.
+    #[serde(default = "yes")]
+    pub scale_down_failed: bool,
+    /// `cutover cleanup` keeps the newest this many task definition revisions of the
+    /// family whatever references them (1 or more).
+    #[serde(default = "default_keep")]
+    pub keep_task_definitions: u32,
+    /// `cutover cleanup` keeps the newest this many images of the repository by push time
+    /// whatever references them (1 or more): a build still on its way to a stage is safe.
+    #[serde(default = "default_keep")]
+    pub keep_images: u32,
+    /// `cutover cleanup` deletes images at all. Set `false` when other services or
+    /// environments deploy from the same ECR repository: their references are not visible
+    /// from this service's history and task definitions.
+    #[serde(default = "yes")]
+    pub delete_images: bool,
+}
+
+impl Default for CleanupSettings {
+    fn default() -> Self {
+        Self {
+            scale_down_failed: true,
+            keep_task_definitions: default_keep(),
+            keep_images: default_keep(),
+            delete_images: true,
+        }
+    }
+}
+
+fn default_keep() -> u32 {
+    10
 }
 
 fn yes() -> bool {

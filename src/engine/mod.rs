@@ -4,6 +4,7 @@
 
 mod alarms;
 mod calls;
+mod cleanup;
 mod error;
 mod lease;
 mod observe;
@@ -13,6 +14,7 @@ mod promote;
 mod ready;
 mod rehearse;
 mod rollback;
+mod scale_down;
 mod shift;
 mod stage;
 mod validate;
@@ -24,6 +26,7 @@ use crate::version::Version;
 
 pub use alarms::{Gate, alarms_for, not_a_gate};
 pub use calls::{Cancel, CancelHandle, Polling};
+pub use cleanup::{CleanupPlan, Decision};
 pub use error::EngineError;
 pub use observe::Observed;
 pub use plan::{Plan, Reach, Step, TaskDefinitionAction, longest, plan, steps};

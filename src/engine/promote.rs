@@ -413,6 +413,7 @@ impl<C: Cloud> Engine<'_, C> {
                 release.version
             ),
         );
+        self.scale_down_failed(lease, release).await;
         EngineError::RolledBack { slot: old, reason }
     }
 

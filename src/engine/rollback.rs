@@ -193,6 +193,9 @@ impl<C: Cloud> Engine<'_, C> {
             Some(slot),
             format!("{} live on {slot}", target.version),
         );
+        if let Some(cur) = &mv.current {
+            self.scale_down_failed(lease, cur).await;
+        }
         Ok(RollbackOutcome {
             version: Some(target.version.clone()),
             slot,

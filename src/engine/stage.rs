@@ -232,6 +232,10 @@ impl<C: Cloud> Engine<'_, C> {
             }
         }
         let _ = eng.record(lease, &undo.release, Status::Failed).await;
+        if undo.set_back.is_none() {
+            // It came up and failed validation: its tasks still run at full capacity.
+            self.scale_down_failed(lease, &undo.release).await;
+        }
     }
 
     /// Deploy only what the registry has: a missing digest fails before anything changes.

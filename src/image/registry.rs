@@ -99,6 +99,18 @@ impl Registry {
     /// The `org.opencontainers.image.revision` label of the image at `digest` (for an
     /// index, of its first image: every platform is built from the same commit).
     pub async fn revision(&self, repository: &str, digest: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .labels(repository, digest)
+            .await?
+            .and_then(|mut l| l.remove(REVISION_LABEL)))
+    }
+
+    /// The OCI labels of the image at `digest` (for an index, of its first image).
+    pub async fn labels(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {
         let mut manifest = self.manifest(repository, digest).await?;
         if manifest.config.is_none() {
             let Some(first) = manifest.manifests.first() else {
@@ -116,10 +128,7 @@ impl Registry {
             return Err(self.refusal(resp, &url).await);
         }
         let config: ImageConfig = read_json(resp, &url).await?;
-        Ok(config
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|mut l| l.remove(REVISION_LABEL)))
+        Ok(config.config.and_then(|c| c.labels))
     }
 
     async fn manifest(&self, repository: &str, reference: &str) -> anyhow::Result<Manifest> {

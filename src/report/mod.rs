@@ -3,6 +3,7 @@
 //! is logged and the deploy goes on.
 
 pub mod console;
+pub mod diff;
 pub mod github;
 mod queue;
 pub mod release_notes;

@@ -19,6 +19,8 @@ pub struct RunSummary<'a> {
     pub image: Option<String>,
     pub final_status: Option<String>,
     pub entries: &'a [Entry],
+    /// What the deploy changed against the live slot (`cutover diff`'s text), when known.
+    pub diff: Option<&'a str>,
 }
 
 pub fn markdown(s: &RunSummary<'_>) -> String {
@@ -91,6 +93,14 @@ pub fn markdown(s: &RunSummary<'_>) -> String {
             "```mermaid\nxychart-beta\n    title \"Production traffic on the new release (%)\"\n    x-axis [{}]\n    y-axis \"%\" 0 --> 100\n    line [{}]\n```",
             xs.join(", "),
             ys.join(", ")
+        );
+    }
+    if let Some(diff) = s.diff {
+        // A fenced block: the diff's lines keep their + - ~ marks and alignment.
+        let _ = writeln!(
+            md,
+            "\n### Changes\n\n```\n{}\n```",
+            diff.trim_end().replace("```", "'''")
         );
     }
     let checks: Vec<&Entry> = s
@@ -224,7 +234,23 @@ mod tests {
             image: Some("r@sha256:ab".into()),
             final_status: Some("Promoted".into()),
             entries: &entries,
+            diff: None,
         });
         insta::assert_snapshot!(md);
+        let with_diff = markdown(&RunSummary {
+            verb: "promote",
+            environment: "production",
+            service: "web",
+            from_version: None,
+            to_version: None,
+            image: None,
+            final_status: None,
+            entries: &entries,
+            diff: Some("task definition\n  ~ cpu: 256 → 512\n"),
+        });
+        assert!(
+            with_diff.contains("### Changes\n\n```\ntask definition\n  ~ cpu: 256 → 512\n```"),
+            "{with_diff}"
+        );
     }
 }

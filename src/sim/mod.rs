@@ -355,5 +355,6 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
         },
         history: HistorySettings { depth: 10 },
         old_slot: OldSlotSettings { policy: old_slot },
+        cleanup: Default::default(),
     }
 }

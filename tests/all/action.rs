@@ -347,6 +347,9 @@ fn the_action_deploys_reports_to_github_and_never_prints_a_secret() {
         "rollback",
         "Building",
         "Pushing",
+        // What the deploy changed against the live slot (cutover diff), values hidden.
+        "### Changes",
+        "container web: image",
     ] {
         assert!(
             first.summary.contains(part),

@@ -7,7 +7,7 @@ use cutover::version::Version;
 
 use crate::moto::Stack;
 
-async fn cloud(stack: &Stack) -> AwsCloud {
+pub(crate) async fn cloud(stack: &Stack) -> AwsCloud {
     let dir = tempfile::tempdir().unwrap();
     let root = stack.config_dir(dir.path());
     let context = Context {
@@ -28,7 +28,7 @@ async fn cloud(stack: &Stack) -> AwsCloud {
     )
 }
 
-fn spec(stack: &Stack, version: &str, cpu: &str) -> TaskSpec {
+pub(crate) fn spec(stack: &Stack, version: &str, cpu: &str) -> TaskSpec {
     let content = serde_json::json!({
         "family": stack.str("task_definition_family"),
         "networkMode": "awsvpc",

@@ -485,6 +485,20 @@ fn the_release_story_against_moto() {
         out.contains("expected") && out.contains("not in the registry yet"),
         "{out}"
     );
+    // plan ends with the diff against the live slot; `diff` is that part alone.
+    assert!(
+        out.contains("task definition\n") && out.contains("→ v1.5.0"),
+        "{out}"
+    );
+    let out = w.expect(0, &["diff", "--tag", "v1.5.0"]);
+    assert!(
+        out.contains("diff      v1.0.0 on")
+            && out.contains("  ~ container web: image: ")
+            && out.contains("settings (no record of the settings v1.0.0 was deployed with")
+            && out.contains("strategy  "),
+        "{out}"
+    );
+    assert!(!out.contains("expected"), "diff prints no plan: {out}");
     w.expect(
         0,
         &["stage", "--dry-run", "--tag", "v1.4.0", "--image", &image],

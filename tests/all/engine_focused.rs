@@ -470,7 +470,22 @@ fn a_warm_rollback_reads_back_its_flip_ten_calls_in() {
             .iter()
             .map(|(_, o)| o.as_str())
             .collect();
-        assert_eq!(after, ["read_lock", "record", "read_lock", "delete_lock"]);
+        // After the read-back (production is safe by then): the rollback recorded, the
+        // release left scaled to 0 (`[cleanup] scale_down_failed`: weights and its slot
+        // re-read, the lock re-read before the write), the lock released.
+        assert_eq!(
+            after,
+            [
+                "read_lock",
+                "record",
+                "production_weights",
+                "read_slot",
+                "read_lock",
+                "update_slot",
+                "read_lock",
+                "delete_lock"
+            ]
+        );
         let to_read_back = calls[read_back].0 - calls[0].0;
         assert!(to_read_back < 2_000, "{to_read_back}ms to the read-back");
         assert!(started.elapsed() < Duration::from_secs(3));

@@ -20,6 +20,7 @@ from tfparse import attr, blocks_of
 NO_RESOURCE_ACTIONS: dict[str, str] = {
     "ecr:GetAuthorizationToken": "registry-wide login token; the token grants nothing by itself",
     "ecs:DescribeTaskDefinition": "ECS defines no resource type for DescribeTaskDefinition",
+    "ecs:DeregisterTaskDefinition": "ECS defines no resource type for DeregisterTaskDefinition",
     "ecs:ListTaskDefinitions": "account-wide listing; no resource type",
     "elasticloadbalancing:DescribeListeners": "ELBv2 Describe* actions have no resource type",
     "elasticloadbalancing:DescribeRules": "ELBv2 Describe* actions have no resource type",

@@ -96,6 +96,13 @@ COMMAND_CALLS: dict[str, list[tuple[str, str]]] = {
         ("iam:GetRole", "aws_iam_role.execution.arn"),
     ],
     "status": READ,
+    # Only with the optional policy (cleanup_policy.tf); a dry run needs READ alone.
+    "cleanup": READ
+    + [
+        ("ecs:DeregisterTaskDefinition", "*"),
+        ("ecr:BatchDeleteImage", "aws_ecr_repository.this.arn"),
+        ("ecr:DescribeImages", "aws_ecr_repository.this.arn"),
+    ],
     "build": [("ecr:GetAuthorizationToken", "*"), ("ecr:BatchGetImage", "aws_ecr_repository.this.arn")] + BUILD,
 }
 # Commands whose job may hold a role that moves production traffic.
@@ -251,6 +258,10 @@ def terraform_roles(values: dict[str, Any] | None = None) -> dict[str, Role]:
         if b.kind == "resource" and b.type == "aws_iam_role_policy":
             role = _ref(attr(b.body, "role"), r"aws_iam_role\.(\w+)\.id")
             doc = _ref(attr(b.body, "policy"), r"data\.aws_iam_policy_document\.(\w+)\.json")
+            # An optional policy (`count = var.x ? 1 : 0`) counts only when switched on.
+            switch = _ref(attr(b.body, "count"), r"var\.(\w+) \? 1 : 0")
+            if switch and not inputs.get(switch):
+                continue
             if role in roles and doc in docs:
                 roles[role].statements += docs[doc]
     return roles

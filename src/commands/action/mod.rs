@@ -41,6 +41,9 @@ pub enum ActionVerb {
     Verify,
     /// Break the deploy lock (a dead run's); only from a protected environment.
     Unlock,
+    /// Remove what nothing references (`dry-run: true` lists it only); needs the optional
+    /// cleanup IAM policy.
+    Cleanup,
 }
 
 impl ActionVerb {
@@ -54,6 +57,7 @@ impl ActionVerb {
             ActionVerb::Status => "status",
             ActionVerb::Verify => "verify",
             ActionVerb::Unlock => "unlock",
+            ActionVerb::Cleanup => "cleanup",
         }
     }
 
@@ -139,6 +143,11 @@ impl ActionRequest {
             }),
             ActionVerb::Verify => Request::Verify(target),
             ActionVerb::Unlock => Request::Unlock(target),
+            ActionVerb::Cleanup => Request::Cleanup(super::CleanupRequest {
+                target,
+                apply: !self.dry_run,
+                json: false,
+            }),
         }
     }
 }

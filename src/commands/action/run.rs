@@ -262,6 +262,7 @@ fn write_summary(
         image: outcome.image.clone(),
         final_status: outcome.status.map(|s| s.to_string()),
         entries: &entries,
+        diff: outcome.diff.as_deref(),
     });
     if let Err(e) = summary::append_summary(path, &md) {
         tracing::warn!("writing the job summary to {}: {e}", path.display());

@@ -31,4 +31,6 @@ module "service" {
   github_stage_environments   = var.github_stage_environments
   github_promote_environments = var.github_promote_environments
   github_oidc_provider_arn    = var.github_oidc_provider_arn
+
+  enable_cleanup_policy = var.enable_cleanup_policy
 }

@@ -83,3 +83,9 @@ variable "vpc_endpoints_enabled" {
   type        = bool
   default     = false
 }
+
+variable "enable_cleanup_policy" {
+  description = "Let the promote role run `cutover cleanup --apply` (deregister unreferenced task definitions, delete unreferenced images)."
+  type        = bool
+  default     = false
+}

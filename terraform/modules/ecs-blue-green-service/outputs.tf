@@ -59,6 +59,11 @@ output "promote_role_arn" {
   value       = aws_iam_role.promote.arn
 }
 
+output "cleanup_policy_enabled" {
+  description = "Whether the promote role may run `cutover cleanup --apply` (enable_cleanup_policy)."
+  value       = length(aws_iam_role_policy.cleanup) == 1
+}
+
 output "github_oidc_provider_arn" {
   description = "ARN of the GitHub OIDC provider the stage and promote roles trust (created here or passed in)."
   value       = local.github_oidc_provider_arn

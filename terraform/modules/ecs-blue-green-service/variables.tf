@@ -307,3 +307,9 @@ variable "ssm_prefix" {
     error_message = "ssm_prefix must start with '/' and not end with one, e.g. /cutover."
   }
 }
+
+variable "enable_cleanup_policy" {
+  description = "Attach the cutover-cleanup policy (ecs:DeregisterTaskDefinition, ecr:BatchDeleteImage on this repository) to the promote role, for `cutover cleanup --apply` / the action's `command: cleanup`."
+  type        = bool
+  default     = false
+}
