@@ -6,6 +6,7 @@ mod alarms;
 mod calls;
 mod error;
 mod lease;
+mod lockstep;
 mod observe;
 mod plan;
 mod plans;
@@ -14,6 +15,7 @@ mod ready;
 mod rollback;
 mod shift;
 mod stage;
+mod train;
 mod validate;
 mod wiring;
 
@@ -30,6 +32,7 @@ pub use plans::{PromotePlan, RollbackPlan};
 pub use promote::PromoteOutcome;
 pub use rollback::{RollbackOutcome, RollbackPath, rollback_target};
 pub use stage::{StageOutcome, StageRequest};
+pub use train::{Member, MemberOutcome, Train, TrainOutcome};
 
 use lease::Lease;
 

@@ -26,5 +26,6 @@ mod sim_lease;
 mod sim_property;
 mod sim_regressions;
 mod sim_support;
+mod train;
 mod warm;
 mod wiring;
