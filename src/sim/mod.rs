@@ -29,7 +29,7 @@ pub use cloud::SimCloud;
 pub use faults::{AwsErrorAt, EcsFailure, Faults, Profile};
 pub use rng::Rng;
 pub use scenario::{RunReport, Scenario, run, seeds_from_env};
-pub use train::{TrainReport, TrainScenario, member_name, run_train};
+pub use train::{TrainReport, TrainScenario, bench as bench_train, member_name, run_train};
 pub use world::{EPOCH_MS, Metrics};
 
 /// The release live when a simulation starts, and the one being deployed.

@@ -326,3 +326,33 @@ fn check_stage(sims: &[Sim], o: &TrainOutcome, violations: &mut Vec<String>) {
         }
     }
 }
+
+/// The benchmark's figures for `size` services deployed in one run, all calm: virtual
+/// wall time (ms) and AWS calls. One service goes through today's single-service
+/// `deploy`, so the ratios compare a train with what it replaces.
+pub async fn bench(size: usize, strategy: StrategyKind) -> (u64, u64) {
+    if size > 1 {
+        let r = run_train(TrainScenario::calm(size, strategy)).await;
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        return (r.elapsed_ms, r.calls);
+    }
+    let start = tokio::time::Instant::now();
+    let mut rng = Rng::new(1u64.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let _ = Profile::Calm.faults(&mut rng);
+    let policy = if rng.chance(0.5) {
+        OldSlotPolicy::KeepWarm
+    } else {
+        OldSlotPolicy::ScaleToZero
+    };
+    let sim = Sim::new(1000, Default::default(), settings(strategy, policy));
+    let cloud = sim.runner("alice", None);
+    let eng = Engine::new(&cloud, &cloud, &sim.settings, "alice");
+    let r = eng
+        .deploy(&StageRequest {
+            spec: sim.spec(NEW),
+        })
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    let calls = sim.metrics().calls.iter().map(|c| u64::from(*c)).sum();
+    (start.elapsed().as_millis() as u64, calls)
+}

@@ -98,3 +98,31 @@ fn train_alarm_in_one_member_during_the_canary_rolls_every_member_back() {
         report.outcomes
     );
 }
+
+/// Issue 17's benchmark in virtual time: 1, 5 and 20 services in one run. Targets: 20
+/// services within 1.5× one's wall time and 20× one's AWS calls.
+#[test]
+fn train_bench_twenty_services_take_about_the_time_of_one() {
+    for strategy in [StrategyKind::AllAtOnce, StrategyKind::Canary] {
+        let (one_ms, one_calls) = block_on(cutover::sim::bench_train(1, strategy));
+        for size in [5usize, 20] {
+            let (ms, calls) = block_on(cutover::sim::bench_train(size, strategy));
+            let wall = ms as f64 / one_ms as f64;
+            let per = calls as f64 / one_calls as f64;
+            println!(
+                "{strategy:?}: {size} services {:.1}s {calls} calls; 1 service {:.1}s {one_calls} calls; wall ×{wall:.2}, calls ×{per:.2} (per member ×{:.2})",
+                ms as f64 / 1000.0,
+                one_ms as f64 / 1000.0,
+                per / size as f64
+            );
+            assert!(
+                wall <= 1.5,
+                "{size} services took ×{wall:.2} the wall time of one"
+            );
+            assert!(
+                per <= size as f64,
+                "{size} services made ×{per:.2} the calls of one"
+            );
+        }
+    }
+}
