@@ -4,6 +4,7 @@
 //! invariant: members never end on different releases unless the train says RollbackFailed
 //! and names them; each world keeps checking its own invariants on every call.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -118,6 +119,9 @@ pub struct TrainReport {
     pub elapsed_ms: u64,
     /// The last lines of every member's event log, for a failing seed.
     pub log: Vec<String>,
+    /// Per port call, the most made by all members together in one virtual second (how
+    /// close a train comes to AWS's per-API rate limits).
+    pub peak_per_second: BTreeMap<String, u32>,
 }
 
 pub fn member_name(i: usize) -> String {
@@ -187,6 +191,7 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
     };
     let mut calls = 0;
     let mut log = Vec::new();
+    let mut per_second = BTreeMap::<(String, u64), u32>::new();
     for (i, sim) in sims.iter().enumerate() {
         let expect = expect.as_ref().filter(|_| {
             // An alarm that fires after the bake is the on-call's business, as for one
@@ -204,6 +209,16 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
             .map(|c| u64::from(*c))
             .sum::<u64>();
         let l = sim.log();
+        for line in &l {
+            // "{ms} {runner} {op} -> {result}"
+            let mut words = line.split_whitespace();
+            if let (Some(ms), Some(_), Some(op), Some("->")) =
+                (words.next(), words.next(), words.next(), words.next())
+                && let Ok(ms) = ms.parse::<u64>()
+            {
+                *per_second.entry((op.to_string(), ms / 1000)).or_default() += 1;
+            }
+        }
         log.extend(
             l[l.len().saturating_sub(8)..]
                 .iter()
@@ -217,6 +232,13 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
         calls,
         elapsed_ms: start.elapsed().as_millis() as u64,
         log,
+        peak_per_second: per_second
+            .into_iter()
+            .fold(BTreeMap::new(), |mut peak, ((op, _), n)| {
+                let p = peak.entry(op).or_default();
+                *p = n.max(*p);
+                peak
+            }),
     }
 }
 
@@ -330,11 +352,11 @@ fn check_stage(sims: &[Sim], o: &TrainOutcome, violations: &mut Vec<String>) {
 /// The benchmark's figures for `size` services deployed in one run, all calm: virtual
 /// wall time (ms) and AWS calls. One service goes through today's single-service
 /// `deploy`, so the ratios compare a train with what it replaces.
-pub async fn bench(size: usize, strategy: StrategyKind) -> (u64, u64) {
+pub async fn bench(size: usize, strategy: StrategyKind) -> (u64, u64, BTreeMap<String, u32>) {
     if size > 1 {
         let r = run_train(TrainScenario::calm(size, strategy)).await;
         assert!(r.violations.is_empty(), "{:?}", r.violations);
-        return (r.elapsed_ms, r.calls);
+        return (r.elapsed_ms, r.calls, r.peak_per_second);
     }
     let start = tokio::time::Instant::now();
     let mut rng = Rng::new(1u64.wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -354,5 +376,5 @@ pub async fn bench(size: usize, strategy: StrategyKind) -> (u64, u64) {
         .await;
     assert!(r.is_ok(), "{r:?}");
     let calls = sim.metrics().calls.iter().map(|c| u64::from(*c)).sum();
-    (start.elapsed().as_millis() as u64, calls)
+    (start.elapsed().as_millis() as u64, calls, BTreeMap::new())
 }
