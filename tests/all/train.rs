@@ -127,3 +127,120 @@ fn train_bench_twenty_services_take_about_the_time_of_one() {
         }
     }
 }
+
+/// Two trains sharing a member, started at once: locks are taken in sorted order, so one
+/// train is refused (exit 5, naming the member) and releases what it took; neither waits on
+/// the other and no lock is left behind.
+#[test]
+fn train_overlapping_trains_never_deadlock_and_leave_no_lock() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{EngineError, StageRequest, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, settings, version};
+
+    block_on(async {
+        let sims: Vec<Sim> = (0..3)
+            .map(|i| {
+                Sim::new(
+                    70 + i,
+                    Faults::default(),
+                    settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+                )
+            })
+            .collect();
+        let train = |who: &str, ids: &[usize]| {
+            ids.iter()
+                .map(|&i| {
+                    let cloud = sims[i].runner(who, None);
+                    (i, cloud)
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = train("a", &[0, 1]);
+        let b = train("b", &[2, 1]);
+        let (ta, tb) = (
+            Train::new(members(&sims, &a, "a")).expect("train a"),
+            Train::new(members(&sims, &b, "b")).expect("train b"),
+        );
+        let requests = |clouds: &[(usize, cutover::sim::SimCloud)]| {
+            clouds
+                .iter()
+                .map(|(i, _)| {
+                    (
+                        cutover::sim::member_name(*i),
+                        StageRequest {
+                            spec: sims[*i].spec(NEW),
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let (ra, rb) = (requests(&a), requests(&b));
+        let (oa, ob) = tokio::join!(ta.deploy(&ra), tb.deploy(&rb));
+        let refused = [&oa, &ob]
+            .iter()
+            .filter(|o| matches!(o.error, Some(EngineError::LockHeld { .. })))
+            .count();
+        let promoted = [&oa, &ob]
+            .iter()
+            .filter(|o| o.status == Status::Promoted)
+            .count();
+        assert_eq!(
+            (refused, promoted),
+            (1, 1),
+            "a: {:?} {:?}\nb: {:?} {:?}",
+            oa.status,
+            oa.error,
+            ob.status,
+            ob.error
+        );
+        let held = [&oa, &ob]
+            .into_iter()
+            .find_map(|o| o.error.as_ref().map(ToString::to_string))
+            .expect("one refusal");
+        assert!(held.contains("service svc01"), "{held}");
+        for (i, sim) in sims.iter().enumerate() {
+            assert_eq!(sim.lock_holder(), None, "svc0{i} lock left behind");
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+            let live = sim.weights().live().and_then(|s| sim.version_on(s));
+            assert!(
+                live == Some(version(NEW)) || live == Some(version(OLD)),
+                "{live:?}"
+            );
+        }
+        // The refused train's members did not move: each train is all or nothing.
+        let (winner, loser) = if oa.status == Status::Promoted {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        for (i, _) in winner {
+            let s = &sims[*i];
+            assert_eq!(
+                s.weights().live().and_then(|x| s.version_on(x)),
+                Some(version(NEW))
+            );
+        }
+        for (i, _) in loser.iter().filter(|(i, _)| *i != 1) {
+            let s = &sims[*i];
+            assert_eq!(
+                s.weights().live().and_then(|x| s.version_on(x)),
+                Some(version(OLD))
+            );
+        }
+    });
+}
+
+fn members<'a>(
+    sims: &'a [cutover::sim::Sim],
+    clouds: &'a [(usize, cutover::sim::SimCloud)],
+    who: &str,
+) -> Vec<cutover::engine::Member<'a, cutover::sim::SimCloud>> {
+    clouds
+        .iter()
+        .map(|(i, c)| cutover::engine::Member {
+            service: cutover::sim::member_name(*i),
+            engine: cutover::engine::Engine::new(c, c, &sims[*i].settings, who.to_string()),
+        })
+        .collect()
+}
