@@ -244,3 +244,86 @@ fn members<'a>(
         })
         .collect()
 }
+
+/// Against moto (real SSM, ELBv2, ECS adapters): a train whose second member's lock is
+/// held by a live run is refused naming that member (exit 5), and the first member's lock,
+/// already taken, is released; once free, a promote of a release nobody staged is refused
+/// for both members with their production weights untouched and no lock left behind.
+#[test]
+fn train_against_moto_locks_in_order_and_releases_every_lock_on_refusal() {
+    // The binary runs a command on its main thread (8 MiB of stack); a debug build's
+    // train over the AWS SDK polls deeper than a test thread's 2 MiB, so run it the same way.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(moto_train_refusals())
+        })
+        .expect("thread")
+        .join()
+        .expect("the moto train test");
+}
+
+async fn moto_train_refusals() {
+    use cutover::engine::{Engine, EngineError, Member, Train};
+    use cutover::ports::{Clock, Lock, Slot, Status, Store, Traffic, Weights};
+
+    let (Some(a), Some(b)) = (
+        crate::moto::Stack::create("ta"),
+        crate::moto::Stack::create("tb"),
+    ) else {
+        return;
+    };
+    let (api, api_settings) = crate::aws::cloud_and_settings(&a).await;
+    let (web, web_settings) = crate::aws::cloud_and_settings(&b).await;
+    let reporter = cutover::report::console::Console::stderr();
+    let train = || {
+        Train::new(vec![
+            Member {
+                service: "web".into(),
+                engine: Engine::new(&web, &reporter, &web_settings, "ci"),
+            },
+            Member {
+                service: "api".into(),
+                engine: Engine::new(&api, &reporter, &api_settings, "ci"),
+            },
+        ])
+        .expect("train")
+    };
+    let now = web.now();
+    let live = Lock {
+        owner: "another run".into(),
+        token: "other".into(),
+        acquired_at: now,
+        expires_at: now + 3_600_000,
+    };
+    web.create_lock(&live).await.unwrap();
+    let v = cutover::version::Version::parse("v9.9.9").unwrap();
+    let versions = vec![("api".to_string(), v.clone()), ("web".to_string(), v)];
+    let refused = train().promote(&versions).await;
+    let err = refused.error.expect("refused");
+    assert!(matches!(err, EngineError::LockHeld { .. }), "{err}");
+    assert!(err.to_string().contains("service web"), "{err}");
+    assert_eq!(api.read_lock().await.unwrap(), None, "api's lock was left");
+    assert_eq!(web.read_lock().await.unwrap(), Some(live));
+
+    web.delete_lock().await.unwrap();
+    let refused = train().promote(&versions).await;
+    assert_eq!(refused.status, Status::Failed);
+    assert_eq!(refused.members.len(), 2);
+    assert!(
+        refused.members.iter().all(|m| m.status == Status::Failed),
+        "{:?}",
+        refused.members
+    );
+    for cloud in [&api, &web] {
+        assert_eq!(cloud.read_lock().await.unwrap(), None);
+        assert_eq!(
+            cloud.production_weights().await.unwrap(),
+            Weights::all_on(Slot::Blue)
+        );
+    }
+}
