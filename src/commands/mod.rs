@@ -14,6 +14,7 @@ mod rollback;
 mod session;
 mod signals;
 mod status;
+mod train;
 mod unlock;
 mod verify;
 
@@ -176,8 +177,14 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         Request::Init(req) => init::run(&req, io.out),
         Request::Render(req) => render::run(&req, io.out),
         Request::Release(verb, req) => deploy::run(verb, &req, io),
-        Request::Promote(req) => promote::run(&req, io),
-        Request::Rollback(req) => rollback::run(&req, io),
+        Request::Promote(req) => match train::services(&req.target) {
+            Some(services) => train::promote(&req, services, io),
+            None => promote::run(&req, io),
+        },
+        Request::Rollback(req) => match train::services(&req.target) {
+            Some(services) => train::rollback(&req, services, io),
+            None => rollback::run(&req, io),
+        },
         Request::Status(req) => status::run(&req, io),
         Request::Verify(target) => verify::run(&target, io),
         Request::Unlock(target) => unlock::run(&target, io),

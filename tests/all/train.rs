@@ -327,3 +327,84 @@ async fn moto_train_refusals() {
         );
     }
 }
+
+/// The CLI against moto: `promote --service a,b` runs the two as a train. Nothing is
+/// staged, so both members refuse (exit 2), the table names both, and neither service's
+/// production weights nor locks changed; `rollback --service a,b` with no earlier release
+/// is refused the same way.
+#[test]
+fn train_cli_promote_of_two_services_refuses_as_one_and_changes_nothing() {
+    use cutover::ports::{Slot, Store, Traffic, Weights};
+
+    let (Some(a), Some(b)) = (
+        crate::moto::Stack::create("tca"),
+        crate::moto::Stack::create("tcb"),
+    ) else {
+        return;
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let root = a.config_dir(dir_a.path());
+    let root_b = b.config_dir(dir_b.path());
+    // One deploy/ folder holding both services (one environment).
+    let from = root_b.join("services").join(&b.name);
+    let to = root.join("services").join(&b.name);
+    std::fs::create_dir_all(&to).unwrap();
+    for f in std::fs::read_dir(&from).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+    }
+    let services = format!("{},{}", a.name, b.name);
+    let run = |args: &[&str]| {
+        let mut cmd = crate::services::cutover_in(dir_a.path());
+        cmd.args(["--config-dir", root.to_str().unwrap()])
+            .args(args);
+        for (k, v) in a.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[
+        "promote",
+        "--env",
+        "test",
+        "--service",
+        &services,
+        "--tag",
+        "v9.9.9",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stdout.contains("train Failed"), "{stdout}");
+    assert!(
+        stdout.contains(&a.name) && stdout.contains(&b.name),
+        "{stdout}"
+    );
+    assert!(stderr.contains("refusing to promote v9.9.9"), "{stderr}");
+    let out = run(&["rollback", "--env", "test", "--service", &services]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("train Failed"), "{stdout}");
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    for stack in [&a, &b] {
+                        let (cloud, _) = crate::aws::cloud_and_settings(stack).await;
+                        assert_eq!(cloud.read_lock().await.unwrap(), None);
+                        assert_eq!(
+                            cloud.production_weights().await.unwrap(),
+                            Weights::all_on(Slot::Blue)
+                        );
+                    }
+                })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
