@@ -39,6 +39,8 @@ pub struct TrainScenario {
     pub deploy: bool,
     /// Roll the whole train back once it is promoted.
     pub rollback: bool,
+    /// At least this share of every member's calls is throttled (AWS's bad day).
+    pub throttle: f64,
 }
 
 impl TrainScenario {
@@ -68,6 +70,7 @@ impl TrainScenario {
             strategies,
             deploy: rng.chance(0.5),
             rollback: rng.chance(0.3),
+            throttle: 0.0,
         }
     }
 
@@ -79,6 +82,7 @@ impl TrainScenario {
             strategies: vec![strategy; size],
             deploy: true,
             rollback: false,
+            throttle: 0.0,
         }
     }
 }
@@ -139,7 +143,8 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
         .map(|(i, (profile, strategy))| {
             let seed = scenario.seed.wrapping_mul(1000) + i as u64;
             let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
-            let faults = profile.faults(&mut rng);
+            let mut faults = profile.faults(&mut rng);
+            faults.throttle = faults.throttle.max(scenario.throttle);
             let policy = if rng.chance(0.5) {
                 OldSlotPolicy::KeepWarm
             } else {

@@ -408,3 +408,45 @@ fn train_cli_promote_of_two_services_refuses_as_one_and_changes_nothing() {
         .join()
         .unwrap();
 }
+
+/// The bad day: a third of every call throttled while one member's alarm fires during the
+/// canary — every member still goes back to its old release, and a promoted train is still
+/// rolled back whole under the same throttling.
+#[test]
+fn train_rolls_back_whole_while_a_member_fails_and_aws_throttles() {
+    let mut failing = TrainScenario::calm(4, StrategyKind::Canary);
+    failing.profiles[1] = Profile::Alarm;
+    failing.throttle = 0.33;
+    let report = (1..300)
+        .map(|seed| {
+            block_on(run_train(TrainScenario {
+                seed,
+                ..failing.clone()
+            }))
+        })
+        .find(|r| r.outcomes[0].starts_with("deploy: RolledBack"))
+        .expect("some seed fires the alarm mid-shift");
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0]
+            .contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack, svc03 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+
+    let mut calm = TrainScenario::calm(4, StrategyKind::Linear);
+    calm.rollback = true;
+    calm.throttle = 0.33;
+    let report = block_on(run_train(calm));
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].starts_with("deploy: Promoted"),
+        "{:?}",
+        report.outcomes
+    );
+    assert!(
+        report.outcomes[1].starts_with("rollback: RolledBack [svc00 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+}
