@@ -450,3 +450,87 @@ fn train_rolls_back_whole_while_a_member_fails_and_aws_throttles() {
         report.outcomes
     );
 }
+
+/// The runner dies mid-train (the process gone at an await point: every member stops at
+/// once, locks left behind). After the locks expire, a re-run of the train — the approval
+/// job's promote, or a rollback — converges every member onto one release (invariant 6 for
+/// the train), wherever the crash happened: staging, canary, bake.
+#[test]
+fn train_rerun_after_a_crash_converges_every_member_onto_one_release() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{StageRequest, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, member_name, settings, version};
+    use std::time::Duration;
+
+    for (n, kill_after) in [5u64, 40, 90, 150, 230, 300, 420].into_iter().enumerate() {
+        for rerun_promotes in [true, false] {
+            block_on(async {
+                let sims: Vec<Sim> = (0..3)
+                    .map(|i| {
+                        let strategy = [StrategyKind::Canary, StrategyKind::Linear][i % 2];
+                        Sim::new(
+                            90 + i as u64,
+                            Faults::default(),
+                            settings(strategy, OldSlotPolicy::KeepWarm),
+                        )
+                    })
+                    .collect();
+                let ci: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+                let train = Train::new(members(&sims, &ci, "ci")).expect("train");
+                let requests: Vec<_> = (0..3)
+                    .map(|i| {
+                        (
+                            member_name(i),
+                            StageRequest {
+                                spec: sims[i].spec(NEW),
+                            },
+                        )
+                    })
+                    .collect();
+                let crashed =
+                    tokio::time::timeout(Duration::from_secs(kill_after), train.deploy(&requests))
+                        .await
+                        .is_err();
+                assert!(crashed, "kill at {kill_after}s came after the deploy ended");
+                drop(train);
+                tokio::time::sleep(Duration::from_secs(301)).await;
+                let ops: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ops", None))).collect();
+                let again = Train::new(members(&sims, &ops, "ops")).expect("train");
+                let end = if rerun_promotes {
+                    let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+                    again.promote(&versions).await
+                } else {
+                    again.rollback().await
+                };
+                let live: Vec<_> = sims
+                    .iter()
+                    .map(|s| s.weights().live().and_then(|x| s.version_on(x)))
+                    .collect();
+                let what = format!(
+                    "case {n}: killed at {kill_after}s, re-run {}: {} {:?} live {live:?}",
+                    if rerun_promotes {
+                        "promote"
+                    } else {
+                        "rollback"
+                    },
+                    end.status,
+                    end.error
+                );
+                println!("{what}");
+                assert!(live.iter().all(|v| v == &live[0]), "{what}");
+                let want = if end.status == Status::Promoted {
+                    NEW
+                } else {
+                    OLD
+                };
+                assert_eq!(live[0], Some(version(want)), "{what}");
+                for s in &sims {
+                    s.check_end_state(live[0].as_ref());
+                    assert!(s.violations().is_empty(), "{what}: {:?}", s.violations());
+                    assert_eq!(s.lock_holder(), None, "{what}");
+                }
+            });
+        }
+    }
+}
