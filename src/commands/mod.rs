@@ -17,6 +17,7 @@ mod session;
 mod signals;
 mod simulate;
 mod status;
+mod train;
 mod unlock;
 mod verify;
 
@@ -188,8 +189,14 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         Request::Init(req) => init::run(&req, io.out),
         Request::Render(req) => render::run(&req, io.out),
         Request::Release(verb, req) => deploy::run(verb, &req, io),
-        Request::Promote(req) => promote::run(&req, io),
-        Request::Rollback(req) => rollback::run(&req, io),
+        Request::Promote(req) => match train::services(&req.target) {
+            Some(services) => train::promote(&req, services, io),
+            None => promote::run(&req, io),
+        },
+        Request::Rollback(req) => match train::services(&req.target) {
+            Some(services) => train::rollback(&req, services, io),
+            None => rollback::run(&req, io),
+        },
         Request::Status(req) => status::run(&req, io),
         Request::Simulate(req) => simulate::run(&req, io.out),
         Request::Verify(target) => verify::run(&target, io),

@@ -138,6 +138,25 @@ impl Session {
         .with_cancel(self.cancel.clone())
     }
 
+    /// [`Self::engine`] reporting through `reporter` (a train names each member's lines).
+    pub fn engine_reporting<'a>(
+        &'a self,
+        reporter: &'a (dyn Reporter + Sync),
+    ) -> Engine<'a, AwsCloud> {
+        Engine::new(
+            &self.cloud,
+            reporter,
+            &self.loaded.service,
+            self.owner.clone(),
+        )
+        .with_cancel(self.cancel.clone())
+    }
+
+    /// Where this session's status lines go (the console and the command's reporters).
+    pub fn reporter(&self) -> &(dyn Reporter + Sync) {
+        &self.reporter
+    }
+
     /// An engine over a guard that refuses every write: for `plan` and `--dry-run`.
     pub fn dry_engine<'a>(
         &'a self,

@@ -7,6 +7,7 @@ mod calls;
 mod cleanup;
 mod error;
 mod lease;
+mod lockstep;
 mod observe;
 mod plan;
 mod plans;
@@ -17,6 +18,7 @@ mod rollback;
 mod scale_down;
 mod shift;
 mod stage;
+mod train;
 mod validate;
 mod wiring;
 
@@ -34,6 +36,7 @@ pub use plans::{PromotePlan, RollbackPlan};
 pub use promote::PromoteOutcome;
 pub use rollback::{RollbackOutcome, RollbackPath, rollback_target};
 pub use stage::{StageOutcome, StageRequest};
+pub use train::{Member, MemberOutcome, Train, TrainOutcome};
 
 use lease::Lease;
 

@@ -133,7 +133,7 @@ pub(crate) struct Fallback {
 
 impl Fallback {
     /// Before any traffic moved, the other slot is the live one: good by definition.
-    fn of(observed: &Observed, old: Slot, weight: u8) -> Self {
+    pub(crate) fn of(observed: &Observed, old: Slot, weight: u8) -> Self {
         let td = observed.slot(old).task_definition.as_ref();
         let proven = weight == 0
             || td.is_some_and(|td| {
@@ -331,7 +331,16 @@ impl<C: Cloud> Engine<'_, C> {
                 return Err(EngineError::failed(during, reason));
             }
         }
-        // Verifiably live (invariant 9): weights read back and the slot still healthy.
+        self.verify_live(new, &start.release).await
+    }
+
+    /// Verifiably live (invariant 9): weights read back all on `new` and the slot still
+    /// healthy. The end of every shift, a train's members' too.
+    pub(crate) async fn verify_live(
+        &self,
+        new: Slot,
+        release: &Release,
+    ) -> Result<(), EngineError> {
         let weights = self
             .read("read back production weights", || {
                 self.cloud.production_weights()
@@ -347,7 +356,7 @@ impl<C: Cloud> Engine<'_, C> {
             .read("read the new slot", || self.cloud.read_slot(new))
             .await?
             .desired;
-        if let Err(state) = slot_ready(self, new, &start.release.task_definition, desired).await? {
+        if let Err(state) = slot_ready(self, new, &release.task_definition, desired).await? {
             return Err(EngineError::failed(
                 "Baking",
                 format!("unhealthy after the bake: {state}"),
@@ -360,7 +369,7 @@ impl<C: Cloud> Engine<'_, C> {
     /// production: then nothing moves and a human is paged (`cutover rollback` brings the
     /// last good release back up), since flipping would put production on a release no
     /// validation passed (invariant 1).
-    async fn fall_back(
+    pub(crate) async fn fall_back(
         &self,
         lease: &Lease,
         release: &Release,
@@ -418,7 +427,7 @@ impl<C: Cloud> Engine<'_, C> {
     }
 
     /// Scale the previous slot to 0, only once a read-back shows no traffic on it.
-    async fn scale_down_old(&self, lease: &Lease, old: Slot) -> Result<(), EngineError> {
+    pub(crate) async fn scale_down_old(&self, lease: &Lease, old: Slot) -> Result<(), EngineError> {
         let weights = self
             .read("read back production weights", || {
                 self.cloud.production_weights()

@@ -151,7 +151,7 @@ impl<C: Cloud> Engine<'_, C> {
         result
     }
 
-    async fn rollback_locked(
+    pub(crate) async fn rollback_locked(
         &self,
         lease: &Lease,
         to: Option<&Version>,

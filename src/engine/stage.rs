@@ -25,6 +25,9 @@ pub struct StageOutcome {
     pub release: Release,
     /// The release was already live at 100%: nothing was staged.
     pub already_live: bool,
+    /// What production ran when the stage began (a train's "from").
+    #[serde(skip)]
+    pub from: Option<crate::version::Version>,
 }
 
 impl<C: Cloud> Engine<'_, C> {
@@ -70,6 +73,9 @@ impl<C: Cloud> Engine<'_, C> {
             observed = self.observe_locked(lease).await?;
         }
         let plan = plan(spec, &observed, self.settings)?;
+        let from = plan
+            .live
+            .and_then(|live| observed.slot(live).version().cloned());
         self.require_image(&spec.digest).await?;
         if let Some(live) = plan.live
             && let Some(td) = &observed.slot(live).task_definition
@@ -83,6 +89,7 @@ impl<C: Cloud> Engine<'_, C> {
                 plan,
                 release,
                 already_live: true,
+                from,
             });
         }
         self.report(
@@ -111,6 +118,7 @@ impl<C: Cloud> Engine<'_, C> {
                     plan,
                     release,
                     already_live: false,
+                    from,
                 })
             }
             Err(e @ EngineError::LockLost { .. }) => Err(e),

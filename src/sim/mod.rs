@@ -13,6 +13,7 @@ pub mod report;
 mod rng;
 mod scenario;
 mod store;
+mod train;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +33,7 @@ pub use faults::{AwsErrorAt, EcsFailure, Faults, HANG, KillAt, Outage, Profile, 
 pub use recovery::rollback_workflow;
 pub use rng::Rng;
 pub use scenario::{RunReport, Scenario, run, run_as, run_with, seeds_from_env};
+pub use train::{TrainReport, TrainScenario, bench as bench_train, member_name, run_train};
 pub use world::{EPOCH_MS, Metrics, StatusAt};
 
 /// The release live when a simulation starts, and the one being deployed.

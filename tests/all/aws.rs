@@ -8,6 +8,13 @@ use cutover::version::Version;
 use crate::moto::Stack;
 
 pub(crate) async fn cloud(stack: &Stack) -> AwsCloud {
+    cloud_and_settings(stack).await.0
+}
+
+/// The adapter for `stack` and the service settings it was built from (what an engine takes).
+pub async fn cloud_and_settings(
+    stack: &Stack,
+) -> (AwsCloud, cutover::config::settings::ServiceSettings) {
     let dir = tempfile::tempdir().unwrap();
     let root = stack.config_dir(dir.path());
     let context = Context {
@@ -19,13 +26,14 @@ pub(crate) async fn cloud(stack: &Stack) -> AwsCloud {
         build_dir: dir.path().join("build"),
     };
     let loaded = cutover::config::load(&Layout::new(root), context).unwrap();
-    AwsCloud::new(
+    let cloud = AwsCloud::new(
         &stack.sdk().await,
         "test",
         &stack.name,
         &loaded.environment,
         &loaded.service,
-    )
+    );
+    (cloud, loaded.service)
 }
 
 pub(crate) fn spec(stack: &Stack, version: &str, cpu: &str) -> TaskSpec {

@@ -34,5 +34,6 @@ mod sim_regressions;
 mod sim_support;
 mod simulate;
 mod timeline;
+mod train;
 mod warm;
 mod wiring;

@@ -1,0 +1,169 @@
+//! Several services as one release from the CLI: `--service api,web` on `promote` and
+//! `rollback` runs them as a train (the engine's `Train`): locks in order, one lockstep
+//! shift, all or nothing. One service is today's single-service path, unchanged.
+
+use super::load::load_config;
+use super::session::{Session, runtime};
+use super::{Io, PromoteRequest, RollbackRequest, Target};
+use crate::engine::{Member, Reach, Train, TrainOutcome};
+use crate::exit::{Coded, ExitCode};
+use crate::ports::{Reporter, StatusEvent};
+
+/// The services of a train when `target` names several (`api,web`); None for one.
+pub fn services(target: &Target) -> Option<Vec<String>> {
+    let names: Vec<String> = target
+        .service
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (names.len() > 1).then_some(names)
+}
+
+/// Every status line says which member it is about: members report side by side.
+struct Named<'a> {
+    service: String,
+    inner: &'a (dyn Reporter + Sync),
+}
+
+impl Reporter for Named<'_> {
+    fn status(&self, event: &StatusEvent) {
+        self.inner.status(&StatusEvent {
+            detail: format!("[{}] {}", self.service, event.detail),
+            ..event.clone()
+        });
+    }
+
+    fn notice(&self, message: &str) {
+        self.inner.notice(&format!("[{}] {message}", self.service));
+    }
+}
+
+fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {
+    if dry_run {
+        return Err(Coded::new(
+            ExitCode::Usage,
+            "--dry-run of several services is not supported yet: dry-run each service on its own",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Open one session per member (each with its own config and AWS clients).
+async fn sessions(
+    base: &Target,
+    services: &[String],
+    version: Option<&crate::version::Version>,
+    io: &Io<'_>,
+) -> anyhow::Result<Vec<(String, Session)>> {
+    let mut out = Vec::new();
+    for service in services {
+        let target = Target {
+            service: service.clone(),
+            ..base.clone()
+        };
+        let loaded = load_config(&target, version, None, None)?;
+        out.push((
+            service.clone(),
+            Session::open(&target, loaded, &io.reporters).await?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Each member's reporter: its session's, naming the member on every line.
+fn named(sessions: &[(String, Session)]) -> Vec<Named<'_>> {
+    sessions
+        .iter()
+        .map(|(service, session)| Named {
+            service: service.clone(),
+            inner: session.reporter(),
+        })
+        .collect()
+}
+
+fn train_of<'a>(
+    sessions: &'a [(String, Session)],
+    named: &'a [Named<'a>],
+) -> anyhow::Result<Train<'a, crate::aws::cloud::AwsCloud>> {
+    let members = sessions
+        .iter()
+        .zip(named)
+        .map(|((service, session), reporter)| Member {
+            service: service.clone(),
+            engine: session.engine_reporting(reporter),
+        })
+        .collect();
+    Ok(Train::new(members)?)
+}
+
+pub fn promote(
+    req: &PromoteRequest,
+    services: Vec<String>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    refuse_dry_run(req.dry_run)?;
+    io.outcome.version = Some(req.version.to_string());
+    runtime()?.block_on(async {
+        let sessions = sessions(&req.target, &services, Some(&req.version), io).await?;
+        for (_, s) in &sessions {
+            s.check_credentials_outlast(Reach::Shifted, "promote")?;
+        }
+        let named = named(&sessions);
+        let train = train_of(&sessions, &named)?;
+        let versions: Vec<_> = services
+            .iter()
+            .map(|s| (s.clone(), req.version.clone()))
+            .collect();
+        let outcome = train.promote(&versions).await;
+        end(outcome, io)
+    })
+}
+
+pub fn rollback(
+    req: &RollbackRequest,
+    services: Vec<String>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    refuse_dry_run(req.dry_run)?;
+    if req.to.is_some() {
+        return Err(Coded::new(
+            ExitCode::Usage,
+            "rollback --to names one release of one service: roll back a train without --to (each member to its previous release), or one service with --to",
+        )
+        .into());
+    }
+    runtime()?.block_on(async {
+        let sessions = sessions(&req.target, &services, None, io).await?;
+        let named = named(&sessions);
+        let train = train_of(&sessions, &named)?;
+        let outcome = train.rollback().await;
+        end(outcome, io)
+    })
+}
+
+/// One table for the train on stdout, its status as the outcome, its error as the exit.
+fn end(outcome: TrainOutcome, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    writeln!(io.out, "train {}", outcome.status)?;
+    let show = |v: &Option<crate::version::Version>| {
+        v.as_ref().map_or("-".to_string(), ToString::to_string)
+    };
+    for m in &outcome.members {
+        writeln!(
+            io.out,
+            "  {:<20} {} -> {}  {}  ({}s) {}",
+            m.service,
+            show(&m.from),
+            show(&m.to),
+            m.status,
+            m.seconds,
+            m.detail
+        )?;
+    }
+    io.outcome.status = Some(outcome.status.into());
+    match outcome.error {
+        Some(e) => Err(e.into()),
+        None => Ok(ExitCode::Ok),
+    }
+}

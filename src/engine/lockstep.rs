@@ -1,0 +1,449 @@
+//! A train's promote: every member's shift in lockstep. Each step is written and read back
+//! on every member before the next; the holds and the bake watch every member at once;
+//! any failure moves every member back (those carrying traffic first).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
+
+use super::alarms::AlarmWatch;
+use super::plan::{Step, steps};
+use super::promote::{Fallback, Shift, Start, resume, start};
+use super::train::{Member, MemberOutcome, Train, TrainOutcome, conclude, named};
+use super::{EngineError, Gate, Lease};
+use crate::ports::{Cloud, Status, Weights};
+use crate::version::Version;
+
+/// One member's part in the shift.
+struct Leg<'t, 'a, C: Cloud> {
+    member: &'t Member<'a, C>,
+    lease: &'t Lease,
+    shift: Shift,
+    fallback: Fallback,
+    alarms: AlarmWatch,
+    all: Vec<Step>,
+    from: Option<Version>,
+    /// Weight on the new slot as last set (or as found, resuming).
+    weight: u8,
+    /// Its shift began (recorded Shifting): a failure now moves it back and records so.
+    started: bool,
+}
+
+/// How a member came out of the preparation.
+enum Ready<'t, 'a, C: Cloud> {
+    Leg(Box<Leg<'t, 'a, C>>),
+    /// Already live and promoted: nothing to shift.
+    Already(MemberOutcome),
+    /// Refused or not ready; `moved`: its traffic had already left the old slot.
+    Refused(EngineError, Option<Version>),
+}
+
+/// The train's steps: every percent any member's strategy has, each held as long as the
+/// longest member holds it (no member moves faster than its own strategy allows).
+pub(super) fn merge(all: &[Vec<Step>]) -> Vec<Step> {
+    let mut by: BTreeMap<u8, Duration> = BTreeMap::new();
+    for step in all.iter().flatten() {
+        let hold = by.entry(step.percent).or_default();
+        *hold = (*hold).max(step.hold);
+    }
+    by.into_iter()
+        .map(|(percent, hold)| Step { percent, hold })
+        .collect()
+}
+
+impl<C: Cloud> Train<'_, C> {
+    pub(super) async fn promote_locked(
+        &self,
+        leases: &[Lease],
+        versions: &[Version],
+        from: Option<&[Option<Version>]>,
+        started: tokio::time::Instant,
+    ) -> TrainOutcome {
+        let prepared = join_all(
+            self.members()
+                .iter()
+                .zip(leases)
+                .zip(versions)
+                .enumerate()
+                .map(|(i, ((m, lease), version))| {
+                    let known = from.and_then(|f| f[i].clone());
+                    prepare(m, lease, version, known)
+                }),
+        )
+        .await;
+        let mut legs = Vec::new();
+        let mut done = Vec::new();
+        let mut refused = Vec::new();
+        for (m, ready) in self.members().iter().zip(prepared) {
+            match ready {
+                Ready::Leg(leg) => legs.push(*leg),
+                Ready::Already(outcome) => done.push(outcome),
+                Ready::Refused(e, from) => refused.push((m.service.clone(), e, from)),
+            }
+        }
+        let result = if let Some((service, e, _)) = refused.first() {
+            Err((service.clone(), e.clone()))
+        } else {
+            shift_all(&mut legs).await
+        };
+        let mut errors = Vec::new();
+        let mut members = done;
+        for (service, e, from) in refused {
+            members.push(MemberOutcome {
+                service: service.clone(),
+                from,
+                to: None,
+                status: Status::Failed,
+                detail: e.to_string(),
+                seconds: started.elapsed().as_secs(),
+            });
+            errors.push(named(&service, e));
+        }
+        match result {
+            Ok(()) => members.extend(finish(&legs, started).await.into_iter().map(|(m, e)| {
+                errors.extend(e);
+                m
+            })),
+            Err((culprit, e)) => {
+                let ends = abort(&legs, &culprit, &e, started).await;
+                if !errors.iter().any(|x| x.to_string().starts_with(&culprit)) {
+                    errors.insert(0, named(&culprit, e));
+                }
+                for (m, err) in ends {
+                    if let Some(err) = err.filter(|_| m.status == Status::RollbackFailed) {
+                        errors.push(named(&m.service, err));
+                    }
+                    members.push(m);
+                }
+            }
+        }
+        members.sort_by(|a, b| a.service.cmp(&b.service));
+        conclude(members, errors, Status::Promoted)
+    }
+}
+
+/// Read one member and decide its shift (the single-service `start`); point its test
+/// listener at the new slot, check it is ready and its alarms quiet.
+async fn prepare<'t, 'a, C: Cloud>(
+    m: &'t Member<'a, C>,
+    lease: &'t Lease,
+    version: &Version,
+    known_from: Option<Version>,
+) -> Ready<'t, 'a, C> {
+    let eng = &m.engine;
+    let observed = match eng.observe_locked(lease).await {
+        Ok(o) => o,
+        Err(e) => return Ready::Refused(e, known_from),
+    };
+    let from = known_from.or_else(|| {
+        observed
+            .weights
+            .live()
+            .and_then(|s| observed.slot(s).version().cloned())
+    });
+    let all = match steps(&eng.settings.strategy) {
+        Ok(s) => s,
+        Err(e) => return Ready::Refused(e, from),
+    };
+    let shift = match start(&observed, version, all.clone()) {
+        Start::Shift(shift) => shift,
+        Start::Already(slot) => {
+            return Ready::Already(MemberOutcome {
+                service: m.service.clone(),
+                from: from.clone(),
+                to: Some(version.clone()),
+                status: Status::Promoted,
+                detail: format!("already live on {slot}"),
+                seconds: 0,
+            });
+        }
+        Start::Refuse { repair, error } => {
+            if repair && let Err(e) = eng.repair_shift(lease, &observed).await {
+                return Ready::Refused(e, from);
+            }
+            return Ready::Refused(error, from);
+        }
+    };
+    let fallback = Fallback::of(&observed, shift.new.other(), shift.weight);
+    let ready = async {
+        if observed.test_listener != Some(shift.new) {
+            eng.aim_test_listener(lease, shift.new, "point the test listener at the new slot")
+                .await?;
+        }
+        if let Err(state) = eng.shift_ready(&observed, &shift).await? {
+            return Err(EngineError::failed(
+                "Shifting",
+                format!("{version} on {} is not healthy: {state}", shift.new),
+            ));
+        }
+        let first = shift.steps.first().map_or(100, |s| s.percent);
+        eng.watch_alarms(Gate::Traffic(shift.new))
+            .await?
+            .map_err(|reason| EngineError::failed(Status::Shifting(first), reason))
+    };
+    match ready.await {
+        Ok(alarms) => Ready::Leg(Box::new(Leg {
+            member: m,
+            lease,
+            weight: shift.weight,
+            shift,
+            fallback,
+            alarms,
+            all,
+            from,
+            started: false,
+        })),
+        Err(e) => Ready::Refused(e, from),
+    }
+}
+
+/// The lockstep: every step on every member, read back, then one hold watching them all.
+/// Err names the first member that failed.
+async fn shift_all<C: Cloud>(legs: &mut [Leg<'_, '_, C>]) -> Result<(), (String, EngineError)> {
+    let Some(lowest) = legs.iter().map(|l| l.weight).min() else {
+        return Ok(());
+    };
+    let plan = resume(
+        merge(&legs.iter().map(|l| l.all.clone()).collect::<Vec<_>>()),
+        lowest,
+    );
+    let first = plan.first().map_or(100, |s| s.percent);
+    let recorded = each(legs, |leg| async move {
+        let eng = &leg.member.engine;
+        eng.record(leg.lease, &leg.shift.release, Status::Shifting(first))
+            .await
+    })
+    .await;
+    // Even where the record failed: it may have applied, and moving back is always safe.
+    legs.iter_mut().for_each(|l| l.started = true);
+    recorded?;
+    for step in &plan {
+        if let Some(leg) = legs.first() {
+            leg.member
+                .engine
+                .check_cancel()
+                .map_err(|e| (leg.member.service.clone(), e))?;
+        }
+        let p = step.percent;
+        let results = join_all(legs.iter().map(|leg| async move {
+            if leg.weight > p {
+                return Ok(());
+            }
+            let (eng, new) = (&leg.member.engine, leg.shift.new);
+            let version = &leg.shift.release.version;
+            eng.report(
+                Status::Shifting(p),
+                Some(version),
+                Some(new),
+                leg.alarms.noted(format!("{p}% on {new}, in a train")),
+            );
+            eng.set_weights(leg.lease, Weights::split(new, p), Some(&leg.alarms))
+                .await
+        }))
+        .await;
+        let mut failed = None;
+        for (leg, r) in legs.iter_mut().zip(results) {
+            // A failed write may still have applied: count it as moved, so it goes back first.
+            leg.weight = leg.weight.max(p);
+            if let Err(e) = r
+                && failed.is_none()
+            {
+                failed = Some((leg.member.service.clone(), e));
+            }
+        }
+        if let Some(f) = failed {
+            return Err(f);
+        }
+        if p == 100 {
+            each(legs, |leg| async move {
+                let eng = &leg.member.engine;
+                eng.record(leg.lease, &leg.shift.release, Status::Baking)
+                    .await?;
+                eng.report(
+                    Status::Baking,
+                    Some(&leg.shift.release.version),
+                    Some(leg.shift.new),
+                    format!("{}s, with the whole train", step.hold.as_secs()),
+                );
+                Ok(())
+            })
+            .await?;
+        }
+        // One hold for the train, ended by the first member whose alarms or probes fail.
+        let mut watches: FuturesUnordered<_> = legs
+            .iter()
+            .map(|leg| async move {
+                let r = leg.member.engine.watch(&leg.alarms, step.hold).await;
+                (leg.member.service.clone(), r)
+            })
+            .collect();
+        while let Some((service, r)) = watches.next().await {
+            let during = if p == 100 {
+                Status::Baking
+            } else {
+                Status::Shifting(p)
+            };
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err((service, EngineError::failed(during, reason))),
+                Err(e) => return Err((service, e)),
+            }
+        }
+    }
+    each(legs, |leg| async move {
+        leg.member
+            .engine
+            .verify_live(leg.shift.new, &leg.shift.release)
+            .await
+    })
+    .await
+}
+
+/// `work` on every leg at once; the first member (in lock order) that failed, if any.
+async fn each<'l, 't, 'a, C, F, Fut>(
+    legs: &'l [Leg<'t, 'a, C>],
+    work: F,
+) -> Result<(), (String, EngineError)>
+where
+    C: Cloud,
+    F: Fn(&'l Leg<'t, 'a, C>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), EngineError>>,
+{
+    let results = join_all(legs.iter().map(&work)).await;
+    for (leg, r) in legs.iter().zip(results) {
+        r.map_err(|e| (leg.member.service.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// Every member promoted: recorded, reported, its old slot scaled down if the policy says.
+async fn finish<C: Cloud>(
+    legs: &[Leg<'_, '_, C>],
+    started: tokio::time::Instant,
+) -> Vec<(MemberOutcome, Option<EngineError>)> {
+    join_all(legs.iter().map(|leg| async move {
+        let eng = &leg.member.engine;
+        let (new, version) = (leg.shift.new, &leg.shift.release.version);
+        let mut error = eng
+            .record(leg.lease, &leg.shift.release, Status::Promoted)
+            .await
+            .err();
+        eng.report(
+            Status::Promoted,
+            Some(version),
+            Some(new),
+            format!("100% on {new}, bake passed with the whole train"),
+        );
+        if error.is_none()
+            && eng.settings.old_slot.policy == crate::config::settings::OldSlotPolicy::ScaleToZero
+        {
+            error = eng.scale_down_old(leg.lease, new.other()).await.err();
+        }
+        let outcome = MemberOutcome {
+            service: leg.member.service.clone(),
+            from: leg.from.clone(),
+            to: Some(version.clone()),
+            status: Status::Promoted,
+            detail: format!("100% on {new}"),
+            seconds: started.elapsed().as_secs(),
+        };
+        (outcome, error.map(|e| named(&leg.member.service, e)))
+    }))
+    .await
+}
+
+/// The train failed in `culprit`: every member back on its old slot, those carrying
+/// traffic first (concurrently), then the rest. A member whose lock is lost is left to
+/// whoever took it, and counted stranded if it had moved.
+async fn abort<C: Cloud>(
+    legs: &[Leg<'_, '_, C>],
+    culprit: &str,
+    error: &EngineError,
+    started: tokio::time::Instant,
+) -> Vec<(MemberOutcome, Option<EngineError>)> {
+    let back = |leg| back_one(leg, culprit, error, started);
+    let (moved, still): (Vec<_>, Vec<_>) = legs.iter().partition(|l| l.weight > 0);
+    let mut ends = join_all(moved.into_iter().map(back)).await;
+    ends.extend(join_all(still.into_iter().map(back)).await);
+    ends
+}
+
+/// One member of a failed train back on its old slot (or reported untouched).
+async fn back_one<C: Cloud>(
+    leg: &Leg<'_, '_, C>,
+    culprit: &str,
+    error: &EngineError,
+    started: tokio::time::Instant,
+) -> (MemberOutcome, Option<EngineError>) {
+    let reason = if leg.member.service == culprit {
+        error.to_string()
+    } else {
+        format!("the train failed in {culprit}: {error}")
+    };
+    let culprit_error = (leg.member.service == culprit).then(|| error.clone());
+    let eng = &leg.member.engine;
+    if !leg.started {
+        // Never moved and nothing recorded: the staged release stays awaiting
+        // approval, to be promoted again with the whole train.
+        let detail = format!("{reason}; production traffic was not moved");
+        let (version, new) = (&leg.shift.release.version, leg.shift.new);
+        eng.report(Status::Failed, Some(version), Some(new), detail.clone());
+        let outcome = MemberOutcome {
+            service: leg.member.service.clone(),
+            from: leg.from.clone(),
+            to: Some(version.clone()),
+            status: Status::Failed,
+            detail,
+            seconds: started.elapsed().as_secs(),
+        };
+        return (outcome, culprit_error);
+    }
+    let end = match culprit_error {
+        // Its own rollback failed already, or its lock is gone: nothing to redo.
+        Some(e @ (EngineError::RollbackFailed { .. } | EngineError::LockLost { .. })) => e,
+        _ => {
+            eng.fall_back(leg.lease, &leg.shift.release, &leg.fallback, reason)
+                .await
+        }
+    };
+    let status = match &end {
+        EngineError::RolledBack { .. } => Status::RolledBack,
+        EngineError::LockLost { .. } if leg.weight == 0 => Status::Failed,
+        _ => Status::RollbackFailed,
+    };
+    let outcome = MemberOutcome {
+        service: leg.member.service.clone(),
+        from: leg.from.clone(),
+        to: Some(leg.shift.release.version.clone()),
+        status,
+        detail: end.to_string(),
+        seconds: started.elapsed().as_secs(),
+    };
+    (outcome, Some(end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(list: &[(u8, u64)]) -> Vec<Step> {
+        list.iter()
+            .map(|&(percent, secs)| Step {
+                percent,
+                hold: Duration::from_secs(secs),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_train_takes_every_members_steps_and_the_longest_hold_of_each() {
+        let canary = steps(&[(10, 120), (100, 180)]);
+        let linear = steps(&[(25, 60), (50, 60), (100, 300)]);
+        let train = steps(&[(10, 120), (25, 60), (50, 60), (100, 300)]);
+        assert_eq!(merge(&[canary, linear]), train);
+        assert_eq!(merge(&[steps(&[(100, 5)])]), steps(&[(100, 5)]));
+    }
+}

@@ -1,0 +1,536 @@
+//! Release trains (issue 17) in the simulation: trains of 2–20 members with faults in any
+//! member; the train invariant and every member's own invariants; the benchmark figures.
+
+use cutover::sim::{Profile, StrategyKind, TrainReport, TrainScenario, run_train, seeds_from_env};
+
+use crate::sim_support::block_on;
+
+fn assert_clean(r: &TrainReport) {
+    assert!(
+        r.violations.is_empty(),
+        "{} broke invariants:\n  {}\noutcomes: {:#?}\nlog tail:\n{}\nreplay: CUTOVER_SIM_SEED={} cargo nextest run --test all train_replay --no-capture",
+        r.scenario,
+        r.violations.join("\n  "),
+        r.outcomes,
+        r.log.join("\n"),
+        r.scenario.seed
+    );
+}
+
+#[test]
+fn train_every_seed_keeps_the_train_invariant() {
+    let seeds = seeds_from_env(150);
+    let mut seen = std::collections::BTreeMap::<&str, u32>::new();
+    for seed in 0..seeds {
+        let report = block_on(run_train(TrainScenario::from_seed(seed)));
+        assert_clean(&report);
+        let text = report.outcomes.join("\n");
+        for (name, marker) in [
+            ("promoted", "deploy: Promoted"),
+            ("promote after stage", "promote: Promoted"),
+            ("failed stage", "stage: Failed"),
+            ("rolled back mid-shift", ": RolledBack ["),
+            ("train rollback", "rollback: RolledBack"),
+        ] {
+            if text.contains(marker) {
+                *seen.entry(name).or_default() += 1;
+            }
+        }
+    }
+    // The sweep must reach every situation, or the invariants above proved little.
+    for name in [
+        "promoted",
+        "promote after stage",
+        "failed stage",
+        "rolled back mid-shift",
+        "train rollback",
+    ] {
+        assert!(
+            seen.contains_key(name),
+            "no seed reached: {name} ({seen:?})"
+        );
+    }
+}
+
+#[test]
+fn train_replay() {
+    let Some(seed) = std::env::var("CUTOVER_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    else {
+        return;
+    };
+    let report = block_on(run_train(TrainScenario::from_seed(seed)));
+    println!("{}\n{}", report.scenario, report.outcomes.join("\n"));
+    assert_clean(&report);
+}
+
+#[test]
+fn train_one_member_failing_validation_leaves_every_member_on_its_old_release() {
+    let mut s = TrainScenario::calm(2, StrategyKind::Canary);
+    s.profiles[1] = Profile::BadProbe;
+    let report = block_on(run_train(s));
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].starts_with("deploy: Failed [svc00 Failed, svc01 Failed]"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
+#[test]
+fn train_alarm_in_one_member_during_the_canary_rolls_every_member_back() {
+    let mut s = TrainScenario::calm(3, StrategyKind::Canary);
+    s.profiles[2] = Profile::Alarm;
+    // Alarm profiles draw their firing time from the member's seed: find one that fires
+    // while the train shifts.
+    let report = (1..200)
+        .map(|seed| {
+            let s = TrainScenario { seed, ..s.clone() };
+            block_on(run_train(s))
+        })
+        .find(|r| r.outcomes[0].starts_with("deploy: RolledBack"))
+        .expect("some seed fires the alarm mid-shift");
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
+/// Issue 17's benchmark in virtual time: 1, 5 and 20 services in one run. Targets: 20
+/// services within 1.5× one's wall time and 20× one's AWS calls.
+#[test]
+fn train_bench_twenty_services_take_about_the_time_of_one() {
+    for strategy in [StrategyKind::AllAtOnce, StrategyKind::Canary] {
+        let (one_ms, one_calls, _) = block_on(cutover::sim::bench_train(1, strategy));
+        for size in [5usize, 20] {
+            let (ms, calls, peaks) = block_on(cutover::sim::bench_train(size, strategy));
+            let wall = ms as f64 / one_ms as f64;
+            let per = calls as f64 / one_calls as f64;
+            println!(
+                "{strategy:?}: {size} services {:.1}s {calls} calls; 1 service {:.1}s {one_calls} calls; wall ×{wall:.2}, calls ×{per:.2} (per member ×{:.2})",
+                ms as f64 / 1000.0,
+                one_ms as f64 / 1000.0,
+                per / size as f64
+            );
+            println!("  peak calls in one virtual second, all members: {peaks:?}");
+            assert!(
+                wall <= 1.5,
+                "{size} services took ×{wall:.2} the wall time of one"
+            );
+            assert!(
+                per <= size as f64,
+                "{size} services made ×{per:.2} the calls of one"
+            );
+        }
+    }
+}
+
+/// Two trains sharing a member, started at once: locks are taken in sorted order, so one
+/// train is refused (exit 5, naming the member) and releases what it took; neither waits on
+/// the other and no lock is left behind.
+#[test]
+fn train_overlapping_trains_never_deadlock_and_leave_no_lock() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{EngineError, StageRequest, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, settings, version};
+
+    block_on(async {
+        let sims: Vec<Sim> = (0..3)
+            .map(|i| {
+                Sim::new(
+                    70 + i,
+                    Faults::default(),
+                    settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+                )
+            })
+            .collect();
+        let train = |who: &str, ids: &[usize]| {
+            ids.iter()
+                .map(|&i| {
+                    let cloud = sims[i].runner(who, None);
+                    (i, cloud)
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = train("a", &[0, 1]);
+        let b = train("b", &[2, 1]);
+        let (ta, tb) = (
+            Train::new(members(&sims, &a, "a")).expect("train a"),
+            Train::new(members(&sims, &b, "b")).expect("train b"),
+        );
+        let requests = |clouds: &[(usize, cutover::sim::SimCloud)]| {
+            clouds
+                .iter()
+                .map(|(i, _)| {
+                    (
+                        cutover::sim::member_name(*i),
+                        StageRequest {
+                            spec: sims[*i].spec(NEW),
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let (ra, rb) = (requests(&a), requests(&b));
+        let (oa, ob) = tokio::join!(ta.deploy(&ra), tb.deploy(&rb));
+        let refused = [&oa, &ob]
+            .iter()
+            .filter(|o| matches!(o.error, Some(EngineError::LockHeld { .. })))
+            .count();
+        let promoted = [&oa, &ob]
+            .iter()
+            .filter(|o| o.status == Status::Promoted)
+            .count();
+        assert_eq!(
+            (refused, promoted),
+            (1, 1),
+            "a: {:?} {:?}\nb: {:?} {:?}",
+            oa.status,
+            oa.error,
+            ob.status,
+            ob.error
+        );
+        let held = [&oa, &ob]
+            .into_iter()
+            .find_map(|o| o.error.as_ref().map(ToString::to_string))
+            .expect("one refusal");
+        assert!(held.contains("service svc01"), "{held}");
+        for (i, sim) in sims.iter().enumerate() {
+            assert_eq!(sim.lock_holder(), None, "svc0{i} lock left behind");
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+            let live = sim.weights().live().and_then(|s| sim.version_on(s));
+            assert!(
+                live == Some(version(NEW)) || live == Some(version(OLD)),
+                "{live:?}"
+            );
+        }
+        // The refused train's members did not move: each train is all or nothing.
+        let (winner, loser) = if oa.status == Status::Promoted {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        for (i, _) in winner {
+            let s = &sims[*i];
+            assert_eq!(
+                s.weights().live().and_then(|x| s.version_on(x)),
+                Some(version(NEW))
+            );
+        }
+        for (i, _) in loser.iter().filter(|(i, _)| *i != 1) {
+            let s = &sims[*i];
+            assert_eq!(
+                s.weights().live().and_then(|x| s.version_on(x)),
+                Some(version(OLD))
+            );
+        }
+    });
+}
+
+fn members<'a>(
+    sims: &'a [cutover::sim::Sim],
+    clouds: &'a [(usize, cutover::sim::SimCloud)],
+    who: &str,
+) -> Vec<cutover::engine::Member<'a, cutover::sim::SimCloud>> {
+    clouds
+        .iter()
+        .map(|(i, c)| cutover::engine::Member {
+            service: cutover::sim::member_name(*i),
+            engine: cutover::engine::Engine::new(c, c, &sims[*i].settings, who.to_string()),
+        })
+        .collect()
+}
+
+/// Against moto (real SSM, ELBv2, ECS adapters): a train whose second member's lock is
+/// held by a live run is refused naming that member (exit 5), and the first member's lock,
+/// already taken, is released; once free, a promote of a release nobody staged is refused
+/// for both members with their production weights untouched and no lock left behind.
+#[test]
+fn train_against_moto_locks_in_order_and_releases_every_lock_on_refusal() {
+    // The binary runs a command on its main thread (8 MiB of stack); a debug build's
+    // train over the AWS SDK polls deeper than a test thread's 2 MiB, so run it the same way.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(moto_train_refusals())
+        })
+        .expect("thread")
+        .join()
+        .expect("the moto train test");
+}
+
+async fn moto_train_refusals() {
+    use cutover::engine::{Engine, EngineError, Member, Train};
+    use cutover::ports::{Clock, Lock, Slot, Status, Store, Traffic, Weights};
+
+    let (Some(a), Some(b)) = (
+        crate::moto::Stack::create("ta"),
+        crate::moto::Stack::create("tb"),
+    ) else {
+        return;
+    };
+    let (api, api_settings) = crate::aws::cloud_and_settings(&a).await;
+    let (web, web_settings) = crate::aws::cloud_and_settings(&b).await;
+    let reporter = cutover::report::console::Console::stderr();
+    let train = || {
+        Train::new(vec![
+            Member {
+                service: "web".into(),
+                engine: Engine::new(&web, &reporter, &web_settings, "ci"),
+            },
+            Member {
+                service: "api".into(),
+                engine: Engine::new(&api, &reporter, &api_settings, "ci"),
+            },
+        ])
+        .expect("train")
+    };
+    let now = web.now();
+    let live = Lock {
+        owner: "another run".into(),
+        token: "other".into(),
+        acquired_at: now,
+        expires_at: now + 3_600_000,
+    };
+    web.create_lock(&live).await.unwrap();
+    let v = cutover::version::Version::parse("v9.9.9").unwrap();
+    let versions = vec![("api".to_string(), v.clone()), ("web".to_string(), v)];
+    let refused = train().promote(&versions).await;
+    let err = refused.error.expect("refused");
+    assert!(matches!(err, EngineError::LockHeld { .. }), "{err}");
+    assert!(err.to_string().contains("service web"), "{err}");
+    assert_eq!(api.read_lock().await.unwrap(), None, "api's lock was left");
+    assert_eq!(web.read_lock().await.unwrap(), Some(live));
+
+    web.delete_lock().await.unwrap();
+    let refused = train().promote(&versions).await;
+    assert_eq!(refused.status, Status::Failed);
+    assert_eq!(refused.members.len(), 2);
+    assert!(
+        refused.members.iter().all(|m| m.status == Status::Failed),
+        "{:?}",
+        refused.members
+    );
+    for cloud in [&api, &web] {
+        assert_eq!(cloud.read_lock().await.unwrap(), None);
+        assert_eq!(
+            cloud.production_weights().await.unwrap(),
+            Weights::all_on(Slot::Blue)
+        );
+    }
+}
+
+/// The CLI against moto: `promote --service a,b` runs the two as a train. Nothing is
+/// staged, so both members refuse (exit 2), the table names both, and neither service's
+/// production weights nor locks changed; `rollback --service a,b` with no earlier release
+/// is refused the same way.
+#[test]
+fn train_cli_promote_of_two_services_refuses_as_one_and_changes_nothing() {
+    use cutover::ports::{Slot, Store, Traffic, Weights};
+
+    let (Some(a), Some(b)) = (
+        crate::moto::Stack::create("tca"),
+        crate::moto::Stack::create("tcb"),
+    ) else {
+        return;
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let root = a.config_dir(dir_a.path());
+    let root_b = b.config_dir(dir_b.path());
+    // One deploy/ folder holding both services (one environment).
+    let from = root_b.join("services").join(&b.name);
+    let to = root.join("services").join(&b.name);
+    std::fs::create_dir_all(&to).unwrap();
+    for f in std::fs::read_dir(&from).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+    }
+    let services = format!("{},{}", a.name, b.name);
+    let run = |args: &[&str]| {
+        let mut cmd = crate::services::cutover_in(dir_a.path());
+        cmd.args(["--config-dir", root.to_str().unwrap()])
+            .args(args);
+        for (k, v) in a.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[
+        "promote",
+        "--env",
+        "test",
+        "--service",
+        &services,
+        "--tag",
+        "v9.9.9",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stdout.contains("train Failed"), "{stdout}");
+    assert!(
+        stdout.contains(&a.name) && stdout.contains(&b.name),
+        "{stdout}"
+    );
+    assert!(stderr.contains("refusing to promote v9.9.9"), "{stderr}");
+    let out = run(&["rollback", "--env", "test", "--service", &services]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("train Failed"), "{stdout}");
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    for stack in [&a, &b] {
+                        let (cloud, _) = crate::aws::cloud_and_settings(stack).await;
+                        assert_eq!(cloud.read_lock().await.unwrap(), None);
+                        assert_eq!(
+                            cloud.production_weights().await.unwrap(),
+                            Weights::all_on(Slot::Blue)
+                        );
+                    }
+                })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The bad day: a third of every call throttled while one member's alarm fires during the
+/// canary — every member still goes back to its old release, and a promoted train is still
+/// rolled back whole under the same throttling.
+#[test]
+fn train_rolls_back_whole_while_a_member_fails_and_aws_throttles() {
+    let mut failing = TrainScenario::calm(4, StrategyKind::Canary);
+    failing.profiles[1] = Profile::Alarm;
+    failing.throttle = 0.33;
+    let report = (1..300)
+        .map(|seed| {
+            block_on(run_train(TrainScenario {
+                seed,
+                ..failing.clone()
+            }))
+        })
+        .find(|r| r.outcomes[0].starts_with("deploy: RolledBack"))
+        .expect("some seed fires the alarm mid-shift");
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0]
+            .contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack, svc03 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+
+    let mut calm = TrainScenario::calm(4, StrategyKind::Linear);
+    calm.rollback = true;
+    calm.throttle = 0.33;
+    let report = block_on(run_train(calm));
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].starts_with("deploy: Promoted"),
+        "{:?}",
+        report.outcomes
+    );
+    assert!(
+        report.outcomes[1].starts_with("rollback: RolledBack [svc00 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
+/// The runner dies mid-train (the process gone at an await point: every member stops at
+/// once, locks left behind). After the locks expire, a re-run of the train — the approval
+/// job's promote, or a rollback — converges every member onto one release (invariant 6 for
+/// the train), wherever the crash happened: staging, canary, bake.
+#[test]
+fn train_rerun_after_a_crash_converges_every_member_onto_one_release() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{StageRequest, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, member_name, settings, version};
+    use std::time::Duration;
+
+    for (n, kill_after) in [5u64, 40, 90, 150, 230, 300, 420].into_iter().enumerate() {
+        for rerun_promotes in [true, false] {
+            block_on(async {
+                let sims: Vec<Sim> = (0..3)
+                    .map(|i| {
+                        let strategy = [StrategyKind::Canary, StrategyKind::Linear][i % 2];
+                        Sim::new(
+                            90 + i as u64,
+                            Faults::default(),
+                            settings(strategy, OldSlotPolicy::KeepWarm),
+                        )
+                    })
+                    .collect();
+                let ci: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+                let train = Train::new(members(&sims, &ci, "ci")).expect("train");
+                let requests: Vec<_> = (0..3)
+                    .map(|i| {
+                        (
+                            member_name(i),
+                            StageRequest {
+                                spec: sims[i].spec(NEW),
+                            },
+                        )
+                    })
+                    .collect();
+                let crashed =
+                    tokio::time::timeout(Duration::from_secs(kill_after), train.deploy(&requests))
+                        .await
+                        .is_err();
+                assert!(crashed, "kill at {kill_after}s came after the deploy ended");
+                drop(train);
+                tokio::time::sleep(Duration::from_secs(301)).await;
+                let ops: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ops", None))).collect();
+                let again = Train::new(members(&sims, &ops, "ops")).expect("train");
+                let end = if rerun_promotes {
+                    let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+                    again.promote(&versions).await
+                } else {
+                    again.rollback().await
+                };
+                let live: Vec<_> = sims
+                    .iter()
+                    .map(|s| s.weights().live().and_then(|x| s.version_on(x)))
+                    .collect();
+                let what = format!(
+                    "case {n}: killed at {kill_after}s, re-run {}: {} {:?} live {live:?}",
+                    if rerun_promotes {
+                        "promote"
+                    } else {
+                        "rollback"
+                    },
+                    end.status,
+                    end.error
+                );
+                println!("{what}");
+                assert!(live.iter().all(|v| v == &live[0]), "{what}");
+                let want = if end.status == Status::Promoted {
+                    NEW
+                } else {
+                    OLD
+                };
+                assert_eq!(live[0], Some(version(want)), "{what}");
+                for s in &sims {
+                    s.check_end_state(live[0].as_ref());
+                    assert!(s.violations().is_empty(), "{what}: {:?}", s.violations());
+                    assert_eq!(s.lock_holder(), None, "{what}");
+                }
+            });
+        }
+    }
+}
