@@ -26,7 +26,7 @@ impl Store for SimCloud {
         self.call(&op, Kind::Write, |w, now, r| {
             w.before_write(now, r, &op);
             if w.deferring {
-                let release = release.clone();
+                let release = Box::new(release.clone());
                 w.defer(now, r, super::world::LateWrite::Record { release, cap });
                 return Ok(());
             }

@@ -190,8 +190,9 @@ pub(crate) enum LateWrite {
         td: String,
         desired: u32,
     },
+    /// Boxed: a release with its kept transitions dwarfs the other variants.
     Record {
-        release: Release,
+        release: Box<Release>,
         cap: usize,
     },
 }
