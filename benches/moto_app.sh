@@ -3,7 +3,19 @@
 # played here: a service stack in moto (tf.json in $WORK), the test listener's data plane
 # (a python http.server answering /health on $PORT, pid $WEB_PID) and one target in each
 # slot's target group, as ECS would register for a desired count of 1.
-# Needs ROOT, PY, WORK, NAME and CUTOVER_TEST_MOTO_ENDPOINT.
+# Needs ROOT; moto_app also WORK and NAME.
+
+# BIN, VENV and PY for a bench, refused (exit 2) without the services or the binary.
+moto_bench_env() {
+  BIN="${CUTOVER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/cutover}"
+  VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
+  PY="$VENV/bin/python"
+  for v in CUTOVER_TEST_DOCKER_HOST CUTOVER_TEST_REGISTRY CUTOVER_TEST_MOTO_ENDPOINT; do
+    [ -n "${!v:-}" ] || { echo "$v not set: run scripts/services.sh start and eval its env" >&2; exit 2; }
+  done
+  [ -x "$BIN" ] || { echo "no binary at $BIN (cargo build)" >&2; exit 2; }
+}
+
 moto_app() {
   "$PY" "$ROOT/tests/fixtures/moto_stack.py" "$CUTOVER_TEST_MOTO_ENDPOINT" us-east-1 "$NAME" > "$WORK/tf.json"
   mkdir -p "$WORK/www" && echo ok > "$WORK/www/health"

@@ -18,23 +18,17 @@ set -euo pipefail
 
 ROUNDS="${1:-5}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${CUTOVER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/cutover}"
-VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
+# shellcheck source=benches/moto_app.sh
+source "$ROOT/benches/moto_app.sh"
+moto_bench_env
 STATE="${CUTOVER_STATE_DIR:-/tmp/cutover-services}"
 MOTO_LOG="$STATE/moto/moto.log"
-for v in CUTOVER_TEST_DOCKER_HOST CUTOVER_TEST_REGISTRY CUTOVER_TEST_MOTO_ENDPOINT; do
-  [ -n "${!v:-}" ] || { echo "$v not set: run scripts/services.sh start and eval its env" >&2; exit 2; }
-done
-[ -x "$BIN" ] || { echo "no binary at $BIN (cargo build)" >&2; exit 2; }
 
 WORK="$(mktemp -d)"
 WEB_PID=""
 cleanup() { [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 NAME="rb$$"
-PY="$VENV/bin/python"
-# shellcheck source=benches/moto_app.sh
-source "$ROOT/benches/moto_app.sh"
 moto_app
 
 cd "$WORK"

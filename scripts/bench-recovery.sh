@@ -21,12 +21,9 @@ set -euo pipefail
 RUNS="${1:-3}"
 RETRY="${2:-15}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${CUTOVER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/cutover}"
-VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
-for v in CUTOVER_TEST_DOCKER_HOST CUTOVER_TEST_REGISTRY CUTOVER_TEST_MOTO_ENDPOINT; do
-  [ -n "${!v:-}" ] || { echo "$v not set: run scripts/services.sh start and eval its env" >&2; exit 2; }
-done
-[ -x "$BIN" ] || { echo "no binary at $BIN (cargo build)" >&2; exit 2; }
+# shellcheck source=benches/moto_app.sh
+source "$ROOT/benches/moto_app.sh"
+moto_bench_env
 
 WORK="$(mktemp -d)"
 WEB_PID=""
@@ -38,9 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 NAME="rec$$"
-PY="$VENV/bin/python"
-# shellcheck source=benches/moto_app.sh
-source "$ROOT/benches/moto_app.sh"
 moto_app
 
 cd "$WORK"

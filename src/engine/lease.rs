@@ -224,8 +224,10 @@ impl Lease {
         // A cancelled run still rolls back under this lease: keep it alive meanwhile.
         let eng = &eng.uncancellable();
         let every = Duration::from_millis(self.ttl / 3);
+        let mut pause = beat_pause(self.ttl, eng.cloud.random());
         loop {
-            tokio::time::sleep(beat_pause(self.ttl, eng.cloud.random())).await;
+            tokio::time::sleep(pause).await;
+            pause = beat_pause(self.ttl, eng.cloud.random());
             let renewed = match tokio::time::timeout(every, self.renew(eng)).await {
                 Ok(r) => r,
                 Err(_) => Err(EngineError::failed(
@@ -240,6 +242,10 @@ impl Lease {
                     let mine = self.lock.lock().expect("lease mutex").clone();
                     let left = mine.expires_at.saturating_sub(eng.cloud.now());
                     if left > self.ttl / 3 {
+                        // Try again no later than when a third of the lease is left, so a
+                        // run that cannot renew stops with that third still its own (a
+                        // jittered beat alone could let the lease run out first).
+                        pause = pause.min(Duration::from_millis(left - self.ttl / 3));
                         tracing::warn!(error = %e, "could not renew the deploy lock; retrying");
                         continue;
                     }

@@ -10,7 +10,7 @@ use cutover::exit::ExitCode;
 use cutover::ports::{Clock, Lock, Slot, Status, Store, Traffic, Weights};
 use cutover::sim::{AwsErrorAt, Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
 
-use crate::sim_support::block_on;
+use crate::sim_support::{all_at_once, block_on};
 
 fn calm(policy: OldSlotPolicy) -> Sim {
     Sim::new(
@@ -739,7 +739,7 @@ fn one_too_many_updates_during_a_bake_no_longer_causes_a_rollback() {
             ],
             ..Faults::default()
         };
-        let sim = baking(faults);
+        let sim = all_at_once(faults);
         let ci = sim.runner("ci", None);
         let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
         stage(&engine, &sim, NEW).await.expect("stage");
@@ -751,15 +751,6 @@ fn one_too_many_updates_during_a_bake_no_longer_causes_a_rollback() {
         assert_eq!(sim.weights(), Weights::all_on(Slot::Green));
         assert_clean(&sim);
     });
-}
-
-/// A calm all-at-once sim (seed 21) with `faults`.
-fn baking(faults: Faults) -> Sim {
-    Sim::new(
-        21,
-        faults,
-        settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
-    )
 }
 
 /// `code` answered once to the first `op` call inside the bake.
@@ -789,7 +780,7 @@ fn credentials_expiring_mid_bake_say_so_and_how_to_get_a_longer_session() {
             }],
             ..Faults::default()
         };
-        let sim = baking(faults);
+        let sim = all_at_once(faults);
         let ci = sim.runner("ci", None);
         let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
         stage(&engine, &sim, NEW).await.expect("stage");

@@ -8,20 +8,11 @@ use cutover::engine::{Engine, EngineError, RollbackPath, StageRequest};
 use cutover::ports::{Clock, Lock, Release, Slot, Status, Store, Traffic, Weights};
 use cutover::sim::{AwsErrorAt, Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
 
-use crate::sim_support::block_on;
+use crate::sim_support::{all_at_once, block_on};
 
 /// A calm all-at-once sim (a 180 s bake, a 300 s lease renewed every 100 s).
 fn calm() -> Sim {
-    with(Faults::default())
-}
-
-/// The same sim with `faults`.
-fn with(faults: Faults) -> Sim {
-    Sim::new(
-        21,
-        faults,
-        settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
-    )
+    all_at_once(Faults::default())
 }
 
 /// `code` answered once, to the first call whose name starts with `op` from `from` on.
@@ -140,7 +131,7 @@ fn call_at(sim: &Sim, from: usize, what: &[&str]) -> (u64, usize) {
 #[test]
 fn after_a_weight_write_that_failed_the_read_back_waits_for_the_elb_to_settle() {
     block_on(async {
-        let sim = with(error_once(
+        let sim = all_at_once(error_once(
             "set_production_weights",
             Duration::ZERO,
             "Throttling",
@@ -166,7 +157,7 @@ fn after_a_weight_write_that_failed_the_read_back_waits_for_the_elb_to_settle() 
 fn a_flip_back_that_applied_is_a_rollback_even_when_its_first_read_back_failed() {
     block_on(async {
         let bake_failing = Duration::from_secs(120);
-        let sim = with(Faults {
+        let sim = all_at_once(Faults {
             alarm_at: Some(bake_failing),
             ..error_once("production_weights", bake_failing, "AccessDenied")
         });
@@ -420,7 +411,7 @@ fn a_resumed_shift_says_it_holds_the_interrupted_step_again() {
     });
 }
 
-/// The lease's heartbeat: one renewal that fails (AWS refused it once) with two thirds of
+/// The lease's heartbeat: a renewal that fails (AWS refused it) with more than a third of
 /// the lease left is ridden out; renewals that keep failing stop the run while a third of
 /// the lease is still left, so a recovery that breaks it at expiry — give or take clock
 /// skew between runners — never meets it writing.
@@ -453,9 +444,11 @@ fn a_run_rides_out_one_failed_renewal_and_stops_a_third_of_a_lease_before_it_end
             .iter()
             .filter(|l| l.contains("ci renew_lock") && l.contains("AccessDenied"))
             .count();
-        assert_eq!(
-            refused, 2,
-            "one failed renewal ridden out, the second stops the run"
+        // Renewals come every TTL/4..TTL/3 (jittered): with two thirds of the lease left
+        // one or two refusals are ridden out, never more.
+        assert!(
+            (2..=3).contains(&refused),
+            "{refused} refused renewals: a failed renewal is ridden out, the lease's last third is not"
         );
         // The promote's lease was taken at its start (renewals failing from 15 s into it):
         // a third of it is 40 s.
@@ -472,7 +465,7 @@ fn a_run_rides_out_one_failed_renewal_and_stops_a_third_of_a_lease_before_it_end
 #[test]
 fn a_resumed_shift_of_a_failing_release_rolls_back_to_the_last_good_one() {
     block_on(async {
-        let sim = with(Faults {
+        let sim = all_at_once(Faults {
             alarm_at: Some(Duration::ZERO),
             ..Faults::default()
         });

@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use cutover::sim::{RunReport, Scenario};
+use cutover::config::settings::OldSlotPolicy;
+use cutover::sim::{Faults, RunReport, Scenario, Sim, StrategyKind, settings};
 
 /// A current-thread runtime with tokio's clock paused: the simulation's virtual time.
 pub fn block_on<F: Future>(f: F) -> F::Output {
@@ -12,6 +13,16 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
         .build()
         .expect("tokio runtime")
         .block_on(f)
+}
+
+/// A calm all-at-once sim (seed 21, old slot kept warm: a 180 s bake, a 300 s lease
+/// renewed every 100 s) with `faults`.
+pub fn all_at_once(faults: Faults) -> Sim {
+    Sim::new(
+        21,
+        faults,
+        settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+    )
 }
 
 pub fn run(scenario: Scenario) -> RunReport {
