@@ -68,6 +68,9 @@ async fn rollback_in(
         RollbackPath::Cold => "cold path: the previous slot was scaled up, validated, then flipped",
         RollbackPath::Repair => "an interrupted shift was returned to the last good release",
         RollbackPath::Nothing => "it was already live",
+        RollbackPath::Finished => {
+            "an interrupted rollback had moved production to it; baked again and recorded"
+        }
     };
     writeln!(out, "{version} live on {} ({how})", outcome.slot)?;
     Ok(ExitCode::Ok)

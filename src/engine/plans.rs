@@ -153,6 +153,12 @@ impl<C: Cloud> Engine<'_, C> {
                     ..settled(&observed, live, RollbackPath::Nothing)
                 });
             }
+            Decision::Finish { live, .. } => {
+                return Ok(RollbackPlan {
+                    redeploy: Some(redeploy_step(&self.settings.strategy)?),
+                    ..settled(&observed, live, RollbackPath::Finished)
+                });
+            }
             Decision::Move(mv) => mv,
         };
         let warm = self.check_target(&decided, &mv).await?;
@@ -298,6 +304,10 @@ impl fmt::Display for RollbackPlan {
                     "path      repair: the interrupted shift goes back to {slot}, read back"
                 );
             }
+            RollbackPath::Finished => writeln!(
+                f,
+                "path      finish: an interrupted rollback left production on {target}; baked again, then recorded"
+            )?,
             RollbackPath::Fast => {
                 writeln!(f, "path      fast: {slot} still runs it, warm and healthy")?
             }

@@ -22,6 +22,9 @@ pub enum RollbackPath {
     Repair,
     /// The release was already live: nothing to do.
     Nothing,
+    /// A `--to` redeploy had moved all traffic and then stopped before recording its bake
+    /// (AWS unreachable, the runner lost): baked again and recorded.
+    Finished,
 }
 
 impl RollbackPath {
@@ -59,6 +62,13 @@ impl RollbackOutcome {
 pub(crate) enum Decision {
     /// The release asked for is the live one.
     Nothing { live: Slot },
+    /// The release asked for is live at 100% from an interrupted `--to` redeploy that never
+    /// recorded its bake: bake it again, then mark `left` (what it rolled away from) rolled
+    /// back. Reported as nothing to do, the history would keep naming `left` good.
+    Finish {
+        live: Slot,
+        left: Option<Box<Release>>,
+    },
     /// Boxed: two releases, where the other variant is a slot.
     Move(Box<Move>),
 }
@@ -89,6 +99,18 @@ pub(crate) fn decide(
     let target = rollback_target(observed, live, to, depth)?;
     let live_td = observed.slot(live).task_definition.as_ref().map(|t| &t.id);
     if live_td == Some(&target.task_definition) {
+        let interrupted = observed.release_on(live).is_some_and(|r| {
+            matches!(
+                r.status,
+                Status::AwaitingApproval | Status::Shifting(_) | Status::Baking
+            )
+        });
+        if to.is_some() && interrupted {
+            let left = rollback_target(observed, live, None, depth)
+                .ok()
+                .map(|r| Box::new(r.clone()));
+            return Ok(Decision::Finish { live, left });
+        }
         return Ok(Decision::Nothing { live });
     }
     Ok(Decision::Move(Box::new(Move {
@@ -168,6 +190,12 @@ impl<C: Cloud> Engine<'_, C> {
         let mv = match decide(&observed, to, self.settings.history.depth)? {
             Decision::Nothing { live } => {
                 return Ok(RollbackOutcome::on(&observed, live, RollbackPath::Nothing));
+            }
+            Decision::Finish { live, left } => {
+                let to = to.expect("only a --to redeploy is finished");
+                self.finish_redeploy(lease, to, live, left.as_deref())
+                    .await?;
+                return Ok(RollbackOutcome::on(&observed, live, RollbackPath::Finished));
             }
             Decision::Move(mv) => mv,
         };
@@ -327,6 +355,37 @@ impl<C: Cloud> Engine<'_, C> {
         let step = redeploy_step(&self.settings.strategy)?;
         self.promote_locked(lease, version, Some(vec![step]))
             .await?;
+        Ok(())
+    }
+
+    /// [`Decision::Finish`]: the interrupted redeploy's promote resumed (at 100% already: its
+    /// bake again, then Promoted), then what it left marked rolled back.
+    async fn finish_redeploy(
+        &self,
+        lease: &Lease,
+        to: &Version,
+        live: Slot,
+        left: Option<&Release>,
+    ) -> Result<(), EngineError> {
+        self.report(
+            Status::RollingBack,
+            Some(to),
+            Some(live),
+            format!("finishing an interrupted rollback to {to}: production is on it, its bake was never recorded"),
+        );
+        let step = redeploy_step(&self.settings.strategy)?;
+        // Boxed: a promote's future inside a rollback's would double what every rollback
+        // keeps on the stack (a debug build's 2 MiB test thread overflows).
+        Box::pin(self.promote_locked(lease, to, Some(vec![step]))).await?;
+        if let Some(left) = left {
+            self.record(lease, left, Status::RolledBack).await?;
+        }
+        self.report(
+            Status::RolledBack,
+            Some(to),
+            Some(live),
+            format!("{to} live on {live}"),
+        );
         Ok(())
     }
 

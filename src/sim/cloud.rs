@@ -317,13 +317,28 @@ impl Compute for SimCloud {
     }
 }
 
+impl SimCloud {
+    /// A read-back that AWS refused (ELB unreachable past every retry) settles invariant 3
+    /// too: the engine asked before doing anything else, and what it may do next without
+    /// knowing the weights — mark the release RollingBack, write the weights back to the
+    /// old slot (a write that is right whatever they are) — the other invariants judge.
+    fn read_back_refused<T>(&self, read: &PortResult<T>) {
+        if read.is_err() {
+            self.world().ghost.pending_readback.remove(&self.runner);
+        }
+    }
+}
+
 impl Traffic for SimCloud {
     async fn production_weights(&self) -> PortResult<Weights> {
-        self.call("production_weights", Kind::EventualRead, |w, now, r| {
-            w.ghost.pending_readback.remove(&r);
-            Ok(w.production_weights(now))
-        })
-        .await
+        let read = self
+            .call("production_weights", Kind::EventualRead, |w, now, r| {
+                w.ghost.pending_readback.remove(&r);
+                Ok(w.production_weights(now))
+            })
+            .await;
+        self.read_back_refused(&read);
+        read
     }
 
     async fn set_production_weights(&self, weights: Weights) -> PortResult<()> {
@@ -341,15 +356,18 @@ impl Traffic for SimCloud {
     }
 
     async fn weights_and_test_listener(&self) -> PortResult<(Weights, Option<Slot>)> {
-        self.call(
-            "weights_and_test_listener",
-            Kind::EventualRead,
-            |w, now, r| {
-                w.ghost.pending_readback.remove(&r);
-                Ok((w.production_weights(now), w.test_listener_read(now)))
-            },
-        )
-        .await
+        let read = self
+            .call(
+                "weights_and_test_listener",
+                Kind::EventualRead,
+                |w, now, r| {
+                    w.ghost.pending_readback.remove(&r);
+                    Ok((w.production_weights(now), w.test_listener_read(now)))
+                },
+            )
+            .await;
+        self.read_back_refused(&read);
+        read
     }
 
     async fn test_listener(&self) -> PortResult<Option<Slot>> {

@@ -205,13 +205,7 @@ async fn drive(
     }
     // A run that ended with production split (an outage outlasting its retries, a failed
     // rollback): the team runs the rollback workflow.
-    let rollback_failed = || {
-        d.outcomes
-            .borrow()
-            .iter()
-            .any(|o| o.contains("RollbackFailed"))
-    };
-    if !killed && (d.sim.weights().live().is_none() || rollback_failed()) {
+    if !killed && (d.sim.weights().live().is_none() || d.outcomes_say("RollbackFailed")) {
         d.rollback_workflow().await;
     } else if !killed && !d.live_is_last_good() {
         // A promote that ended on an error with its release at 100% but not recorded good
@@ -274,6 +268,30 @@ async fn drive(
         };
         if let (Err(e), Some(leaves)) = (&r, leaves) {
             d.sim.check_blame(what, leaves.other(), &e.to_string());
+        }
+        // A rollback that ended on an AWS error with production whole but its bookkeeping
+        // unwritten (SSM down when it came to record, or to release its lock): the on-call
+        // re-runs the same command a little later, which must finish the job.
+        let r = if matches!(&r, Err(e) if !matches!(e, EngineError::RollbackFailed { .. }))
+            && d.sim.weights().live().is_some()
+            && (!d.live_is_last_good() || d.sim.lock_holder().is_some())
+        {
+            d.note(what, r.map(|o| o.path));
+            tokio::time::sleep(d.sim.settings.deadlines.lock_ttl.0 + Duration::from_secs(3)).await;
+            let erin = d.sim.runner("erin", None);
+            let eng = Engine::new(&erin, &erin, &d.sim.settings, "erin");
+            Box::pin(d.budget(eng.rollback(to))).await
+        } else {
+            r
+        };
+        // A failed rollback (production split, or its read-back lost in an outage): the team
+        // runs the rollback workflow, as after any RollbackFailed.
+        let failed = matches!(r, Err(EngineError::RollbackFailed { .. }));
+        if failed || d.sim.weights().live().is_none() {
+            d.note(what, r.as_ref().map(|o| o.path).map_err(Clone::clone));
+            Box::pin(d.rollback_workflow()).await;
+            d.sim.check_end_state(None);
+            return d.report(scenario);
         }
         // Nothing stands in the way of these rollbacks: they must succeed.
         if on_call.is_some()
@@ -338,6 +356,11 @@ impl Driver {
         ));
         self.sim
             .check_recovered(Some(super::recovery::bound(&self.sim)));
+    }
+
+    /// Whether any outcome so far mentions `needle`.
+    fn outcomes_say(&self, needle: &str) -> bool {
+        self.outcomes.borrow().iter().any(|o| o.contains(needle))
     }
 
     /// Production is 100% on one slot whose release the history names as the last good one.

@@ -92,3 +92,28 @@ fn regression_a_dead_holders_late_weight_change_landed_after_the_next_run_wrote(
     // Hunted, not pinned: merging other sim changes moved seed 1439 off the situation.
     hunt(Profile::Chaos, "LATE set_production_weights", 3);
 }
+
+/// `rollback --to` redeployed the old release and moved all traffic to it, then SSM went
+/// down past every retry before the bake's end was recorded (seeds 3353, 3879, 4553, 10361,
+/// 13240, 18233 of the 20,000 sweep). The on-call's re-run said "already live" and did
+/// nothing: production on the old release, the history still naming the release it left
+/// as the last good one. Fixed: the re-run finishes the interrupted redeploy (bakes it
+/// again, records it, marks what it left rolled back).
+#[test]
+fn regression_a_rerun_of_an_interrupted_rollback_to_finishes_it() {
+    hunt(Profile::Outage, "finishing an interrupted rollback", 2);
+}
+
+/// A promote's weight write landed and ELB went down before the read-back (seed 10024):
+/// the run marked the release RollingBack and moved traffic back without knowing the
+/// weights, which the simulation called a write before the read-back. It is what a run
+/// must do when AWS refuses the read-back past every retry; the simulation now counts the
+/// refused read-back as asked, and the other invariants judge what follows.
+#[test]
+fn regression_a_read_back_lost_in_an_elb_outage_still_ends_safe() {
+    hunt(
+        Profile::Outage,
+        "production_weights -> Err(Transient(\"Elb: 503",
+        5,
+    );
+}
