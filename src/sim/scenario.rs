@@ -302,10 +302,21 @@ async fn drive(
         {
             expect = Some(version(OLD));
         }
-        if r.is_ok() {
+        let done = r.is_ok();
+        if done {
             expect = Some(version(OLD));
         }
         d.note(what, r.map(|o| o.path));
+        // It rolled back but could not release its lock (SSM down), which then expires on
+        // its own: the next run after the expiry takes it over (here a `rollback --to` of
+        // what is live, which changes nothing and releases it).
+        if done && d.sim.lock_holder().is_some() {
+            tokio::time::sleep(d.sim.settings.deadlines.lock_ttl.0 + Duration::from_secs(3)).await;
+            let next = d.sim.runner("frank", None);
+            let eng = Engine::new(&next, &next, &d.sim.settings, "frank");
+            let again = Box::pin(d.budget(eng.rollback(Some(&old)))).await;
+            d.note("next run after the lock's expiry", again.map(|o| o.path));
+        }
     }
     // Which version should end live is what this driver knows of its own settings; with
     // a user's (`cutover simulate`) the outcome is the finding, not a check.
