@@ -31,3 +31,27 @@ for i, slot in enumerate(("blue", "green")):
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"10.0.{i}.10", "Port": 8080}])
 PY
 }
+
+# moto_service_config SERVICE_TOML KIND: the scaffolded service.toml made quick for a bench:
+# context app/, the test URL on $PORT, KIND (all-at-once or a 10-minute canary step) with a
+# 1 s bake, one quick /health probe (the http.server cannot answer the scaffold's /version
+# probe with each release's version) and a 2-minute lease.
+moto_service_config() {
+  "$PY" - "$1" "$2" "$PORT" <<'PY'
+import re, sys
+path, kind, port = sys.argv[1:]
+s = open(path).read()
+s = s.replace('context = "."', 'context = "app"')
+s = re.sub(r'test_url = ".*"', f'test_url = "http://127.0.0.1:{port}"', s)
+strategy = {
+    "all-at-once": '[strategy]\nkind = "all-at-once"\nbake = "1s"\n',
+    "canary": '[strategy]\nkind = "canary"\npercent = 10\nwait = "10m"\nbake = "1s"\n',
+}[kind]
+s = re.sub(r"\[strategy\]\n(?:[^\[\n].*\n|\n)*", strategy + "\n", s)
+# One probe, quick: /health answers 200 (the http.server has no /version).
+s = re.sub(r"\[\[validation\.probes\]\]\n(?:[^\[\n].*\n|\n)*", "", s)
+s = re.sub(r'lock_ttl = ".*"\n', "", s)
+s = s.replace("[deadlines]\n", '[[validation.probes]]\npath = "/health"\nexpect_status = 200\ninterval = "200ms"\nconsecutive_successes = 1\n\n[deadlines]\nlock_ttl = "2m"\n', 1)
+open(path, "w").write(s)
+PY
+}

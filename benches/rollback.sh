@@ -34,7 +34,7 @@ moto_app
 cd "$WORK"
 "$BIN" init --env test --service "$NAME" --from-terraform tf.json >/dev/null
 SVC="deploy/services/$NAME/service.toml"
-sed -i "s#context = \".\"#context = \"app\"#; s#test_url = \".*\"#test_url = \"http://127.0.0.1:$PORT\"#; s#kind = \"canary\"#kind = \"all-at-once\"#; s#^percent = 10##; s#^wait = \"5m\"##; s#bake = \"10m\"#bake = \"1s\"#; s#expect_status = 200#expect_status = 200\ninterval = \"200ms\"\nconsecutive_successes = 1#" "$SVC"
+moto_service_config "$SVC" all-at-once
 sed -i "s#^ssm_prefix = #registry = \"$CUTOVER_TEST_REGISTRY\"\nssm_prefix = #; s#required = true#required = false#" deploy/environments/test/environment.toml
 mkdir -p app && printf 'FROM scratch\nCOPY version.txt /version.txt\n' > app/Dockerfile
 

@@ -43,26 +43,8 @@ SVC="deploy/services/$NAME/service.toml"
 sed -i "s#^ssm_prefix = #registry = \"$CUTOVER_TEST_REGISTRY\"\nssm_prefix = #; s#required = true#required = false#" deploy/environments/test/environment.toml
 mkdir -p app && printf 'FROM scratch\nCOPY version.txt /version.txt\n' > app/Dockerfile
 
-# strategy KIND: all-at-once for the releases that set the scene, canary for the one killed.
-strategy() {
-  "$PY" - "$SVC" "$1" "$PORT" <<'PY'
-import re, sys
-path, kind, port = sys.argv[1:]
-s = open(path).read()
-s = s.replace('context = "."', 'context = "app"')
-s = re.sub(r'test_url = ".*"', f'test_url = "http://127.0.0.1:{port}"', s)
-strategy = {
-    "all-at-once": '[strategy]\nkind = "all-at-once"\nbake = "1s"\n',
-    "canary": '[strategy]\nkind = "canary"\npercent = 10\nwait = "10m"\nbake = "1s"\n',
-}[kind]
-s = re.sub(r"\[strategy\]\n(?:[^\[\n].*\n|\n)*", strategy + "\n", s)
-# One probe, quick: /health answers 200 (the http.server has no /version).
-s = re.sub(r"\[\[validation\.probes\]\]\n(?:[^\[\n].*\n|\n)*", "", s)
-s = re.sub(r'lock_ttl = ".*"\n', "", s)
-s = s.replace("[deadlines]\n", '[[validation.probes]]\npath = "/health"\nexpect_status = 200\ninterval = "200ms"\nconsecutive_successes = 1\n\n[deadlines]\nlock_ttl = "2m"\n', 1)
-open(path, "w").write(s)
-PY
-}
+# all-at-once for the releases that set the scene, canary for the one killed.
+strategy() { moto_service_config "$SVC" "$1"; }
 strategy all-at-once
 
 export AWS_ENDPOINT_URL="$CUTOVER_TEST_MOTO_ENDPOINT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
