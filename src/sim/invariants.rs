@@ -259,8 +259,9 @@ impl World {
                     self.violation(
                         now,
                         format!(
-                            "I9: reported Promoted {:?} but it is not verifiably live ({})",
-                            event.version, self.weights
+                            "I9: reported Promoted {} but it is not verifiably live ({})",
+                            shown(event.version.as_ref()),
+                            self.weights
                         ),
                     );
                 }
@@ -271,9 +272,10 @@ impl World {
                     self.violation(
                         now,
                         format!(
-                            "I4: reported {} with production on {:?}, last good is {good:?} ({})",
+                            "I4: reported {} with production on {}, last good is {} ({})",
                             event.status,
-                            self.live_td(),
+                            shown(self.live_td()),
+                            shown(good),
                             self.weights
                         ),
                     );
@@ -309,9 +311,9 @@ impl World {
                 }
                 if self.last_good_td().is_none() || self.last_good_td() != self.live_td() {
                     wrong.push(format!(
-                        "live {:?} is not the last good release in the history {:?}",
-                        self.live_td(),
-                        self.last_good_td()
+                        "live {} is not the last good release in the history {}",
+                        shown(self.live_td()),
+                        shown(self.last_good_td())
                     ));
                 }
             }
@@ -368,17 +370,26 @@ impl World {
         {
             self.violation(
                 now,
-                format!("end: expected {v} live, found {live_version:?}"),
+                format!(
+                    "end: expected {v} live, found {}",
+                    shown(live_version.as_ref())
+                ),
             );
         }
         if self.last_good_td() != live_td {
             self.violation(
                 now,
                 format!(
-                    "end: I4: live {live_td:?} is not the last good release {:?}",
-                    self.last_good_td()
+                    "end: I4: live {} is not the last good release {}",
+                    shown(live_td),
+                    shown(self.last_good_td())
                 ),
             );
         }
     }
+}
+
+/// An optional value as a person reads it (a violation is printed by `cutover simulate`).
+fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "nothing".to_string(), |v| v.to_string())
 }
