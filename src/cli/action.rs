@@ -86,9 +86,12 @@ fn flag(input: &'static str, value: Option<String>) -> Result<bool, InputError> 
 }
 
 impl ActionArgs {
-    /// `log-level` as a `-v` count: debug is `-vv`, trace `-vvv`.
-    pub fn verbosity(&self) -> u8 {
+    /// `log-level` as a `-v` count: debug is `-vv`, trace `-vvv`; warn and error below the
+    /// default (see `logging::init`).
+    pub fn verbosity(&self) -> i8 {
         match self.log_level.as_deref().map(str::trim) {
+            Some("error") => -2,
+            Some("warn") => -1,
             Some("debug") => 2,
             Some("trace") => 3,
             _ => 0,

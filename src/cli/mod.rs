@@ -268,13 +268,15 @@ impl PlanArgs {
 }
 
 impl Cli {
-    /// `-v` count; under the action, its `log-level` input (debug, trace) raises it.
-    pub fn verbosity(&self) -> u8 {
-        let input = match &self.command {
-            Command::Action(a) => a.verbosity(),
-            _ => 0,
-        };
-        self.verbose.max(input)
+    /// `-v` count; under the action, its `log-level` input sets it (error and warn below
+    /// the default, debug and trace above), unless `-v` asks for more.
+    pub fn verbosity(&self) -> i8 {
+        let verbose = i8::try_from(self.verbose).unwrap_or(i8::MAX);
+        match &self.command {
+            Command::Action(a) if verbose == 0 => a.verbosity(),
+            Command::Action(a) => verbose.max(a.verbosity()),
+            _ => verbose,
+        }
     }
 
     /// Turn parsed arguments into a library request. Tags are parsed here so a bad tag is
