@@ -235,7 +235,8 @@ impl StageArgs {
     /// reference is a usage error before anything runs.
     fn into_release(self, config_dir: PathBuf) -> anyhow::Result<ReleaseRequest> {
         if let Some(image) = &self.image {
-            PrebuiltImage::parse(image)?;
+            PrebuiltImage::parse(image)
+                .map_err(|e| crate::image::ImageError::Input(format!("--image {e}")))?;
         }
         Ok(ReleaseRequest {
             version: Version::parse(&self.tag.tag)?,

@@ -1,4 +1,4 @@
-//! `--image` on stage/deploy: a pre-built image is deployed as given, so it must be pinned
+//! `--image` on stage/deploy (the action's `image` input): a pre-built image is deployed as given, so it must be pinned
 //! by digest (build once, promote the same bytes across environments; seed 004).
 
 use super::ImageError;
@@ -12,11 +12,12 @@ pub struct PrebuiltImage {
 
 impl PrebuiltImage {
     /// Refuses tags (`repo:v1`) and malformed digests as usage errors, before anything runs.
+    /// The message names the reference only: the caller names where it came from.
     pub fn parse(reference: &str) -> Result<Self, ImageError> {
         let reference = reference.trim();
         let refuse = |why: &str| {
             ImageError::Input(format!(
-                "--image `{reference}` {why}: pass a reference by digest, e.g. \
+                "`{reference}` {why}: pass a reference by digest, e.g. \
                      123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:<64 hex digits> \
                      (the last line `cutover build` prints)"
             ))
