@@ -241,6 +241,13 @@ pub trait Store: Sync {
     fn delete_lock(&self) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// Other environments' histories of the same service, for `[versions]` rules: read only,
+/// apart from [`Cloud`] (only `promote`, `deploy` and their plans need it).
+pub trait Histories: Sync {
+    /// `env`'s releases of this service, oldest first; empty when it has none.
+    fn history_in(&self, env: &str) -> impl Future<Output = PortResult<Vec<Release>>> + Send;
+}
+
 /// CloudWatch alarms.
 pub trait Signals {
     fn alarm_states(
