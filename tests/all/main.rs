@@ -35,5 +35,6 @@ mod sim_support;
 mod simulate;
 mod timeline;
 mod train;
+mod versions;
 mod warm;
 mod wiring;
