@@ -37,6 +37,10 @@ impl Reporter for Named<'_> {
     fn notice(&self, message: &str) {
         self.inner.notice(&format!("[{}] {message}", self.service));
     }
+
+    fn rehearsed(&self, event: &crate::ports::RehearsalEvent) {
+        self.inner.rehearsed(event);
+    }
 }
 
 fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {

@@ -38,7 +38,7 @@ fn entry(version: &str, digest: &str, status: Status, rehearsed: bool) -> Releas
 impl World {
     /// Another environment of the same service: `test`'s settings in another folder, so
     /// its history lives at `/cutover/<env>/<service>/history`.
-    fn add_environment(&self, env: &str) {
+    pub(crate) fn add_environment(&self, env: &str) {
         let from = self.root.join("deploy/environments/test");
         let to = self.root.join(format!("deploy/environments/{env}"));
         std::fs::create_dir_all(&to).unwrap();
