@@ -124,11 +124,18 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
             io.outcome.live_slot = observed.weights.live().map(|s| s.to_string());
             return Ok(ExitCode::Ok);
         }
-        let verdict = rules
-            .verdict(&req.target, &req.version, &spec.digest)
-            .await?;
+        let checked = rules.verdict(&req.target, &req.version, &spec.digest).await;
+        // `plan` reports what it could not read (e.g. a stage role without the other
+        // history); everything else stops on it, before any write.
+        let (verdict, unread) = match checked {
+            Err(e) if verb == Verb::Plan => (None, Some(super::error_text(&e))),
+            other => (other?, None),
+        };
         if dry {
             print_plan(verb, req, &session, &loaded, spec, &image, io).await?;
+            if let Some(unread) = unread {
+                writeln!(io.out, "versions  not checked: {unread}")?;
+            }
             if let Some(verdict) = &verdict {
                 write!(io.out, "{verdict}")?;
                 // A dry run fails as the deploy would; `plan` only reports.

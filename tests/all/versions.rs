@@ -61,12 +61,16 @@ impl World {
     }
 
     fn put_history(&self, env: &str, history: &[Release]) {
+        self.put_history_text(env, &serde_json::to_string(history).unwrap());
+    }
+
+    fn put_history_text(&self, env: &str, text: &str) {
         let stack = &self.stack;
         self.rt.block_on(async {
             let ssm = aws_sdk_ssm::Client::new(&stack.sdk().await);
             ssm.put_parameter()
                 .name(format!("/cutover/{env}/{}/history", stack.name))
-                .value(serde_json::to_string(history).unwrap())
+                .value(text)
                 .r#type(aws_sdk_ssm::types::ParameterType::String)
                 .overwrite(true)
                 .send()
@@ -167,6 +171,26 @@ fn deploy_needs_the_same_digest_promoted_in_staging() {
     );
     let out = w.expect(0, &deploy);
     assert!(out.contains("v1.0.0 promoted"), "{out}");
+
+    // Staging's history unreadable (not what cutover writes): `plan` says the rule was not
+    // checked and goes on; a deploy stops there, before any write.
+    w.put_history_text("staging", "not json");
+    let out = w.expect(0, &["plan", "--tag", "v1.0.0", "--image", &image]);
+    assert!(
+        out.contains("versions  not checked: reading staging's history for [versions]"),
+        "{out}"
+    );
+    let before = w.snapshot();
+    let (code, _, stderr) = w.run(&deploy);
+    assert!(
+        code != 0 && stderr.contains("reading staging's history"),
+        "{code} {stderr}"
+    );
+    assert_eq!(
+        w.snapshot(),
+        before,
+        "a deploy that could not check its rule wrote to AWS"
+    );
 }
 
 #[test]
@@ -220,4 +244,90 @@ fn promote_needs_the_rehearsal_in_staging_and_the_option_adds_a_rule_for_one_run
     assert_eq!(w.snapshot(), before, "a refused promote wrote to AWS");
     let out = w.expect(0, &["promote", "--tag", "v1.1.0"]);
     assert!(out.contains("v1.1.0 promoted"), "{out}");
+}
+
+/// The decision driven by the real engine in the simulation: a staging world ships NEW
+/// (stage, then promote with its rollback rehearsal) under fault profiles, and production's
+/// verdict on NEW's digest follows what staging's history then shows: allowed after a calm
+/// run (promoted and rehearsed), refused for a release that never came up or failed its
+/// probes (never promoted),
+/// never a broken invariant on the way.
+#[test]
+fn staging_worlds_in_the_simulation_decide_the_production_verdict() {
+    use std::collections::BTreeMap;
+
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{Engine, Need, Rule, StageRequest, judge};
+    use cutover::sim::{NEW, Profile, Rng, Sim, StrategyKind, digest, settings, version};
+
+    let profiles = [
+        Profile::Calm,
+        Profile::NeverHealthy,
+        Profile::BadProbe,
+        Profile::Alarm,
+        Profile::EcsFailure,
+        Profile::FlakyApi,
+    ];
+    let rules = [
+        Rule {
+            env: "staging".into(),
+            need: Need::Promoted,
+            source: "[versions] require_promoted_in".into(),
+        },
+        Rule {
+            env: "staging".into(),
+            need: Need::Rehearsed,
+            source: "[versions] require_rehearsal_in".into(),
+        },
+    ];
+    let mut allowed = 0;
+    for (seed, profile) in (0..36u64).zip(profiles.iter().cycle()) {
+        let faults = profile.faults(&mut Rng::new(seed));
+        let sim = crate::sim_support::block_on(async {
+            let mut s = settings(StrategyKind::Canary, OldSlotPolicy::KeepWarm);
+            s.validation.rehearse_rollback = Some(true);
+            let sim = Sim::new(seed, faults, s);
+            let ci = sim.runner("ci", None);
+            let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+            let request = StageRequest {
+                spec: sim.spec(NEW),
+            };
+            if engine.stage(&request).await.is_ok() {
+                let _ = engine.promote(&version(NEW)).await;
+            }
+            sim
+        });
+        assert!(
+            sim.violations().is_empty(),
+            "seed {seed} {profile}: {:?}",
+            sim.violations()
+        );
+        let history = sim.history();
+        let entry = history.iter().rev().find(|r| r.digest == digest(NEW));
+        let promoted = entry.is_some_and(|r| r.status == cutover::ports::Status::Promoted);
+        let rehearsed = promoted && entry.is_some_and(|r| r.rehearsal.is_some());
+        let verdict = judge(
+            "production",
+            &version(NEW),
+            &digest(NEW),
+            &rules,
+            &BTreeMap::from([("staging".to_string(), history.clone())]),
+        );
+        let why = format!("seed {seed} {profile}: {verdict}{history:?}");
+        assert_eq!(verdict.findings[0].met(), promoted, "{why}");
+        assert_eq!(verdict.findings[1].met(), rehearsed, "{why}");
+        if *profile == Profile::Calm {
+            assert!(verdict.refusal().is_none(), "{why}");
+        }
+        // (An alarm may fire after the run: the alarm profile can end promoted here.)
+        if profile.bad_release() && *profile != Profile::Alarm {
+            let refusal = verdict.refusal().expect(&why);
+            assert!(refusal.contains("promote v"), "{refusal}");
+        }
+        allowed += usize::from(verdict.refusal().is_none());
+    }
+    assert!(
+        allowed >= 6,
+        "only {allowed} of 36 staging runs allowed production"
+    );
 }
