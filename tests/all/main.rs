@@ -18,6 +18,7 @@ mod engine_mutants;
 mod engine_plans;
 mod engine_resume;
 mod engine_scale_down;
+mod engine_versions;
 mod examples;
 mod github;
 mod history;
