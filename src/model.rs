@@ -478,6 +478,35 @@ pub struct StatusEvent {
     pub detail: String,
 }
 
+/// A duration in milliseconds as people read it: `6.2s`.
+pub fn seconds(ms: Millis) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+/// A rollback rehearsal that passed (issue 18.1): `version`, promoted on `slot`, went back
+/// to `rehearsal.to` and forward again. For the job summary and the GitHub deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RehearsalEvent {
+    pub version: Version,
+    pub slot: Slot,
+    pub rehearsal: Rehearsal,
+}
+
+impl RehearsalEvent {
+    /// One line, both directions with their durations.
+    pub fn describe(&self) -> String {
+        let secs = seconds;
+        format!(
+            "rollback rehearsal passed: back to {} in {}, forward to {} on {} in {}",
+            self.rehearsal.to,
+            secs(self.rehearsal.back_ms),
+            self.version,
+            self.slot,
+            secs(self.rehearsal.forward_ms)
+        )
+    }
+}
+
 #[cfg(test)]
 mod fingerprint_tests {
     use super::fingerprint;

@@ -241,6 +241,13 @@ pub trait Store: Sync {
     fn delete_lock(&self) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// Other environments' histories of the same service, for `[versions]` rules: read only,
+/// apart from [`Cloud`] (only `promote`, `deploy` and their plans need it).
+pub trait Histories: Sync {
+    /// `env`'s releases of this service, oldest first; empty when it has none.
+    fn history_in(&self, env: &str) -> impl Future<Output = PortResult<Vec<Release>>> + Send;
+}
+
 /// CloudWatch alarms.
 pub trait Signals {
     fn alarm_states(
@@ -278,6 +285,9 @@ pub trait Reporter {
     fn status(&self, event: &StatusEvent);
     /// Something an operator must see that is not a status change (e.g. a stale lock broken).
     fn notice(&self, message: &str);
+    /// A rollback rehearsal passed (after its notice): the job summary and the GitHub
+    /// deployment show it; other reporters have had the notice.
+    fn rehearsed(&self, _event: &RehearsalEvent) {}
 }
 
 /// A shared reporter (the action keeps a handle to read its timeline afterwards).
@@ -288,6 +298,10 @@ impl<R: Reporter + ?Sized> Reporter for std::sync::Arc<R> {
 
     fn notice(&self, message: &str) {
         (**self).notice(message);
+    }
+
+    fn rehearsed(&self, event: &RehearsalEvent) {
+        (**self).rehearsed(event);
     }
 }
 

@@ -20,6 +20,11 @@ use crate::ports::*;
 use crate::probe::LocalChecks;
 use crate::version::Version;
 
+/// Where an environment/service keeps its SSM parameters: `<prefix>/<env>/<service>`.
+pub(super) fn parameter_base(prefix: &str, env: &str, service: &str) -> String {
+    format!("{}/{env}/{service}", prefix.trim_end_matches('/'))
+}
+
 /// Every AWS resource one environment/service uses.
 pub struct AwsCloud {
     pub ecs: Ecs,
@@ -80,10 +85,7 @@ impl AwsCloud {
             (Some(listener), None) => Production::Listener(listener.clone()),
             (None, None) => unreachable!("config validation requires one of them"),
         };
-        let base = format!(
-            "{}/{env_name}/{service_name}",
-            env.ssm_prefix.trim_end_matches('/')
-        );
+        let base = parameter_base(&env.ssm_prefix, env_name, service_name);
         Self {
             ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk), &settings.ecs.cluster),
             elb: Elb::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),

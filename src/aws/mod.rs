@@ -9,6 +9,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod errors;
+pub mod histories;
 mod images;
 mod inventory;
 pub mod ssm;

@@ -44,6 +44,9 @@ pub struct ActionArgs {
     /// all-at-once, canary or linear.
     #[arg(long, env = "INPUT_STRATEGY")]
     pub strategy: Option<String>,
+    /// Environments that must have promoted the same digest first (comma separated).
+    #[arg(long, env = "INPUT_REQUIRE-PROMOTED-IN")]
+    pub require_promoted_in: Option<String>,
     /// Token for deployments and release notes (never printed).
     #[arg(long, env = "INPUT_GITHUB-TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
@@ -126,8 +129,18 @@ impl ActionArgs {
             .map(|s| s.parse::<StrategyKind>())
             .transpose()
             .map_err(|e| bad("strategy", e))?;
+        let require_promoted_in = list(given(self.require_promoted_in));
+        if !require_promoted_in.is_empty()
+            && !matches!(verb, ActionVerb::Deploy | ActionVerb::Promote)
+        {
+            return Err(bad(
+                "require-promoted-in",
+                "only promote and deploy check it: leave it empty for this command",
+            ));
+        }
         Ok(ActionRequest {
             verb,
+            require_promoted_in,
             config_dir: PathBuf::from(given(self.config_dir).unwrap_or_else(|| "deploy".into())),
             environment,
             services,
@@ -172,15 +185,19 @@ fn verb(rollback: Option<String>, command: Option<&str>) -> Result<ActionVerb, I
     })
 }
 
-/// Comma, space or newline separated service folders; at least one.
-fn services(list: Option<String>) -> Result<Vec<String>, InputError> {
-    let services: Vec<String> = list
-        .unwrap_or_default()
+/// Comma, space or newline separated names.
+fn list(text: Option<String>) -> Vec<String> {
+    text.unwrap_or_default()
         .split([',', '\n', ' '])
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .collect();
+        .collect()
+}
+
+/// Comma, space or newline separated service folders; at least one.
+fn services(text: Option<String>) -> Result<Vec<String>, InputError> {
+    let services = list(text);
     if services.is_empty() {
         return Err(bad(
             "services",
@@ -222,12 +239,26 @@ mod tests {
             image: Some(String::new()),
             rollback: Some(String::new()),
             strategy: Some(String::new()),
+            require_promoted_in: Some(String::new()),
             github_token: Some(String::new()),
             slack_webhook: Some(String::new()),
             dry_run: Some("false".into()),
             release_notes: Some("false".into()),
             log_level: Some(String::new()),
         }
+    }
+
+    #[test]
+    fn require_promoted_in_is_a_list_for_promote_and_deploy_only() {
+        let mut i = inputs();
+        i.require_promoted_in = Some(" staging, qa ".into());
+        let req = i.into_request(Some("v1.4.0".into())).unwrap();
+        assert_eq!(req.require_promoted_in, ["staging", "qa"]);
+        let mut i = inputs();
+        i.command = Some("stage".into());
+        i.require_promoted_in = Some("staging".into());
+        let err = i.into_request(Some("v1.4.0".into())).unwrap_err();
+        assert_eq!(err.input, "require-promoted-in");
     }
 
     #[test]

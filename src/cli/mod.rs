@@ -57,7 +57,7 @@ pub enum Command {
     /// Return production traffic to the previous release, or to --to <version>.
     Rollback(RollbackArgs),
     /// Build (or take --image), stage, and promote when the environment needs no approval.
-    Deploy(StageArgs),
+    Deploy(DeployArgs),
     /// Live slot, weights, staged release, lock holder and recent history.
     Status(StatusArgs),
     /// Run this service's settings through seeded fault scenarios in virtual time: phase
@@ -163,6 +163,28 @@ pub struct StageArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+/// `[versions]` rules added for one run.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Refuse unless this environment promoted the very same image digest first (its bake
+    /// passed); repeat or comma separate. Adds to environment.toml's [versions] rules.
+    #[arg(
+        long,
+        env = "CUTOVER_REQUIRE_PROMOTED_IN",
+        value_name = "ENV",
+        value_delimiter = ','
+    )]
+    pub require_promoted_in: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct PromoteArgs {
     #[command(flatten)]
     pub tag: TagArgs,
@@ -172,6 +194,8 @@ pub struct PromoteArgs {
     /// Override the service's strategy for this run: all-at-once, canary or linear.
     #[arg(long, env = "CUTOVER_STRATEGY", value_enum)]
     pub strategy: Option<StrategyKind>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +274,7 @@ impl StageArgs {
             git_sha: self.git_sha,
             force_rebuild: self.force_rebuild,
             dry_run: self.dry_run,
+            require_promoted_in: Vec::new(),
         })
     }
 }
@@ -313,9 +338,13 @@ impl Cli {
                 force_rebuild: a.force_rebuild,
             }),
             Command::Stage(a) => Request::Release(Verb::Stage, a.into_release(config_dir.clone())?),
-            Command::Deploy(a) => {
-                Request::Release(Verb::Deploy, a.into_release(config_dir.clone())?)
-            }
+            Command::Deploy(a) => Request::Release(
+                Verb::Deploy,
+                ReleaseRequest {
+                    require_promoted_in: a.rules.require_promoted_in,
+                    ..a.stage.into_release(config_dir.clone())?
+                },
+            ),
             Command::Promote(a) => Request::Promote(PromoteRequest {
                 version: Version::parse(&a.tag.tag)?,
                 target: Target {
@@ -323,6 +352,7 @@ impl Cli {
                     ..target(a.tag.target)
                 },
                 dry_run: a.dry_run,
+                require_promoted_in: a.rules.require_promoted_in,
             }),
             Command::Rollback(a) => Request::Rollback(RollbackRequest {
                 to: a.to.as_deref().map(Version::parse).transpose()?,

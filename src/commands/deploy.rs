@@ -31,6 +31,9 @@ pub struct ReleaseRequest {
     pub git_sha: Option<String>,
     pub force_rebuild: bool,
     pub dry_run: bool,
+    /// `--require-promoted-in`: environments that must have promoted the same digest first,
+    /// beside environment.toml's `[versions]` rules (deploy and its plan only).
+    pub require_promoted_in: Vec<String>,
 }
 
 pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
@@ -46,6 +49,12 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
         None,
         Some(known_sha.as_deref().unwrap_or("unknown")),
     )?;
+    // `[versions]` rules guard what reaches production traffic: deploy (and its plan).
+    let rules = if matches!(verb, Verb::Deploy | Verb::Plan) {
+        super::versions::rules(&req.target, &settings, &req.require_promoted_in)?
+    } else {
+        super::versions::Rules::none()
+    };
     let building = prebuilt.is_none() && !dry;
     let git_sha = if building {
         resolve_git_sha(known_sha.as_deref())?
@@ -115,8 +124,29 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
             io.outcome.live_slot = observed.weights.live().map(|s| s.to_string());
             return Ok(ExitCode::Ok);
         }
+        let checked = rules.verdict(&req.target, &req.version, &spec.digest).await;
+        // `plan` reports what it could not read (e.g. a stage role without the other
+        // history); everything else stops on it, before any write.
+        let (verdict, unread) = match checked {
+            Err(e) if verb == Verb::Plan => (None, Some(super::error_text(&e))),
+            other => (other?, None),
+        };
         if dry {
-            return print_plan(verb, req, &session, &loaded, spec, &image, io).await;
+            print_plan(verb, req, &session, &loaded, spec, &image, io).await?;
+            if let Some(unread) = unread {
+                writeln!(io.out, "versions  not checked: {unread}")?;
+            }
+            if let Some(verdict) = &verdict {
+                write!(io.out, "{verdict}")?;
+                // A dry run fails as the deploy would; `plan` only reports.
+                if verb == Verb::Deploy {
+                    verdict.enforce()?;
+                }
+            }
+            return Ok(ExitCode::Ok);
+        }
+        if let Some(verdict) = &verdict {
+            verdict.enforce()?;
         }
         if let Some(note) = &image.note {
             tracing::info!("{note}");

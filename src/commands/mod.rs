@@ -20,6 +20,7 @@ mod status;
 mod train;
 mod unlock;
 mod verify;
+mod versions;
 
 use std::io::Write;
 use std::path::PathBuf;

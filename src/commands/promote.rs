@@ -13,13 +13,18 @@ pub struct PromoteRequest {
     pub target: Target,
     pub version: Version,
     pub dry_run: bool,
+    /// `--require-promoted-in`: environments that must have promoted the same digest first,
+    /// beside environment.toml's `[versions]` rules.
+    pub require_promoted_in: Vec<String>,
 }
 
 pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     io.outcome.version = Some(req.version.to_string());
     let settings = load_config(&req.target, Some(&req.version), None, None)?;
+    let rules = super::versions::rules(&req.target, &settings, &req.require_promoted_in)?;
     runtime()?.block_on(async {
         let session = Session::open(&req.target, settings, &io.reporters).await?;
+        let verdict = staged_verdict(&session, &rules, &req.target, &req.version).await?;
         if !req.dry_run {
             session.check_credentials_outlast(Reach::Shifted, "promote")?;
         }
@@ -34,7 +39,15 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
                 .dry_engine(&guard)
                 .promote_plan(&req.version)
                 .await?;
-            return super::print_plan(io, &plan, plan.production);
+            let code = super::print_plan(io, &plan, plan.production)?;
+            if let Some(verdict) = &verdict {
+                write!(io.out, "{verdict}")?;
+                verdict.enforce()?;
+            }
+            return Ok(code);
+        }
+        if let Some(verdict) = &verdict {
+            verdict.enforce()?;
         }
         let out = &mut *io.out;
         let outcome = session.engine().promote(&req.version).await?;
@@ -55,4 +68,23 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::Ok)
     })
+}
+
+/// The `[versions]` verdict on the digest this environment's history records for the
+/// version (the staged release); None without rules, or when the history has no such
+/// release (the promote then refuses it by itself, moving no traffic to it).
+pub(super) async fn staged_verdict(
+    session: &Session,
+    rules: &super::versions::Rules,
+    target: &Target,
+    version: &Version,
+) -> anyhow::Result<Option<crate::engine::Verdict>> {
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    let history = crate::ports::Store::history(&session.cloud).await?;
+    let Some(staged) = history.iter().rev().find(|r| &r.version == version) else {
+        return Ok(None);
+    };
+    rules.verdict(target, version, &staged.digest).await
 }

@@ -37,6 +37,10 @@ impl Reporter for Named<'_> {
     fn notice(&self, message: &str) {
         self.inner.notice(&format!("[{}] {message}", self.service));
     }
+
+    fn rehearsed(&self, event: &crate::ports::RehearsalEvent) {
+        self.inner.rehearsed(event);
+    }
 }
 
 fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {
@@ -109,6 +113,18 @@ pub fn promote(
         let sessions = sessions(&req.target, &services, Some(&req.version), io).await?;
         for (_, s) in &sessions {
             s.check_credentials_outlast(Reach::Shifted, "promote")?;
+        }
+        // `[versions]` rules hold for every member, before any member's lock is taken.
+        for (service, s) in &sessions {
+            let target = Target {
+                service: service.clone(),
+                ..req.target.clone()
+            };
+            let rules = super::versions::rules(&target, &s.loaded, &req.require_promoted_in)?;
+            let verdict = super::promote::staged_verdict(s, &rules, &target, &req.version).await?;
+            if let Some(verdict) = verdict {
+                verdict.enforce()?;
+            }
         }
         let named = named(&sessions);
         let train = train_of(&sessions, &named)?;

@@ -102,7 +102,9 @@ pub fn load(layout: &Layout, context: Context) -> Result<Loaded, ConfigError> {
     )?;
 
     let env_file = env_dir.join("environment.toml");
-    let environment: EnvironmentSettings = parse_toml(&read(&env_file)?, &env_file)?;
+    let env_text = read(&env_file)?;
+    let environment: EnvironmentSettings = parse_toml(&env_text, &env_file)?;
+    check_version_rules(layout, &context.env, &environment, &env_file, &env_text)?;
     if let Some(version) = &context.version {
         check_prerelease(&environment, &context.env, version, &env_file)?;
     }
@@ -143,6 +145,70 @@ pub fn load(layout: &Layout, context: Context) -> Result<Loaded, ConfigError> {
         variables,
         task_definition,
     })
+}
+
+/// Another environment's `environment.toml` (for `[versions]` rules: where its history
+/// lives). `asked_by` says who named it, for the error.
+pub fn environment(
+    layout: &Layout,
+    name: &str,
+    asked_by: &str,
+) -> Result<EnvironmentSettings, ConfigError> {
+    let dir = layout
+        .existing("environment", layout.env_dir(name), name)
+        .map_err(|e| ConfigError {
+            message: format!("{asked_by} names an unknown environment `{name}`"),
+            ..e
+        })?;
+    let file = dir.join("environment.toml");
+    parse_toml(&read(&file)?, &file)
+}
+
+/// `[versions] require_*_in` name environments that exist, and not this one.
+fn check_version_rules(
+    layout: &Layout,
+    this: &str,
+    environment: &EnvironmentSettings,
+    file: &Path,
+    text: &str,
+) -> Result<(), ConfigError> {
+    let rules = &environment.versions;
+    for (field, names) in [
+        ("require_promoted_in", &rules.require_promoted_in),
+        ("require_rehearsal_in", &rules.require_rehearsal_in),
+    ] {
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(field))
+            .map(|i| i + 1);
+        let at = |err: ConfigError| match line {
+            Some(l) => err.at_line(l),
+            None => err,
+        };
+        for name in names {
+            if name == this {
+                return Err(at(ConfigError::new(
+                    file,
+                    format!("[versions] {field} names `{this}` itself"),
+                )
+                .hint("name the environment a release must pass first, e.g. staging")));
+            }
+            let dir = layout.env_dir(name);
+            if !dir.join("environment.toml").is_file() {
+                let known = list_dirs(&layout.root.join("environments"));
+                return Err(at(ConfigError::new(
+                    file,
+                    format!("[versions] {field} names an unknown environment `{name}`"),
+                )
+                .hint(format!(
+                    "name a folder under {} that has an environment.toml (known: {})",
+                    layout.root.join("environments").display(),
+                    known.join(", ")
+                ))));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read(file: &Path) -> Result<String, ConfigError> {

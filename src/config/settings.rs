@@ -64,6 +64,16 @@ pub struct VersionRules {
     /// `production`, `prod` or `prd`, allowed elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_prerelease: Option<bool>,
+    /// Environments where the very same image digest must have been promoted (its bake
+    /// passed, and not rolled back since) before `promote` or `deploy` may ship it here,
+    /// e.g. `["staging"]`. Each is a folder under environments/; its environment.toml
+    /// gives the region and ssm_prefix its history is read from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_promoted_in: Vec<String>,
+    /// Environments where the very same image digest must also have passed a rollback
+    /// rehearsal (`[validation] rehearse_rollback` there) before it may ship here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_rehearsal_in: Vec<String>,
 }
 
 /// `deploy/services/<service>/service.toml`: everything cutover needs to ship one service.

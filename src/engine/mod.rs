@@ -20,6 +20,7 @@ mod shift;
 mod stage;
 mod train;
 mod validate;
+mod versions;
 mod wiring;
 
 use crate::config::settings::ServiceSettings;
@@ -37,6 +38,7 @@ pub use promote::PromoteOutcome;
 pub use rollback::{RollbackOutcome, RollbackPath, rollback_target};
 pub use stage::{StageOutcome, StageRequest};
 pub use train::{Member, MemberOutcome, Train, TrainOutcome};
+pub use versions::{Finding, Need, Rule, Shows, Verdict, check as check_versions, judge, short};
 
 use lease::Lease;
 

@@ -9,7 +9,7 @@ use super::alarms::Gate;
 use super::error::EngineError;
 use super::lease::Lease;
 use super::observe::Observed;
-use crate::ports::{Cloud, Rehearsal, Release, Slot, Status, Weights};
+use crate::ports::{Cloud, Rehearsal, RehearsalEvent, Release, Slot, Status, Weights};
 
 impl<C: Cloud> Engine<'_, C> {
     /// Rehearse a rollback from `release`, just promoted on `new`. Ok(None) when off or
@@ -134,6 +134,11 @@ impl<C: Cloud> Engine<'_, C> {
             release.version,
             rehearsal.forward_ms / 1000
         ));
+        self.reporter.rehearsed(&RehearsalEvent {
+            version: release.version.clone(),
+            slot: new,
+            rehearsal: rehearsal.clone(),
+        });
         Ok(Some(rehearsal))
     }
 

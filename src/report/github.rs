@@ -11,7 +11,7 @@ use octocrab::models::repos::DeploymentStatusState;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::queue::Queue;
-use crate::ports::{Reporter, Status, StatusEvent};
+use crate::ports::{RehearsalEvent, Reporter, Status, StatusEvent};
 
 /// Where and as whom to report; from the Actions environment (`GITHUB_*`).
 #[derive(Clone)]
@@ -100,6 +100,18 @@ impl Reporter for GithubDeployments {
     }
 
     fn notice(&self, _message: &str) {}
+
+    /// The rehearsal comes after the bake's Promoted: one more `success` status, whose
+    /// description gives both directions and their durations (what the deployments view
+    /// shows last).
+    fn rehearsed(&self, event: &RehearsalEvent) {
+        self.queue.push(Message::Status(StatusEvent {
+            status: Status::Promoted,
+            version: Some(event.version.clone()),
+            slot: Some(event.slot),
+            detail: event.describe(),
+        }));
+    }
 }
 
 /// An API client for `target`'s base URL and token.

@@ -12,7 +12,7 @@ pub mod summary;
 pub mod timeline;
 pub mod workflow;
 
-use crate::ports::{Reporter, StatusEvent};
+use crate::ports::{RehearsalEvent, Reporter, StatusEvent};
 
 /// Several reporters as one.
 #[derive(Default)]
@@ -37,6 +37,12 @@ impl Reporter for Fanout {
     fn notice(&self, message: &str) {
         for r in &self.reporters {
             r.notice(message);
+        }
+    }
+
+    fn rehearsed(&self, event: &RehearsalEvent) {
+        for r in &self.reporters {
+            r.rehearsed(event);
         }
     }
 }

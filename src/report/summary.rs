@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::timeline::Entry;
-use crate::ports::Status;
+use crate::ports::{RehearsalEvent, Status};
 
 /// Everything the summary shows about one run.
 pub struct RunSummary<'a> {
@@ -21,6 +21,8 @@ pub struct RunSummary<'a> {
     pub entries: &'a [Entry],
     /// What the deploy changed against the live slot (`cutover diff`'s text), when known.
     pub diff: Option<&'a str>,
+    /// The rollback rehearsals that passed in this run (issue 18.1).
+    pub rehearsals: &'a [RehearsalEvent],
 }
 
 pub fn markdown(s: &RunSummary<'_>) -> String {
@@ -113,6 +115,18 @@ pub fn markdown(s: &RunSummary<'_>) -> String {
         for e in checks {
             let _ = writeln!(md, "- {}", escape(&e.event.detail));
         }
+    }
+    for r in s.rehearsals {
+        let secs = crate::ports::seconds;
+        let _ = writeln!(
+            md,
+            "\n### Rollback rehearsal\n\nPassed: production went back to the previous release and forward again, each direction read back at 100% and probed.\n\n| direction | production on | took |\n| --- | --- | ---: |\n| back | {} | {} |\n| forward | {} on {} | {} |",
+            r.rehearsal.to,
+            secs(r.rehearsal.back_ms),
+            r.version,
+            r.slot,
+            secs(r.rehearsal.forward_ms)
+        );
     }
     let _ = writeln!(
         md,
@@ -235,6 +249,7 @@ mod tests {
             final_status: Some("Promoted".into()),
             entries: &entries,
             diff: None,
+            rehearsals: &[],
         });
         insta::assert_snapshot!(md);
         let with_diff = markdown(&RunSummary {
@@ -247,10 +262,45 @@ mod tests {
             final_status: None,
             entries: &entries,
             diff: Some("task definition\n  ~ cpu: 256 → 512\n"),
+            rehearsals: &[],
         });
         assert!(
             with_diff.contains("### Changes\n\n```\ntask definition\n  ~ cpu: 256 → 512\n```"),
             "{with_diff}"
         );
+    }
+
+    #[test]
+    fn summary_shows_the_rollback_rehearsal_both_ways_with_durations() {
+        use crate::ports::{Rehearsal, Slot};
+        use crate::version::Version;
+        let rehearsal = RehearsalEvent {
+            version: Version::parse("v1.1.0").unwrap(),
+            slot: Slot::Green,
+            rehearsal: Rehearsal {
+                to: Version::parse("v1.0.0").unwrap(),
+                back_ms: 6_200,
+                forward_ms: 7_060,
+                at: 0,
+            },
+        };
+        let md = markdown(&RunSummary {
+            verb: "promote",
+            environment: "staging",
+            service: "web",
+            from_version: Some("v1.0.0".into()),
+            to_version: Some("v1.1.0".into()),
+            image: None,
+            final_status: Some("Promoted".into()),
+            entries: &[],
+            diff: None,
+            rehearsals: std::slice::from_ref(&rehearsal),
+        });
+        assert!(
+            md.contains("### Rollback rehearsal\n\nPassed: ")
+                && md.contains("| back | v1.0.0 | 6.2s |\n| forward | v1.1.0 on green | 7.1s |"),
+            "{md}"
+        );
+        assert!(md.find("### Rollback rehearsal") < md.find("### Roll back\n"));
     }
 }

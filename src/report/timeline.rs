@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::ports::{Reporter, StatusEvent};
+use crate::ports::{RehearsalEvent, Reporter, StatusEvent};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -21,6 +21,7 @@ pub struct Entry {
 pub struct Timeline {
     entries: Arc<Mutex<Vec<Entry>>>,
     notices: Arc<Mutex<Vec<String>>>,
+    rehearsals: Arc<Mutex<Vec<RehearsalEvent>>>,
     started: Instant,
 }
 
@@ -29,6 +30,7 @@ impl Default for Timeline {
         Self {
             entries: Default::default(),
             notices: Default::default(),
+            rehearsals: Default::default(),
             started: Instant::now(),
         }
     }
@@ -37,6 +39,14 @@ impl Default for Timeline {
 impl Timeline {
     pub fn entries(&self) -> Vec<Entry> {
         self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The rollback rehearsals that passed in this run.
+    pub fn rehearsals(&self) -> Vec<RehearsalEvent> {
+        self.rehearsals
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -67,5 +77,12 @@ impl Reporter for Timeline {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(message.to_string());
+    }
+
+    fn rehearsed(&self, event: &RehearsalEvent) {
+        self.rehearsals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event.clone());
     }
 }

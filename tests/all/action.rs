@@ -86,6 +86,7 @@ impl Job {
             ("IMAGE", ""),
             ("ROLLBACK", ""),
             ("STRATEGY", ""),
+            ("REQUIRE-PROMOTED-IN", ""),
             ("GITHUB-TOKEN", TOKEN),
             ("DRY-RUN", "false"),
             ("RELEASE-NOTES", "false"),
@@ -401,10 +402,48 @@ fn the_action_deploys_reports_to_github_and_never_prints_a_secret() {
     );
     assert_eq!(staged.output("live-slot"), slot, "{}", staged.all());
 
+    // The require-promoted-in input: qa never had v1.1.0, so the approval job is refused
+    // before any write (exit 2), saying what qa's history shows and what to do.
+    w.add_environment("qa");
+    let refused = job
+        .run(
+            &w,
+            "refs/tags/v1.1.0",
+            &[("COMMAND", "promote"), ("REQUIRE-PROMOTED-IN", "qa")],
+        )
+        .expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("qa has no history for this service")
+            && refused.stderr.contains("promote v1.1.0 in qa first"),
+        "{}",
+        refused.all()
+    );
+    assert_eq!(w.weights(), before, "a refused promote moved traffic");
+
     // The approval job promotes exactly that tag.
     let promoted = job
         .run(&w, "refs/tags/v1.1.0", &[("COMMAND", "promote")])
         .expect(0);
+    // Its rollback rehearsal (back to v1.0.0 and forward), both ways with durations, in
+    // the job summary and as the deployment's last status.
+    assert!(
+        promoted.summary.contains("### Rollback rehearsal")
+            && promoted.summary.contains("| back | v1.0.0 | ")
+            && promoted.summary.contains("| forward | v1.1.0 on "),
+        "{}",
+        promoted.all()
+    );
+    let last = job.states(&w).last().cloned().unwrap();
+    assert_eq!(last["state"], "success");
+    assert!(
+        last["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Promoted: rollback rehearsal passed: back to v1.0.0 in "),
+        "{last}"
+    );
     assert_no_secrets(&promoted, &secrets);
     assert_eq!(promoted.output("status"), "Promoted", "{}", promoted.all());
     assert_eq!(promoted.output("version"), "v1.1.0");

@@ -353,3 +353,46 @@ async fn the_release_rolled_back_from_goes_inactive() {
     assert_eq!(statuses[0].1["state"], "inactive");
     assert_eq!(statuses[0].1["description"], "rolled back to v1.0.0");
 }
+
+/// A promote whose rollback rehearsal passed (issue 18.1): after the bake's `success`, one
+/// more `success` whose description gives both directions and their durations — what the
+/// deployments view shows last for the release.
+#[tokio::test]
+async fn a_passed_rollback_rehearsal_is_the_last_status_with_both_directions() {
+    use cutover::ports::{Rehearsal, RehearsalEvent};
+    let server = MockServer::start().await;
+    mount_deployments(&server).await;
+    let gh = GithubDeployments::start(target(&server)).unwrap();
+    gh.status(&event(Status::Promoted, "100% on green, bake passed"));
+    gh.rehearsed(&RehearsalEvent {
+        version: Version::parse("v1.2.0").unwrap(),
+        slot: Slot::Green,
+        rehearsal: Rehearsal {
+            to: Version::parse("v1.1.0").unwrap(),
+            back_ms: 6_200,
+            forward_ms: 7_060,
+            at: 0,
+        },
+    });
+    gh.finish(std::time::Duration::from_secs(10)).await;
+    let statuses = posted(&server, "/statuses").await;
+    let states: Vec<(&str, &str)> = statuses
+        .iter()
+        .map(|(_, s)| {
+            (
+                s["state"].as_str().unwrap(),
+                s["description"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("success", "Promoted: 100% on green, bake passed"),
+            (
+                "success",
+                "Promoted: rollback rehearsal passed: back to v1.1.0 in 6.2s, forward to v1.2.0 on green in 7.1s"
+            ),
+        ]
+    );
+}

@@ -30,8 +30,13 @@ def sources() -> list[tuple[str, str]]:
     return files + wr.readme_workflows()
 
 
+# The other applies of the example (staging.tfvars.example), for jobs in those environments.
+OTHERS = wr.environment_roles()
+ACROSS = (wr.WORKFLOWS / "staging-to-production.yml").read_text()
+
+
 def problems(text: str, roles=None, where="broken.yml") -> list[str]:
-    return wr.workflow_problems(where, text, roles or ROLES, VARIABLES, INPUTS)
+    return wr.workflow_problems(where, text, roles or ROLES, VARIABLES, INPUTS, OTHERS)
 
 
 # --- the real files ---------------------------------------------------------------------
@@ -57,7 +62,16 @@ def test_jobs_work_with_the_terraform_example(where, text):
 def test_examples_work_with_the_variables_defaults_and_tfvars(tfvars):
     roles = wr.terraform_roles(wr.example_values(tfvars))
     for path in wr.workflow_files():
-        assert problems(path.read_text(), roles, path.name) == []
+        found = problems(path.read_text(), roles, path.name)
+        if tfvars is None and path.name == "staging-to-production.yml":
+            # The one thing the defaults lack: production's promote role reading staging's
+            # history (terraform.tfvars.example sets history_read_environments).
+            assert found == [
+                "staging-to-production.yml job production: require-promoted-in ['staging'] reads their "
+                "history but the promote role has no ssm:GetParameter on it (history_read_environments)"
+            ]
+            continue
+        assert found == []
 
 
 def test_only_the_promote_role_can_move_production_traffic():
@@ -207,6 +221,27 @@ BROKEN_WORKFLOWS["terraform/README.md's old sketch, action named: the one role"]
     OLD_README_SKETCH.replace("<cutover action>", "cutover-dev/cutover"),
     "no terraform output documents vars.AWS_ROLE_ARN",
 )
+
+
+BROKEN_WORKFLOWS["staging-to-production: a staging job in production's stage environment"] = (
+    swap(ACROSS, "environment: staging-stage #", "environment: production-stage #"),
+    "does not trust",
+)
+BROKEN_WORKFLOWS["staging-to-production: require-promoted-in an environment production may not read"] = (
+    swap(ACROSS, "          require-promoted-in: staging\n", "          require-promoted-in: staging,qa\n"),
+    "require-promoted-in names qa, whose history the promote role may not read",
+)
+
+
+def test_the_across_environments_workflow_uses_both_applies():
+    # staging's jobs are checked against the staging apply (staging.tfvars.example), the
+    # production jobs against production's.
+    assert set(OTHERS) == {"production", "staging"}
+    assert OTHERS["staging"]["promote"].environments == {"staging"}
+    assert OTHERS["staging"]["stage"].environments == {"staging-stage"}
+    assert OTHERS["production"]["promote"].inputs["history_read_environments"] == ["staging"]
+    assert wr.grants(ROLES["promote"].statements, "ssm:GetParameter", wr.HISTORY_READ)
+    assert not wr.grants(ROLES["stage"].statements, "ssm:GetParameter", wr.HISTORY_READ)
 
 
 @pytest.mark.parametrize("text, expected", BROKEN_WORKFLOWS.values(), ids=BROKEN_WORKFLOWS.keys())

@@ -176,6 +176,8 @@ class Role:
     environments: set[str]
     statements: list[dict[str, Any]] = field(default_factory=list)
     trust: list[dict[str, Any]] = field(default_factory=list)
+    # The service module's variables as this apply sets them.
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _ref(expr: Any, pattern: str) -> str | None:
@@ -253,18 +255,52 @@ def terraform_roles(values: dict[str, Any] | None = None) -> dict[str, Role]:
             continue
         trust = _ref(attr(b.body, "assume_role_policy"), r"data\.aws_iam_policy_document\.(\w+)\.json")
         envs = trusted_environments(docs.get(trust, []), inputs, str(inputs.get("github_repository")))
-        roles[b.name] = Role(b.name, envs, trust=docs.get(trust, []))
+        roles[b.name] = Role(b.name, envs, trust=docs.get(trust, []), inputs=inputs)
     for b in blocks:
         if b.kind == "resource" and b.type == "aws_iam_role_policy":
             role = _ref(attr(b.body, "role"), r"aws_iam_role\.(\w+)\.id")
             doc = _ref(attr(b.body, "policy"), r"data\.aws_iam_policy_document\.(\w+)\.json")
-            # An optional policy (`count = var.x ? 1 : 0`) counts only when switched on.
-            switch = _ref(attr(b.body, "count"), r"var\.(\w+) \? 1 : 0")
+            # An optional policy (`count = var.x ? 1 : 0`, or `length(var.x) > 0 ? 1 : 0`
+            # for a list) counts only when switched on.
+            switch = _ref(attr(b.body, "count"), r"var\.(\w+) \? 1 : 0") or _ref(
+                attr(b.body, "count"), r"length\(var\.(\w+)\) > 0 \? 1 : 0"
+            )
             if switch and not inputs.get(switch):
                 continue
             if role in roles and doc in docs:
                 roles[role].statements += docs[doc]
     return roles
+
+
+def environment_roles() -> dict[str, dict[str, Role]]:
+    """cutover environment → the roles of the example applied for it: one apply per
+    environment, each with its `*.tfvars.example` (terraform.tfvars.example is production's,
+    staging.tfvars.example staging's)."""
+    out = {}
+    for path in sorted(EXAMPLE.glob("*.tfvars.example")):
+        values = example_values(path)
+        out[str(values["environment"])] = terraform_roles(values)
+    return out
+
+
+# The marker of the statement that lets a promote role read other environments' histories.
+HISTORY_READ = "var.history_read_environments"
+
+
+def history_read_problems(role: Role, step: dict[str, Any]) -> list[str]:
+    """A cutover step with `require-promoted-in` reads those environments' histories: its
+    role must be allowed each one (the optional `cutover-versions` policy)."""
+    wanted = [e.strip() for e in str((step.get("with") or {}).get("require-promoted-in") or "").split(",") if e.strip()]
+    if not wanted:
+        return []
+    if not grants(role.statements, "ssm:GetParameter", HISTORY_READ):
+        return [f"require-promoted-in {wanted} reads their history but the {role.name} role has no ssm:GetParameter on it (history_read_environments)"]
+    allowed = set(_as_list(role.inputs.get("history_read_environments")))
+    return [
+        f"require-promoted-in names {env}, whose history the {role.name} role may not read (history_read_environments = {sorted(allowed)})"
+        for env in wanted
+        if env not in allowed
+    ]
 
 
 def role_variables() -> dict[str, str]:
@@ -332,8 +368,16 @@ def job_problems(
     roles: dict[str, Role],
     variables: dict[str, str],
     inputs: dict[str, dict[str, Any]],
+    others: dict[str, dict[str, Role]] | None = None,
 ) -> list[str]:
+    """`roles` serve the example's own environment; a job whose cutover step names another
+    environment that `others` has (another apply of the example) is checked against that."""
     problems = []
+    for step in _steps(job, CUTOVER_ACTION):
+        env_input = str((step.get("with") or {}).get("environment", ""))
+        own = next((r.inputs.get("environment") for r in roles.values() if r.inputs), None)
+        if others and env_input != own and env_input in others:
+            roles = others[env_input]
     for step in job.get("steps", []):
         uses = str(step.get("uses", ""))
         if "cutover" in uses and not uses.startswith(CUTOVER_ACTION):
@@ -372,6 +416,7 @@ def job_problems(
         for step in cutover:
             command = command_of(step, inputs)
             problems += [f"{where}: {p}" for p in missing_calls(role.statements, command)]
+            problems += [f"{where}: {p}" for p in history_read_problems(role, step)]
             if command not in MOVES_PRODUCTION:
                 problems += [
                     f"{where}: runs {command} with the {role.name} role, which {p}"
@@ -386,11 +431,12 @@ def workflow_problems(
     roles: dict[str, Role],
     variables: dict[str, str],
     inputs: dict[str, dict[str, Any]],
+    others: dict[str, dict[str, Role]] | None = None,
 ) -> list[str]:
     doc = yaml.safe_load(text)
     problems = []
     for name, job in (doc.get("jobs") or {}).items():
-        problems += job_problems(f"{where} job {name}", job, roles, variables, inputs)
+        problems += job_problems(f"{where} job {name}", job, roles, variables, inputs, others)
     return problems
 
 

@@ -84,6 +84,8 @@ pub struct ActionRequest {
     pub version: Option<Version>,
     pub image: Option<String>,
     pub strategy: Option<StrategyKind>,
+    /// The `require-promoted-in` input: `[versions]` rules added for this run.
+    pub require_promoted_in: Vec<String>,
     pub github_token: Option<SecretString>,
     pub slack_webhook: Option<SecretString>,
     pub dry_run: bool,
@@ -111,6 +113,7 @@ impl ActionRequest {
             git_sha: std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()),
             force_rebuild: false,
             dry_run: self.dry_run,
+            require_promoted_in: self.require_promoted_in.clone(),
         };
         let tagged = || {
             version
@@ -130,6 +133,7 @@ impl ActionRequest {
                 target,
                 version: tagged(),
                 dry_run: self.dry_run,
+                require_promoted_in: self.require_promoted_in.clone(),
             }),
             ActionVerb::Rollback(to) => Request::Rollback(RollbackRequest {
                 target,

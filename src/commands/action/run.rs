@@ -253,6 +253,7 @@ fn write_summary(
         return;
     };
     let entries = timeline.entries();
+    let rehearsals = timeline.rehearsals();
     let md = summary::markdown(&RunSummary {
         verb: req.verb.name(),
         environment: &req.environment,
@@ -263,6 +264,7 @@ fn write_summary(
         final_status: outcome.status.map(|s| s.to_string()),
         entries: &entries,
         diff: outcome.diff.as_deref(),
+        rehearsals: &rehearsals,
     });
     if let Err(e) = summary::append_summary(path, &md) {
         tracing::warn!("writing the job summary to {}: {e}", path.display());

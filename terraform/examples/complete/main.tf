@@ -32,5 +32,6 @@ module "service" {
   github_promote_environments = var.github_promote_environments
   github_oidc_provider_arn    = var.github_oidc_provider_arn
 
-  enable_cleanup_policy = var.enable_cleanup_policy
+  enable_cleanup_policy     = var.enable_cleanup_policy
+  history_read_environments = var.history_read_environments
 }

@@ -89,3 +89,9 @@ variable "enable_cleanup_policy" {
   type        = bool
   default     = false
 }
+
+variable "history_read_environments" {
+  description = "Environments whose cutover history the promote role may read, for environment.toml's [versions] rules and the require-promoted-in input: [\"staging\"] in production for examples/github-workflows/staging-to-production.yml."
+  type        = list(string)
+  default     = []
+}

@@ -313,3 +313,14 @@ variable "enable_cleanup_policy" {
   type        = bool
   default     = false
 }
+
+variable "history_read_environments" {
+  description = "Other environments of this service (same account, same ssm_prefix, any region) whose cutover history the promote role may read: those environment.toml's [versions] require_promoted_in / require_rehearsal_in, or the action's require-promoted-in, names (e.g. [\"staging\"] for production). Empty: no such policy."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for env in var.history_read_environments : can(regex("^[A-Za-z0-9_.-]+$", env))])
+    error_message = "history_read_environments holds environment names (folders under deploy/environments/), without wildcards."
+  }
+}
