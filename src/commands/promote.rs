@@ -50,7 +50,13 @@ pub fn run(req: &PromoteRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             verdict.enforce()?;
         }
         let out = &mut *io.out;
-        let outcome = session.engine().promote(&req.version).await?;
+        // The rules judged the digest staged before the lock: the promote holds to it.
+        let pinned = verdict.as_ref().map(|v| v.digest.clone());
+        let outcome = session
+            .engine()
+            .with_pinned_digest(pinned)
+            .promote(&req.version)
+            .await?;
         io.outcome.live_slot = Some(outcome.slot.to_string());
         io.outcome.status = Some(crate::ports::Status::Promoted.into());
         if outcome.already {

@@ -58,6 +58,9 @@ pub struct Engine<'a, C: Cloud> {
     timeline: std::sync::Arc<std::sync::Mutex<Vec<(Version, crate::model::Transition)>>>,
     /// A promote's shift began with the slot it leaves alarming: not a rehearsal target.
     left_alarming: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The digest `[versions]` judged before the lock was taken: the promote refuses a
+    /// staged release with any other (staged again in between).
+    pinned: Option<crate::ports::Digest>,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -78,7 +81,14 @@ impl<'a, C: Cloud> Engine<'a, C> {
             lost: Default::default(),
             timeline: Default::default(),
             left_alarming: Default::default(),
+            pinned: None,
         }
+    }
+
+    /// Promote only a staged release with this digest (the one `[versions]` judged).
+    pub fn with_pinned_digest(mut self, digest: Option<crate::ports::Digest>) -> Self {
+        self.pinned = digest;
+        self
     }
 
     /// Stop at the next safe point when `cancel` fires (SIGINT, a cancelled workflow).
@@ -111,6 +121,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             lost: self.lost.clone(),
             timeline: self.timeline.clone(),
             left_alarming: self.left_alarming.clone(),
+            pinned: self.pinned.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }

@@ -203,6 +203,15 @@ impl<C: Cloud> Engine<'_, C> {
                 return Err(error);
             }
         };
+        if let Some(pin) = self.pinned.as_ref().filter(|d| **d != start.release.digest) {
+            return Err(EngineError::Usage(format!(
+                "{version} on {} is now {}, not {} which the [versions] rules judged: it was \
+                 staged again in between; run promote again to judge the image now staged",
+                start.new,
+                super::short(&start.release.digest),
+                super::short(pin)
+            )));
+        }
         let new = start.new;
         let old = new.other();
         // Resuming after a crash, the slot to fall back to may no longer run a good

@@ -393,3 +393,34 @@ fn a_history_that_cannot_be_read_is_an_error_naming_the_environment() {
         Err(EngineError::Usage(_))
     ));
 }
+
+/// `[versions]` judges the staged digest before the promote takes its lock; a stage of the
+/// same version with another image in between must not be promoted on the first image's
+/// verdict: the promote, pinned to the judged digest, refuses before any write.
+#[test]
+fn a_promote_refuses_a_release_staged_again_after_the_versions_check() {
+    use cutover::engine::{Engine, StageRequest};
+    use cutover::sim::{NEW, version};
+    crate::sim_support::block_on(async {
+        let sim = crate::sim_support::all_at_once(cutover::sim::Faults::default());
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        let request = StageRequest {
+            spec: sim.spec(NEW),
+        };
+        engine.stage(&request).await.expect("stage");
+        let before = (sim.weights(), sim.history());
+        let judged = Digest("sha256:000000000000111111111111".into());
+        let err = Engine::new(&ci, &ci, &sim.settings, "ci")
+            .with_pinned_digest(Some(judged))
+            .promote(&version(NEW))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("staged again in between") && text.contains("not sha256:000000000000"),
+            "{text}"
+        );
+        assert_eq!((sim.weights(), sim.history()), before, "nothing written");
+    });
+}
