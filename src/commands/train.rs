@@ -87,16 +87,22 @@ fn named(sessions: &[(String, Session)]) -> Vec<Named<'_>> {
         .collect()
 }
 
+/// The train of `sessions`; `pins` (one per session, or none) are the digests `[versions]`
+/// judged, which each member's promote then holds to.
 fn train_of<'a>(
     sessions: &'a [(String, Session)],
     named: &'a [Named<'a>],
+    pins: Vec<Option<crate::ports::Digest>>,
 ) -> anyhow::Result<Train<'a, crate::aws::cloud::AwsCloud>> {
+    let mut pins = pins.into_iter();
     let members = sessions
         .iter()
         .zip(named)
         .map(|((service, session), reporter)| Member {
             service: service.clone(),
-            engine: session.engine_reporting(reporter),
+            engine: session
+                .engine_reporting(reporter)
+                .with_pinned_digest(pins.next().flatten()),
         })
         .collect();
     Ok(Train::new(members)?)
@@ -115,6 +121,7 @@ pub fn promote(
             s.check_credentials_outlast(Reach::Shifted, "promote")?;
         }
         // `[versions]` rules hold for every member, before any member's lock is taken.
+        let mut pins = Vec::new();
         for (service, s) in &sessions {
             let target = Target {
                 service: service.clone(),
@@ -122,12 +129,13 @@ pub fn promote(
             };
             let rules = super::versions::rules(&target, &s.loaded, &req.require_promoted_in)?;
             let verdict = super::promote::staged_verdict(s, &rules, &target, &req.version).await?;
-            if let Some(verdict) = verdict {
+            if let Some(verdict) = &verdict {
                 verdict.enforce()?;
             }
+            pins.push(verdict.map(|v| v.digest));
         }
         let named = named(&sessions);
-        let train = train_of(&sessions, &named)?;
+        let train = train_of(&sessions, &named, pins)?;
         let versions: Vec<_> = services
             .iter()
             .map(|s| (s.clone(), req.version.clone()))
@@ -153,7 +161,7 @@ pub fn rollback(
     runtime()?.block_on(async {
         let sessions = sessions(&req.target, &services, None, io).await?;
         let named = named(&sessions);
-        let train = train_of(&sessions, &named)?;
+        let train = train_of(&sessions, &named, Vec::new())?;
         let outcome = train.rollback().await;
         end(outcome, io)
     })
