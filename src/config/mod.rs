@@ -127,6 +127,7 @@ pub fn load(layout: &Layout, context: Context) -> Result<Loaded, ConfigError> {
         .rehearse_rollback
         .get_or_insert(!production_named(&context.env));
     check_service(&service, &svc_file)?;
+    check_region(&environment, &env_file, &service, &svc_file)?;
 
     let task_definition = match &context.image {
         Some(image) => {
@@ -162,6 +163,64 @@ pub fn environment(
         })?;
     let file = dir.join("environment.toml");
     parse_toml(&read(&file)?, &file)
+}
+
+/// The ARNs in service.toml carry their region: one that differs from environment.toml's
+/// `region` is a wrong region (a newcomer's copy of another environment, a default left in
+/// place), refused before any AWS call instead of as a list of "not found" for every
+/// resource, each pointing at the wrong field.
+fn check_region(
+    environment: &EnvironmentSettings,
+    env_file: &Path,
+    service: &ServiceSettings,
+    svc_file: &Path,
+) -> Result<(), ConfigError> {
+    let t = &service.traffic;
+    let arns = [
+        (
+            "[traffic] production_listener_arn",
+            t.production_listener_arn.as_deref(),
+        ),
+        (
+            "[traffic] production_rule_arn",
+            t.production_rule_arn.as_deref(),
+        ),
+        (
+            "[traffic] test_listener_arn",
+            Some(t.test_listener_arn.as_str()),
+        ),
+        (
+            "[slots.blue] target_group_arn",
+            Some(service.slots.blue.target_group_arn.as_str()),
+        ),
+        (
+            "[slots.green] target_group_arn",
+            Some(service.slots.green.target_group_arn.as_str()),
+        ),
+    ];
+    for (field, arn) in arns {
+        // arn:partition:service:region:account:resource
+        let Some(region) = arn
+            .and_then(|a| a.split(':').nth(3))
+            .filter(|r| !r.is_empty())
+        else {
+            continue;
+        };
+        if region != environment.region {
+            return Err(ConfigError::new(
+                env_file,
+                format!(
+                    "region = \"{}\", but {field} in {} is in {region}",
+                    environment.region,
+                    svc_file.display()
+                ),
+            )
+            .hint(format!(
+                "set region = \"{region}\" here if the service lives there (terraform's outputs name its region), or fix the ARN"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `[versions] require_*_in` name environments that exist, and not this one.

@@ -615,3 +615,35 @@ fn signal(child: &std::process::Child, name: &str) {
         .success();
     assert!(ok, "kill -{name} {}", child.id());
 }
+
+/// A newcomer's wrong region (issue 16.5): the environment names a region where none of
+/// terraform's resources are. `verify` listed every resource as not found, each pointing
+/// at its own service.toml field; now `verify` and `stage` refuse before any AWS call in one
+/// line naming both regions and the file to fix, exit 2, and change nothing.
+#[test]
+fn a_wrong_region_is_named_with_the_file_to_fix() {
+    let Some(w) = World::new("r") else { return };
+    let env = w.root.join("deploy/environments/test/environment.toml");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let right = format!("region = \"{}\"", w.stack.region);
+    assert!(text.contains(&right), "{text}");
+    std::fs::write(&env, text.replace(&right, "region = \"eu-west-3\"")).unwrap();
+    let before = w.snapshot();
+    let image = format!("{}@sha256:{:0>64}", w.stack.str("repository_uri"), 1);
+    for args in [
+        &["verify"][..],
+        &["stage", "--tag", "v1.0.0", "--image", &image][..],
+    ] {
+        let out = w.expect(2, args);
+        assert!(
+            out.contains("environment.toml: region = \"eu-west-3\", but [traffic]")
+                && out.contains(&format!("set region = \"{}\"", w.stack.region)),
+            "{args:?}: {out}"
+        );
+        assert!(
+            !out.contains("Some(") && !out.contains("{ "),
+            "{args:?}: {out}"
+        );
+    }
+    assert_eq!(w.snapshot(), before, "nothing was left changed");
+}
