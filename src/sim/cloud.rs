@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::faults::{HANG, Service};
+use super::faults::{HANG, NO_ANSWER, Service};
 use super::world::{EPOCH_MS, HEALTH_CHECK_INTERVAL_MS, HEALTHY_THRESHOLD, LateWrite, World};
 use crate::ports::{
     AlarmState, CheckResult, Clock, Compute, Digest, HealthCheckTiming, Images, Millis, PortError,
@@ -100,12 +100,16 @@ impl SimCloud {
                     && u128::from(now) >= o.from.as_millis()
                     && u128::from(now) < o.to.as_millis()
             });
-            let hung = !killed && down.is_none() && w.rng.chance(f.hang);
             let injected = w
                 .faults
                 .aws_errors
                 .iter()
                 .position(|e| op.starts_with(e.op) && u128::from(now) >= e.from.as_millis());
+            let no_answer = injected.filter(|at| w.faults.aws_errors[*at].code == NO_ANSWER);
+            let hung = !killed && down.is_none() && (no_answer.is_some() || w.rng.chance(f.hang));
+            if let Some(at) = no_answer.filter(|at| hung && !w.faults.aws_errors[*at].lasting) {
+                w.faults.aws_errors.remove(at);
+            }
             let result = if let Some(o) = down {
                 // Correlated: every call to the service fails until the outage ends.
                 Err(if o.throttling {
@@ -131,7 +135,7 @@ impl SimCloud {
                 }
                 w.metrics.hung_calls += 1;
                 Err(PortError::Ambiguous("no answer (hung)".into()))
-            } else if let Some(at) = injected {
+            } else if let Some(at) = injected.filter(|_| no_answer.is_none()) {
                 let code = match w.faults.aws_errors[at].lasting {
                     true => w.faults.aws_errors[at].code,
                     false => w.faults.aws_errors.remove(at).code,

@@ -149,7 +149,12 @@ impl KillAt {
     }
 }
 
-/// One AWS error code answered at or after a time (see [`Faults::aws_errors`]).
+/// The [`AwsErrorAt::code`] of a call that gets no answer: it hangs as in
+/// [`Faults::hang`], for that call only.
+pub const NO_ANSWER: &str = "(no answer)";
+
+/// One AWS error code answered at or after a time (see [`Faults::aws_errors`]), or
+/// [`NO_ANSWER`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsErrorAt {
     pub op: &'static str,

@@ -29,7 +29,9 @@ use crate::version::Version;
 pub use crate::config::settings::StrategyKind;
 pub use alarms::{BLUE_ALARM, GREEN_ALARM, LINGER_MS, SERVICE_ALARM};
 pub use cloud::SimCloud;
-pub use faults::{AwsErrorAt, EcsFailure, Faults, HANG, KillAt, Outage, Profile, Service};
+pub use faults::{
+    AwsErrorAt, EcsFailure, Faults, HANG, KillAt, NO_ANSWER, Outage, Profile, Service,
+};
 pub use recovery::rollback_workflow;
 pub use rng::Rng;
 pub use scenario::{RunReport, Scenario, run, run_as, run_with, seeds_from_env};

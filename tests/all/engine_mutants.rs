@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use cutover::config::settings::OldSlotPolicy;
 use cutover::engine::{Engine, EngineError, RollbackPath, StageRequest};
-use cutover::ports::{Clock, Lock, Release, Slot, Status, Store, Traffic, Weights};
-use cutover::sim::{AwsErrorAt, Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
+use cutover::ports::{Clock, Compute, Lock, Release, Slot, Status, Store, Traffic, Weights};
+use cutover::sim::{
+    AwsErrorAt, Degradation, Faults, NEW, NO_ANSWER, OLD, Sim, SimCloud, StrategyKind, settings,
+    version,
+};
 
 use crate::sim_support::{all_at_once, block_on};
 
@@ -35,6 +38,15 @@ async fn stage(engine: &Engine<'_, SimCloud>, sim: &Sim, tag: &str) {
         })
         .await
         .expect("stage");
+}
+
+/// The statuses `tag`'s history entry went through, oldest first.
+fn transitions(sim: &Sim, tag: &str) -> Vec<Status> {
+    entry(sim, tag)
+        .transitions
+        .iter()
+        .map(|t| t.status)
+        .collect()
 }
 
 fn entry(sim: &Sim, tag: &str) -> Release {
@@ -121,7 +133,12 @@ fn call_at(sim: &Sim, from: usize, what: &[&str]) -> (u64, usize) {
         .skip(from)
         .find(|(_, l)| what.iter().all(|w| l.contains(w)))
         .unwrap_or_else(|| panic!("no {what:?} after line {from}:\n{}", log.join("\n")));
-    (line.split_whitespace().next().unwrap().parse().unwrap(), i)
+    (at(line), i)
+}
+
+/// When a logged call happened (sim ms).
+fn at(line: &str) -> u64 {
+    line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 /// A weight write the ELB refused (throttled) or whose answer was lost: ELB reads are
@@ -268,9 +285,14 @@ const RUN_URL: &str = "https://github.com/acme/web/actions/runs/42";
 /// A calm sim whose lock a run took `age` ago for `ttl`, and never renewed.
 async fn locked(age: u64, ttl: u64) -> Sim {
     let sim = calm();
+    hold_lock(&sim, age, ttl).await;
+    sim
+}
+
+/// Another run's lock in `sim`, taken `age` ago for `ttl`, and never renewed.
+async fn hold_lock(sim: &Sim, age: u64, ttl: u64) {
     let other = sim.runner("other", None);
-    let now = other.now();
-    let acquired_at = now - age * 1000;
+    let acquired_at = other.now() - age * 1000;
     other
         .create_lock(&Lock {
             owner: RUN_URL.into(),
@@ -280,7 +302,6 @@ async fn locked(age: u64, ttl: u64) -> Sim {
         })
         .await
         .expect("lock");
-    sim
 }
 
 fn notices(sim: &Sim) -> Vec<String> {
@@ -611,5 +632,411 @@ fn a_recovery_never_mistakes_a_baking_runs_lock_for_a_stale_one() {
             "{refused:?}"
         );
         assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    });
+}
+
+/// A resumed shift whose release then fails, after someone redeployed the slot it would
+/// fall back to by hand with a release that never took production: traffic is not flipped
+/// onto a release no validation passed. Production stays where it is, the run pages a
+/// human (exit 3) and says why.
+#[test]
+fn a_failing_resumed_shift_never_falls_back_onto_a_release_that_never_took_production() {
+    block_on(async {
+        let sim = all_at_once(Faults {
+            alarm_at: Some(Duration::ZERO),
+            ..Faults::default()
+        });
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        interrupted_shift(&sim, &engine).await;
+        let hand = sim.runner("hand", None);
+        let hotfix = hand
+            .register_task_definition(&sim.spec("v1.0.1"))
+            .await
+            .expect("register by hand");
+        hand.update_slot(Slot::Blue, &hotfix.id, sim.desired_on(Slot::Blue))
+            .await
+            .expect("deploy by hand");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        assert!(matches!(err, EngineError::RollbackFailed { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("not rolled back: blue runs v1.0.1, which never took production"),
+            "{err}"
+        );
+        assert_eq!(sim.weights(), Weights::split(Slot::Green, 25));
+    });
+}
+
+/// A `rollback --to NEW` whose redeploy moved all traffic and then stopped before it
+/// recorded its bake (AWS unreachable, the runner lost): the history still has NEW baking.
+/// The on-call's re-run does not answer "already live": it bakes NEW again, records it
+/// promoted and marks OLD, the release it rolled away from, rolled back — so the history
+/// stops naming OLD the last good release. Its dry run says so first.
+#[test]
+fn a_rerun_of_a_rollback_to_that_stopped_before_recording_its_bake_finishes_it() {
+    block_on(async {
+        let sim = calm();
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        engine.promote(&version(NEW)).await.expect("promote");
+        let interrupted = sim
+            .history()
+            .into_iter()
+            .map(|mut r| {
+                if r.version == version(NEW) {
+                    r.status = Status::Baking;
+                }
+                r
+            })
+            .collect();
+        sim.put_history(interrupted);
+        let oncall = sim.runner("oncall", None);
+        let engine = Engine::new(&oncall, &oncall, &sim.settings, "oncall");
+        let new = version(NEW);
+        let plan = engine.rollback_plan(Some(&new)).await.expect("plan");
+        assert_eq!(plan.path, RollbackPath::Finished, "{plan:?}");
+        assert!(plan.to_string().contains("100% then bake 180s"), "{plan}");
+        let outcome = engine.rollback(Some(&new)).await.expect("rollback");
+        assert_eq!(outcome, plan.outcome());
+        assert_eq!(outcome.slot, Slot::Green);
+        assert_eq!(entry(&sim, NEW).status, Status::Promoted);
+        assert_eq!(entry(&sim, OLD).status, Status::RolledBack);
+        assert!(
+            timeline(&sim, "oncall")
+                .iter()
+                .any(|s| s.starts_with("Baking")),
+            "{:#?}",
+            timeline(&sim, "oncall")
+        );
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Green));
+    });
+}
+
+/// A release's history entry keeps its whole timeline: after the promote it still shows
+/// the stage that came before (awaiting approval), then the bake and the promote — what
+/// `cutover history` shows of how a release got where it is.
+#[test]
+fn the_history_keeps_a_releases_stage_in_its_timeline_after_its_promote() {
+    block_on(async {
+        let sim = calm();
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        engine.promote(&version(NEW)).await.expect("promote");
+        let statuses = transitions(&sim, NEW);
+        assert!(
+            statuses.contains(&Status::AwaitingApproval)
+                && statuses.contains(&Status::Baking)
+                && statuses.last() == Some(&Status::Promoted),
+            "{statuses:?}"
+        );
+    });
+}
+
+/// Settings for a calm all-at-once deploy with a lease of `ttl`.
+fn with_lease(ttl: u64) -> cutover::config::settings::ServiceSettings {
+    let mut s = settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm);
+    s.deadlines.lock_ttl = cutover::config::duration::Duration::from_secs(ttl);
+    s
+}
+
+/// Renewals that get no answer (SSM hangs): the heartbeat gives each up after a third of
+/// the lease, so the run stops by the time its lease runs out — not minutes later (a
+/// renewal's own retries of hung calls last four), when a recovery may have broken the lock
+/// and be writing.
+#[test]
+fn a_run_whose_renewals_get_no_answer_stops_by_the_end_of_its_lease() {
+    block_on(async {
+        // A 120 s lease, renewed every 30-40 s, within a 180 s bake.
+        let faults = Faults {
+            aws_errors: vec![AwsErrorAt {
+                op: "renew_lock",
+                from: Duration::from_secs(100),
+                code: NO_ANSWER,
+                lasting: true,
+            }],
+            ..Faults::default()
+        };
+        let sim = Sim::new(21, faults, with_lease(120));
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        let started = tokio::time::Instant::now();
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, EngineError::LockLost { .. }), "{err:?}");
+        assert!(
+            sim.log()
+                .iter()
+                .any(|l| l.contains("ci renew_lock -> HUNG")),
+            "no renewal hung"
+        );
+        assert!(
+            took <= Duration::from_secs(122),
+            "stopped {took:?} into a 120 s lease"
+        );
+    });
+}
+
+/// A run that takes over a stale lock waits out the takeover pause (35 s) before its first
+/// write; under a 60 s lease more than half of it is gone by then, so that first check
+/// renews the lock. A recovery started just after finds the lock live and is refused at
+/// once — it does not take it for one whose holder missed its renewals and wait to take it
+/// over. (The config refuses a lease under 2 minutes; the engine's rule — a lock read with
+/// less than half the lease left is renewed — is what a run relies on after a heartbeat
+/// that failed to renew, which this reaches without timing a write into that window.)
+#[test]
+fn a_run_that_took_over_a_stale_lock_renews_it_before_it_looks_stale() {
+    block_on(async {
+        let sim = Sim::new(21, Faults::default(), with_lease(60));
+        let ci = sim.runner("ci", None);
+        let ops = sim.runner("ops", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        // Left behind by a run that died: expired 100 s ago.
+        hold_lock(&sim, 160, 60).await;
+        let new = version(NEW);
+        let (promoted, (refused, waited)) = tokio::join!(engine.promote(&new), async {
+            // Past the takeover pause and its check, before the heartbeat's first beat
+            // (15-20 s after it).
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            let asked = tokio::time::Instant::now();
+            let r = Engine::new(&ops, &ops, &sim.settings, "ops")
+                .rollback(None)
+                .await;
+            (r, asked.elapsed())
+        });
+        promoted.expect("promote");
+        assert!(
+            notices(&sim)
+                .iter()
+                .any(|n| n.starts_with("breaking a stale deploy lock")),
+            "{:#?}",
+            notices(&sim)
+        );
+        assert!(
+            matches!(refused, Err(EngineError::LockHeld { .. })),
+            "{refused:?}"
+        );
+        assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    });
+}
+
+/// A release rolled back mid-shift (its tasks stopped at 50% of a linear shift): its
+/// history timeline shows the step it failed at, then the rollback — not a jump from the
+/// first step straight to rolling back.
+#[test]
+fn a_release_rolled_back_mid_shift_keeps_the_step_it_failed_at_in_its_timeline() {
+    block_on(async {
+        let sim = Sim::new(
+            21,
+            Faults::default(),
+            settings(StrategyKind::Linear, OldSlotPolicy::KeepWarm),
+        );
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        let new = version(NEW);
+        let (promoted, ()) = tokio::join!(engine.promote(&new), async {
+            while !timeline(&sim, "ci")
+                .iter()
+                .any(|s| s.starts_with("Shifting(50%)"))
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            sim.degrade(Slot::Green, Degradation::TasksStopped);
+        });
+        let err = promoted.unwrap_err();
+        assert!(matches!(err, EngineError::RolledBack { .. }), "{err:?}");
+        let statuses = transitions(&sim, NEW);
+        let failed_at = statuses.iter().position(|s| *s == Status::Shifting(50));
+        assert!(
+            failed_at.is_some_and(|i| statuses[i..].contains(&Status::RollingBack)),
+            "{statuses:?}"
+        );
+    });
+}
+
+/// `unlock` without permission to delete the lock (AccessDenied) fails at once with that
+/// error: a refusal no retry can fix is not retried for a quarter of a minute first.
+#[test]
+fn an_unlock_refused_access_fails_at_once_without_retrying() {
+    block_on(async {
+        let sim = all_at_once(Faults {
+            deny: vec!["delete_lock"],
+            ..Faults::default()
+        });
+        hold_lock(&sim, 0, 300).await;
+        let ops = sim.runner("ops", None);
+        let asked = tokio::time::Instant::now();
+        let err = Engine::new(&ops, &ops, &sim.settings, "ops")
+            .unlock()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{err}");
+        let deletes = sim
+            .log()
+            .iter()
+            .filter(|l| l.contains(" ops delete_lock"))
+            .count();
+        assert_eq!(deletes, 1, "{:#?}", sim.log());
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    });
+}
+
+/// `unlock` while SSM throttles every lock delete: retried, backing off (a quarter of a
+/// second, then twice as long each time), then given up with the throttling error — not
+/// given up at the first throttle, nor retried in a burst that feeds the throttling.
+#[test]
+fn an_unlock_throttled_throughout_backs_off_between_its_retries_then_gives_up() {
+    block_on(async {
+        let sim = all_at_once(Faults {
+            aws_errors: vec![AwsErrorAt {
+                op: "delete_lock",
+                from: Duration::ZERO,
+                code: "ThrottlingException",
+                lasting: true,
+            }],
+            ..Faults::default()
+        });
+        hold_lock(&sim, 0, 300).await;
+        let ops = sim.runner("ops", None);
+        let err = Engine::new(&ops, &ops, &sim.settings, "ops")
+            .unlock()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("throttled"), "{err}");
+        let deletes: Vec<u64> = sim
+            .log()
+            .iter()
+            .filter(|l| l.contains(" ops delete_lock"))
+            .map(|l| at(l))
+            .collect();
+        assert_eq!(deletes.len(), 6, "{deletes:?}");
+        // 0.25 + 0.5 + 1 + 2 + 4 s of pauses between the six, plus each retry's lock read.
+        let span = deletes[5] - deletes[0];
+        assert!((7_750..11_000).contains(&span), "{deletes:?}");
+    });
+}
+
+/// Production left split (25% by hand) onto a release that was rolled back: `promote` of
+/// it is refused (stage it again), and the refusal does not leave production split — it
+/// goes back to the last good release first.
+#[test]
+fn a_refused_promote_of_a_rolled_back_release_left_split_moves_production_back() {
+    block_on(async {
+        let sim = calm();
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        engine.promote(&version(NEW)).await.expect("promote");
+        engine.rollback(None).await.expect("rollback");
+        sim.runner("hand", None)
+            .set_production_weights(Weights::split(Slot::Green, 25))
+            .await
+            .expect("hand-made split");
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        assert!(err.to_string().contains("stage it again"), "{err}");
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
+    });
+}
+
+/// A promote whose new slot is not healthy at the moment it would move traffic (its tasks
+/// stopped after the stage): no traffic moves, the run says so, and the release is left
+/// awaiting approval — promotable again once its slot is healthy, not marked rolled back.
+#[test]
+fn a_promote_onto_an_unhealthy_slot_moves_no_traffic_and_leaves_the_release_promotable() {
+    block_on(async {
+        let sim = calm();
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        sim.degrade(Slot::Green, Degradation::TasksStopped);
+        let from = sim.log().len();
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        assert!(err.to_string().contains("is not healthy"), "{err}");
+        let last = timeline(&sim, "ci").pop().expect("a status");
+        assert!(
+            last.starts_with("Failed") && last.ends_with("production traffic was not moved"),
+            "{last}"
+        );
+        assert!(
+            !sim.log()[from..]
+                .iter()
+                .any(|l| l.contains("ci set_production_weights")),
+            "weights were written"
+        );
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
+        assert_eq!(entry(&sim, NEW).status, Status::AwaitingApproval);
+    });
+}
+
+/// A promote finds the test listener pointed at the live slot (by hand, or by a run that
+/// stopped midway): it points it back at the release it promotes first, so the probes of
+/// the shift and the bake judge that release.
+#[test]
+fn a_promote_points_a_test_listener_moved_elsewhere_back_at_the_release_it_promotes() {
+    block_on(async {
+        let sim = calm();
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        let hand = sim.runner("hand", None);
+        hand.point_test_listener(Slot::Blue)
+            .await
+            .expect("pointed by hand");
+        engine.promote(&version(NEW)).await.expect("promote");
+        assert_eq!(hand.test_listener().await.expect("read"), Some(Slot::Green));
+    });
+}
+
+/// All of production flipped onto a staged release by hand (or a shift stopped right at
+/// 100%): the promote bakes it in full, and its timeline reads as a plain bake — the step
+/// at 100% is not announced as a step held again.
+#[test]
+fn a_promote_of_a_release_already_at_100_percent_bakes_it_in_full() {
+    block_on(async {
+        let sim = calm();
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        sim.runner("hand", None)
+            .set_production_weights(Weights::all_on(Slot::Green))
+            .await
+            .expect("hand-made flip");
+        let staged = timeline(&sim, "ci").len();
+        engine.promote(&version(NEW)).await.expect("promote");
+        assert_eq!(
+            timeline(&sim, "ci")[staged..],
+            [
+                "Shifting(100%) 100% on green",
+                "Baking 180s",
+                "Promoted 100% on green, bake passed"
+            ]
+        );
+    });
+}
+
+/// A release whose alarm fires during its bake (all traffic on it for 30 s): the error and
+/// the timeline name the bake as the phase that failed, not a shift step.
+#[test]
+fn a_release_failing_in_its_bake_is_reported_as_failed_in_the_bake() {
+    block_on(async {
+        let sim = all_at_once(Faults {
+            alarm_at: Some(Duration::from_secs(120)),
+            ..Faults::default()
+        });
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        assert!(err.to_string().contains("Baking failed"), "{err}");
     });
 }

@@ -44,7 +44,9 @@ fn pct(sorted: &[u64], p: usize) -> u64 {
 /// agrees, the lock is free, and a rollback-workflow recovery came within TTL + slack.
 #[test]
 fn sim_dynamics_kill_in_every_phase_then_a_recovery_run_restores_production() {
-    let per_phase = cutover::sim::seeds_from_env(2_000) / 100;
+    // Twenty runs per phase at least, as in the normal suite: the mutation run's 100 seeds
+    // would leave one, too few to see most runs of a phase killed.
+    let per_phase = (cutover::sim::seeds_from_env(2_000) / 100).max(20);
     let mut kills: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     let mut took = Vec::new();
     let (mut by_rollback, mut by_rerun) = (0, 0);
@@ -102,7 +104,9 @@ fn sim_dynamics_kill_in_every_phase_then_a_recovery_run_restores_production() {
 /// behind).
 #[test]
 fn sim_dynamics_an_outage_of_any_service_breaks_no_invariant() {
-    let per = cutover::sim::seeds_from_env(2_000) / 200;
+    // Ten seeds per service and throttling at least: the mutation run's 100 seeds would
+    // leave none (and fewer leave some service's outage missed by every call).
+    let per = (cutover::sim::seeds_from_env(2_000) / 200).max(10);
     let mut ended: BTreeMap<String, u32> = BTreeMap::new();
     for service in Service::ALL {
         for throttling in [false, true] {
@@ -162,7 +166,8 @@ fn ending(report: &RunReport) -> String {
 fn sim_dynamics_hung_calls_are_bounded_by_the_call_timeout() {
     let mut hung = 0;
     let mut longest = 0;
-    for seed in 0..cutover::sim::seeds_from_env(2_000) / 40 {
+    // Fifty runs at least, as in the normal suite: fewer meet too few hangs to judge.
+    for seed in 0..(cutover::sim::seeds_from_env(2_000) / 40).max(50) {
         let report = run(Scenario {
             seed,
             strategy: StrategyKind::ALL[(seed % 3) as usize],
