@@ -318,6 +318,10 @@ impl fmt::Display for RollbackPlan {
             )?,
         }
         match &self.redeploy {
+            // Finishing: production is on it already; its bake again, no validation.
+            Some(step) if self.path == RollbackPath::Finished => {
+                write_steps(f, std::slice::from_ref(step))
+            }
             Some(step) => {
                 writeln!(
                     f,
