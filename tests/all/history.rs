@@ -95,3 +95,40 @@ fn a_long_history_keeps_the_live_release_and_rolls_back_to_the_one_before() {
         assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     });
 }
+
+/// A release recorded again without its rehearsal (a later status written from a copy made
+/// before the rehearsal, e.g. RolledBack) keeps the rehearsal it passed: `[versions]
+/// require_rehearsal_in` and `status` read it from there.
+#[test]
+fn a_release_recorded_again_keeps_the_rehearsal_it_passed() {
+    use cutover::ports::{Digest, Rehearsal, Release, Slot};
+    let release = |status: Status, rehearsal: Option<Rehearsal>| Release {
+        version: version("v1.1.0"),
+        digest: Digest("sha256:ab".into()),
+        task_definition: "web:2".into(),
+        slot: Slot::Green,
+        by: "ci".into(),
+        at: 1_000,
+        status,
+        fingerprint: String::new(),
+        promoted_at: Some(1_000),
+        transitions: Vec::new(),
+        rehearsal,
+    };
+    let passed = Rehearsal {
+        to: version("v1.0.0"),
+        back_ms: 6_200,
+        forward_ms: 7_100,
+        at: 2_000,
+    };
+    let mut history = Vec::new();
+    cutover::history::record_release(
+        &mut history,
+        &release(Status::Promoted, Some(passed.clone())),
+        10,
+    );
+    cutover::history::record_release(&mut history, &release(Status::RolledBack, None), 10);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, Status::RolledBack);
+    assert_eq!(history[0].rehearsal, Some(passed));
+}
