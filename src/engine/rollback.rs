@@ -27,6 +27,19 @@ pub enum RollbackPath {
     Finished,
 }
 
+/// As `--json` spells it (`fast`, `cold`, …): what a member's line in a train's table says.
+impl std::fmt::Display for RollbackPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RollbackPath::Fast => "fast",
+            RollbackPath::Cold => "cold",
+            RollbackPath::Repair => "repair",
+            RollbackPath::Nothing => "nothing",
+            RollbackPath::Finished => "finished",
+        })
+    }
+}
+
 impl RollbackPath {
     /// A release still warm on its slot is flipped to; any other is brought up first.
     pub(crate) fn of(warm: bool) -> Self {
@@ -397,5 +410,25 @@ impl<C: Cloud> Engine<'_, C> {
         }
         let reason = format!("rollback to {}", mv.target.version);
         self.flip_back(lease, mv.slot, &reason).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RollbackPath;
+
+    /// The words a person reads are the ones `--json` writes.
+    #[test]
+    fn a_path_reads_as_json_spells_it() {
+        for path in [
+            RollbackPath::Fast,
+            RollbackPath::Cold,
+            RollbackPath::Repair,
+            RollbackPath::Nothing,
+            RollbackPath::Finished,
+        ] {
+            let json = serde_json::to_string(&path).unwrap();
+            assert_eq!(json, format!("\"{path}\""));
+        }
     }
 }

@@ -293,7 +293,7 @@ impl<'a, C: Cloud> Train<'a, C> {
                     Ok(o) => (
                         Status::RolledBack,
                         o.version,
-                        format!("{:?} on {}", o.path, o.slot),
+                        format!("{} path, on {}", o.path, o.slot),
                     ),
                     Err(e) => {
                         let status = match e {
