@@ -584,29 +584,29 @@ fn register_shape(td: &aws_sdk_ecs::types::TaskDefinition) -> serde_json::Value 
             put("cpu", (c.cpu() != 0).then(|| Value::from(c.cpu())));
             put("memory", c.memory().map(Value::from));
             put("memoryReservation", c.memory_reservation().map(Value::from));
-            let ports: Vec<Value> = c
-                .port_mappings()
-                .iter()
-                .map(|p| {
+            put(
+                "portMappings",
+                Some(each(c.port_mappings(), |p| {
                     json!({
                         "containerPort": p.container_port(),
                         "protocol": p.protocol().map(|p| p.as_str()).unwrap_or("tcp"),
                     })
-                })
-                .collect();
-            put("portMappings", Some(json!(ports)));
-            let env: Vec<Value> = c
-                .environment()
-                .iter()
-                .map(|e| json!({"name": e.name(), "value": e.value()}))
-                .collect();
-            put("environment", Some(json!(env)));
-            let secrets: Vec<Value> = c
-                .secrets()
-                .iter()
-                .map(|s| json!({"name": s.name(), "valueFrom": s.value_from()}))
-                .collect();
-            put("secrets", Some(json!(secrets)));
+                })),
+            );
+            put(
+                "environment",
+                Some(each(
+                    c.environment(),
+                    |e| json!({"name": e.name(), "value": e.value()}),
+                )),
+            );
+            put(
+                "secrets",
+                Some(each(
+                    c.secrets(),
+                    |s| json!({"name": s.name(), "valueFrom": s.value_from()}),
+                )),
+            );
             put(
                 "command",
                 (!c.command().is_empty()).then(|| json!(c.command())),
@@ -620,6 +620,11 @@ fn register_shape(td: &aws_sdk_ecs::types::TaskDefinition) -> serde_json::Value 
         .collect();
     o.insert("containerDefinitions".into(), Value::Array(containers));
     Value::Object(o)
+}
+
+/// A list of SDK values as a JSON array, one object each.
+fn each<T>(items: &[T], to_json: impl Fn(&T) -> serde_json::Value) -> serde_json::Value {
+    serde_json::Value::Array(items.iter().map(to_json).collect())
 }
 
 #[cfg(test)]
