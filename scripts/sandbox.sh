@@ -20,6 +20,9 @@ VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
 REGION=us-east-1
 ENV_NAME=sandbox
 SERVICE=hello
+# The second member of the release train at the end of the story (examples/hello again,
+# built from its own folder, behind its own load balancer).
+SERVICE2=web
 LOG_TAG=sandbox
 # shellcheck source=scripts/procs.sh
 source "$repo/scripts/procs.sh"
@@ -43,6 +46,7 @@ down() {
     stop_pidfile "cutover (the current step)" "$SANDBOX/cutover.pid"
   fi
   stop_pidfile agent "$SANDBOX/agent/agent.pid"
+  stop_pidfile "$SERVICE2's agent" "$SANDBOX/agent-$SERVICE2/agent.pid"
   if [ -d "$SANDBOX/services" ]; then services stop; fi
 }
 
@@ -83,27 +87,32 @@ build_cutover() {
 }
 
 # moto gets what terraform/examples/complete would create, in terraform's output shape.
-create_stack() {
-  "$VENV/bin/python" "$repo/tests/fixtures/moto_stack.py" "$MOTO" "$REGION" "$SERVICE" >"$SANDBOX/stack.json"
+create_stack() { # service, output file
+  "$VENV/bin/python" "$repo/tests/fixtures/moto_stack.py" "$MOTO" "$REGION" "$1" >"$2"
 }
 
-start_agent() {
+# The ECS agent and listeners of one service's stack; sets PROD_PORT and TEST_PORT.
+start_agent() { # folder, stack file, service
+  local dir=$1
   PROD_PORT=$(free_port)
   TEST_PORT=$(free_port)
-  cat >"$SANDBOX/agent/config.json" <<EOF
-{"endpoint": "$MOTO", "region": "$REGION", "stack": "$SANDBOX/stack.json",
- "docker_host": "$DOCKER", "state_dir": "$SANDBOX/agent",
+  mkdir -p "$dir"
+  cat >"$dir/config.json" <<EOF
+{"endpoint": "$MOTO", "region": "$REGION", "stack": "$2",
+ "docker_host": "$DOCKER", "state_dir": "$dir",
  "production_port": $PROD_PORT, "test_port": $TEST_PORT,
- "history_parameter": "/cutover/$ENV_NAME/$SERVICE/history"}
+ "history_parameter": "/cutover/$ENV_NAME/$3/history"}
 EOF
-  launch "$SANDBOX/agent" agent "$VENV/bin/python" -u "$repo/scripts/sandbox_agent.py" "$SANDBOX/agent/config.json" serve
+  launch "$dir" agent "$VENV/bin/python" -u "$repo/scripts/sandbox_agent.py" "$dir/config.json" serve
   # 503 from the production listener: up, and nothing deployed behind it yet.
-  wait_for "$SANDBOX/agent/agent.log" 30 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PROD_PORT/ | grep -q 503"
-  log "ECS agent and listeners: production http://127.0.0.1:$PROD_PORT, test http://127.0.0.1:$TEST_PORT"
+  wait_for "$dir/agent.log" 30 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PROD_PORT/ | grep -q 503"
+  log "$3: ECS agent and listeners: production http://127.0.0.1:$PROD_PORT, test http://127.0.0.1:$TEST_PORT"
 }
 
 AGENT=("$VENV/bin/python" "$repo/scripts/sandbox_agent.py" "$SANDBOX/agent/config.json")
 agent() { "${AGENT[@]}" "$@"; }
+AGENT2=("$VENV/bin/python" "$repo/scripts/sandbox_agent.py" "$SANDBOX/agent-$SERVICE2/config.json")
+agent2() { "${AGENT2[@]}" "$@"; }
 
 # Exact text edits of a scaffolded file; a miss means the scaffold changed: fail loudly.
 edit() { # file, from, to [, from, to …]
@@ -136,20 +145,45 @@ write_project() {
   edit "$env_toml" \
     $'\nssm_prefix = ' $'\nregistry = "'"$REGISTRY"$'"\nssm_prefix = ' \
     "required = true" "required = false"
-  # Probes go to the agent's test listener; minutes become seconds so the story is short.
-  edit "$svc_toml" \
-    'context = "."' 'context = "app"' \
-    'test_url = "http://127.0.0.1:1"' "test_url = \"http://127.0.0.1:$TEST_PORT\"" \
-    $'percent = 10\nwait = "5m"\nbake = "10m"' $'percent = 25\nwait = "4s"\nbake = "8s"' \
-    $'expect_status = 200\n# body_contains = "ok"' $'expect_status = 200\nbody_contains = "ok"\ninterval = "300ms"\nconsecutive_successes = 3\nattempts = 10' \
-    $'stabilize = "10m"\nvalidate = "10m"' $'stabilize = "60s"\nvalidate = "60s"'
+  tune_service "$svc_toml" app "$TEST_PORT"
   git -C "$WORK" add -A
   git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "hello: deploy/ from cutover init --from-terraform"
 }
 
+# A service's settings for the sandbox: its build context, probes to its agent's test
+# listener, minutes become seconds so the story is short.
+tune_service() { # service.toml, context folder, test listener port
+  edit "$1" \
+    'context = "."' "context = \"$2\"" \
+    'test_url = "http://127.0.0.1:1"' "test_url = \"http://127.0.0.1:$3\"" \
+    $'percent = 10\nwait = "5m"\nbake = "10m"' $'percent = 25\nwait = "4s"\nbake = "8s"' \
+    $'expect_status = 200\n# body_contains = "ok"' $'expect_status = 200\nbody_contains = "ok"\ninterval = "300ms"\nconsecutive_successes = 3\nattempts = 10' \
+    $'stabilize = "10m"\nvalidate = "10m"' $'stabilize = "60s"\nvalidate = "60s"'
+}
+
+# The train's second service: its own stack and agent, examples/hello again as web/, its
+# deploy/services/web/ from `cutover init` (into a scratch folder: the environment exists).
+add_second_service() {
+  create_stack "$SERVICE2" "$SANDBOX/stack-$SERVICE2.json"
+  start_agent "$SANDBOX/agent-$SERVICE2" "$SANDBOX/stack-$SERVICE2.json" "$SERVICE2"
+  local scratch="$SANDBOX/init-$SERVICE2"
+  mkdir -p "$scratch"
+  (cd "$scratch" && cutover init --env "$ENV_NAME" --service "$SERVICE2" --from-terraform "$SANDBOX/stack-$SERVICE2.json" >/dev/null)
+  cp -r "$scratch/deploy/services/$SERVICE2" "$WORK/deploy/services/"
+  tune_service "$WORK/deploy/services/$SERVICE2/service.toml" "$SERVICE2" "$TEST_PORT"
+  cp -r "$repo/examples/hello" "$WORK/$SERVICE2"
+  cp /bin/busybox "$WORK/$SERVICE2/busybox"
+  printf '%s/busybox\n' "$SERVICE2" >>"$WORK/.gitignore"
+  git -C "$WORK" add -A
+  git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "$SERVICE2: a second service, released with hello as one train"
+}
+
 # A release: the version page says it, the commit is tagged (cutover builds from HEAD).
 release() { # version, what changed
-  printf '%s\n' "${1#v}" >"$WORK/app/www/version"
+  local app
+  for app in "$WORK/app" "$WORK/$SERVICE2"; do
+    if [ -d "$app" ]; then printf '%s\n' "${1#v}" >"$app/www/version"; fi
+  done
   git -C "$WORK" add -A
   git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "hello $1: $2"
   git -C "$WORK" tag "$1"
@@ -303,6 +337,29 @@ story() {
   for v in v1.0.0 v1.1.0 v1.2.0 v1.3.0 v1.4.0; do expect_text "$v"; done
 
   cleanup_listing
+  train
+}
+
+# Issue 17: hello and web as one release train. First web's first release and hello's next
+# go out together; then web loses its health page, so web fails validation and the whole
+# train stops: hello, validated, is recorded Failed too, and both keep serving v1.5.0.
+train() {
+  add_second_service
+  release v1.5.0 "hello and web, released together"
+  step 0 "train: hello and web v1.5.0 as one release (images built at once, staged together, shifted in lockstep)" \
+    deploy --service "$SERVICE,$SERVICE2" --tag v1.5.0
+  expect_text "train Promoted"
+  agent show --production v1.5.0 || fail "hello should serve v1.5.0"
+  agent2 show --production v1.5.0 || fail "web should serve v1.5.0"
+
+  git -C "$WORK" rm -q "$SERVICE2/www/health"
+  release v1.6.0 "web loses its health page"
+  step 1 "train: v1.6.0 with web broken (/health 404): web fails validation, so neither service moves" \
+    deploy --service "$SERVICE,$SERVICE2" --tag v1.6.0
+  expect_text "train Failed"
+  expect_text "the train failed ($SERVICE2 did not stage)"
+  agent show --production v1.5.0 || fail "hello should still serve v1.5.0"
+  agent2 show --production v1.5.0 || fail "web should still serve v1.5.0"
 }
 
 # What `cutover cleanup` would remove after the story, and why it keeps the rest: a dry
@@ -336,9 +393,9 @@ run() {
   services start
   eval "$(services env)"
   DOCKER=$CUTOVER_TEST_DOCKER_HOST REGISTRY=$CUTOVER_TEST_REGISTRY MOTO=$CUTOVER_TEST_MOTO_ENDPOINT
-  create_stack
+  create_stack "$SERVICE" "$SANDBOX/stack.json"
   write_env
-  start_agent
+  start_agent "$SANDBOX/agent" "$SANDBOX/stack.json" "$SERVICE"
   write_project
   story
   echo

@@ -90,6 +90,20 @@ fn fit_in_one_parameter(history: &mut [Release]) {
         history[oldest].transitions.clear();
         oldest += 1;
     }
+    // Then the train lists of releases no promote will read again (a 20-member train's names
+    // are about 500 bytes an entry): only a staged or shifting release's list refuses a
+    // member's promote alone.
+    let mut oldest = 0;
+    while oldest < history.len() && size(history) > MAX_BYTES {
+        let status = history[oldest].status;
+        if !matches!(
+            status,
+            Status::AwaitingApproval | Status::Shifting(_) | Status::Baking
+        ) {
+            history[oldest].train.clear();
+        }
+        oldest += 1;
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +125,7 @@ mod tests {
             promoted_at: None,
             transitions: Vec::new(),
             rehearsal: None,
+            train: Vec::new(),
         };
         record_release(history, &release, 3);
     }
@@ -185,6 +200,7 @@ mod tests {
                 t(Status::Validating, 25),
             ],
             rehearsal: None,
+            train: Vec::new(),
         };
         record_release(&mut history, &r, 3);
         r.transitions = vec![t(Status::Shifting(10), 40)];
@@ -250,6 +266,27 @@ mod size {
         assert!(history[0].transitions.is_empty());
     }
 
+    /// Issue 17.3: a train's member list rides in every entry it staged; twenty members
+    /// still fit, and the staged release keeps its list (only a promote reads it).
+    #[test]
+    fn a_full_history_of_twenty_member_trains_still_fits_and_keeps_the_staged_trains_list() {
+        let members: Vec<String> = (0..20).map(|i| format!("service-{i:02}-backend")).collect();
+        let mut history = Vec::new();
+        for n in 0..MAX_DEPTH {
+            let mut r = worst_release(n);
+            r.train = members.clone();
+            r.status = if n + 1 == MAX_DEPTH {
+                Status::AwaitingApproval
+            } else {
+                Status::Promoted
+            };
+            record_release(&mut history, &r, MAX_DEPTH as usize);
+        }
+        let json = serde_json::to_string(&history).unwrap();
+        assert!(json.len() <= MAX_BYTES, "{} bytes", json.len());
+        assert_eq!(history.last().unwrap().train, members, "the staged train");
+    }
+
     fn worst_release(n: u32) -> Release {
         Release {
             version: Version::parse(&format!("v1234.5678.{n}-rc.12345+build.67890")).unwrap(),
@@ -270,6 +307,7 @@ mod size {
             promoted_at: Some(u64::from(u32::MAX) * 1000),
             transitions: Vec::new(),
             rehearsal: None,
+            train: Vec::new(),
         }
     }
 }

@@ -345,6 +345,10 @@ pub struct Release {
     /// Its last rollback rehearsal, when one ran (issue 18.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Rehearsal>,
+    /// The services it was staged with as one train (sorted, itself included); empty for a
+    /// single service. A promote of fewer refuses it: a train moves whole (issue 17.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub train: Vec<String>,
 }
 
 /// A rollback rehearsal after a bake: production back to the previous release and forward

@@ -95,21 +95,13 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
         let image = image(&session, req, prebuilt, job, &mut *io.out).await?;
         io.outcome.image = Some(image.reference.clone());
         io.outcome.digest = Some(image.digest.clone());
-        let loaded = load_config(
+        let (loaded, spec) = compile(
             &req.target,
-            Some(&req.version),
-            Some(&image.reference),
-            Some(&git_sha),
+            &req.version,
+            &image.reference,
+            &image.digest,
+            &git_sha,
         )?;
-        let td = loaded
-            .task_definition
-            .as_ref()
-            .expect("an image was given, so the task definition was rendered");
-        let spec = TaskSpec::new(
-            req.version.clone(),
-            Digest(image.digest.clone()),
-            serde_json::to_string(&td.0)?,
-        );
         if verb == Verb::Diff {
             let observed = session.engine().observe().await?;
             super::diff::write_diff(
@@ -163,6 +155,27 @@ pub fn run(verb: Verb, req: &ReleaseRequest, io: &mut Io<'_>) -> anyhow::Result<
             stage(&session, &request, &req.target, io).await
         }
     })
+}
+
+/// The service's config with its image, and the task definition compiled from it.
+pub(super) fn compile(
+    target: &Target,
+    version: &Version,
+    reference: &str,
+    digest: &str,
+    git_sha: &str,
+) -> anyhow::Result<(Loaded, TaskSpec)> {
+    let loaded = load_config(target, Some(version), Some(reference), Some(git_sha))?;
+    let td = loaded
+        .task_definition
+        .as_ref()
+        .expect("an image was given, so the task definition was rendered");
+    let spec = TaskSpec::new(
+        version.clone(),
+        Digest(digest.to_string()),
+        serde_json::to_string(&td.0)?,
+    );
+    Ok((loaded, spec))
 }
 
 /// The image a release deploys, by digest, and a note on how it was had.
@@ -251,7 +264,11 @@ async fn print_plan(
 }
 
 /// The diff for the job summary, best effort: a summary without it beats a failed deploy.
-async fn summary_diff(session: &Session, loaded: &Loaded, spec: &TaskSpec) -> Option<String> {
+pub(super) async fn summary_diff(
+    session: &Session,
+    loaded: &Loaded,
+    spec: &TaskSpec,
+) -> Option<String> {
     let observed = session.engine().observe().await.ok()?;
     let mut text = Vec::new();
     match super::diff::write_diff(&mut text, &session.cloud, &observed, &loaded.service, spec).await

@@ -18,6 +18,7 @@ mod signals;
 mod simulate;
 mod status;
 mod train;
+mod train_release;
 mod unlock;
 mod verify;
 mod versions;
@@ -63,6 +64,23 @@ pub struct Io<'a> {
     /// Fill the parts of the outcome that cost an extra read (the previous version); only
     /// the action asks, so plain CLI runs make no call they do not need.
     pub full_outcome: bool,
+    /// Reporters of one member of a train only, by service (the action's GitHub deployment,
+    /// Slack thread and timeline per service), beside `reporters`.
+    pub by_member: Vec<(String, Vec<Arc<dyn Reporter + Send + Sync>>)>,
+    /// A train's members as they ended, one outcome each (the action's per-service outputs
+    /// and the job summary's train table).
+    pub members: Vec<MemberEnd>,
+}
+
+/// How one member of a train ended.
+#[derive(Debug, Clone, Default)]
+pub struct MemberEnd {
+    pub service: String,
+    pub outcome: Outcome,
+    /// What happened to it, in one line (the train's table).
+    pub detail: String,
+    /// Seconds from the train's start to this member's end (None: a build, not a train).
+    pub seconds: Option<u64>,
 }
 
 impl<'a> Io<'a> {
@@ -72,7 +90,18 @@ impl<'a> Io<'a> {
             reporters: Vec::new(),
             outcome: Outcome::default(),
             full_outcome: false,
+            by_member: Vec::new(),
+            members: Vec::new(),
         }
+    }
+
+    /// The reporters of `service` alone (none outside a train run by the action).
+    fn member_reporters(&self, service: &str) -> Vec<Arc<dyn Reporter + Send + Sync>> {
+        self.by_member
+            .iter()
+            .filter(|(s, _)| s == service)
+            .flat_map(|(_, r)| r.iter().cloned())
+            .collect()
     }
 }
 
@@ -186,15 +215,21 @@ pub fn run(request: Request, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 /// Run one verb with `io`'s reporters, filling `io.outcome`.
 pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     match request {
-        Request::Build(req) => build::run(req, io),
+        Request::Build(req) => match train::services(&req.target)? {
+            Some(services) => train_release::build(&req, services, io),
+            None => build::run(req, io),
+        },
         Request::Init(req) => init::run(&req, io.out),
         Request::Render(req) => render::run(&req, io.out),
-        Request::Release(verb, req) => deploy::run(verb, &req, io),
-        Request::Promote(req) => match train::services(&req.target) {
+        Request::Release(verb, req) => match train::services(&req.target)? {
+            Some(services) => train_release::release(verb, &req, services, io),
+            None => deploy::run(verb, &req, io),
+        },
+        Request::Promote(req) => match train::services(&req.target)? {
             Some(services) => train::promote(&req, services, io),
             None => promote::run(&req, io),
         },
-        Request::Rollback(req) => match train::services(&req.target) {
+        Request::Rollback(req) => match train::services(&req.target)? {
             Some(services) => train::rollback(&req, services, io),
             None => rollback::run(&req, io),
         },

@@ -114,11 +114,20 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         idle.desired
     )?;
     if let Some(rel) = r.awaiting_approval {
+        // A train's member is promoted with its whole train (issue 17.3).
+        let services = if rel.train.len() > 1 {
+            rel.train.join(",")
+        } else {
+            r.service.to_string()
+        };
         writeln!(
             out,
-            "staged     {} on {}, validated, waiting for `cutover promote --tag {}`",
+            "staged     {} on {}, validated, waiting for `cutover promote --service {services} --tag {}`",
             rel.version, rel.slot, rel.version
         )?;
+        if rel.train.len() > 1 {
+            writeln!(out, "train      {}", rel.train.join(", "))?;
+        }
     }
     match &r.lock {
         Some(l) => writeln!(out, "lock       held by {}", l.owner)?,
@@ -132,11 +141,16 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     for rel in history {
         writeln!(
             out,
-            "  {:<14} {:<6} {:<17} by {}",
+            "  {:<14} {:<6} {:<17} by {}{}",
             rel.version.to_string(),
             rel.slot.to_string(),
             rel.status.to_string(),
-            rel.by
+            rel.by,
+            if rel.train.len() > 1 {
+                format!(" (train: {})", rel.train.join(", "))
+            } else {
+                String::new()
+            }
         )?;
     }
     if r.observed.history.is_empty() {

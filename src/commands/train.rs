@@ -1,27 +1,40 @@
 //! Several services as one release from the CLI: `--service api,web` on `promote` and
 //! `rollback` runs them as a train (the engine's `Train`): locks in order, one lockstep
-//! shift, all or nothing. One service is today's single-service path, unchanged.
+//! shift, all or nothing (`build`, `stage` and `deploy`: `train_release`). One service is
+//! today's single-service path, unchanged.
 
 use super::load::load_config;
 use super::session::{Session, runtime};
-use super::{Io, PromoteRequest, RollbackRequest, Target};
+use super::{Io, MemberEnd, Outcome, PromoteRequest, RollbackRequest, Target};
 use crate::engine::{Member, Reach, Train, TrainOutcome};
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Reporter, StatusEvent};
 
-/// The services of a train when `target` names several (`api,web`); None for one.
-pub fn services(target: &Target) -> Option<Vec<String>> {
+/// The services of a train when `target` names several (`api,web`); None for one. A
+/// service named twice is refused here, before any config is read or AWS called.
+pub fn services(target: &Target) -> anyhow::Result<Option<Vec<String>>> {
     let names: Vec<String> = target
         .service
         .split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    (names.len() > 1).then_some(names)
+    if let Some(twice) = names
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+    {
+        return Err(Coded::new(
+            ExitCode::Usage,
+            format!("--service names {twice} twice: name each service of the train once"),
+        )
+        .into());
+    }
+    Ok((names.len() > 1).then_some(names))
 }
 
 /// Every status line says which member it is about: members report side by side.
-struct Named<'a> {
+pub(super) struct Named<'a> {
     service: String,
     inner: &'a (dyn Reporter + Sync),
 }
@@ -43,7 +56,7 @@ impl Reporter for Named<'_> {
     }
 }
 
-fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {
+pub(super) fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {
     if dry_run {
         return Err(Coded::new(
             ExitCode::Usage,
@@ -54,8 +67,9 @@ fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Open one session per member (each with its own config and AWS clients).
-async fn sessions(
+/// Open one session per member (each with its own config and AWS clients), reporting to
+/// `io`'s reporters and to the member's own (the action's deployment per service).
+pub(super) async fn sessions(
     base: &Target,
     services: &[String],
     version: Option<&crate::version::Version>,
@@ -68,16 +82,18 @@ async fn sessions(
             ..base.clone()
         };
         let loaded = load_config(&target, version, None, None)?;
+        let mut reporters = io.reporters.clone();
+        reporters.extend(io.member_reporters(service));
         out.push((
             service.clone(),
-            Session::open(&target, loaded, &io.reporters).await?,
+            Session::open(&target, loaded, &reporters).await?,
         ));
     }
     Ok(out)
 }
 
 /// Each member's reporter: its session's, naming the member on every line.
-fn named(sessions: &[(String, Session)]) -> Vec<Named<'_>> {
+pub(super) fn named(sessions: &[(String, Session)]) -> Vec<Named<'_>> {
     sessions
         .iter()
         .map(|(service, session)| Named {
@@ -89,7 +105,7 @@ fn named(sessions: &[(String, Session)]) -> Vec<Named<'_>> {
 
 /// The train of `sessions`; `pins` (one per session, or none) are the digests `[versions]`
 /// judged, which each member's promote then holds to.
-fn train_of<'a>(
+pub(super) fn train_of<'a>(
     sessions: &'a [(String, Session)],
     named: &'a [Named<'a>],
     pins: Vec<Option<crate::ports::Digest>>,
@@ -141,7 +157,7 @@ pub fn promote(
             .map(|s| (s.clone(), req.version.clone()))
             .collect();
         let outcome = train.promote(&versions).await;
-        end(outcome, io)
+        end(outcome, io, MemberOutcomes::default())
     })
 }
 
@@ -163,12 +179,22 @@ pub fn rollback(
         let named = named(&sessions);
         let train = train_of(&sessions, &named, Vec::new())?;
         let outcome = train.rollback().await;
-        end(outcome, io)
+        end(outcome, io, MemberOutcomes::default())
     })
 }
 
-/// One table for the train on stdout, its status as the outcome, its error as the exit.
-fn end(outcome: TrainOutcome, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+/// What each member's outcome already holds before the train runs (its image, digest and
+/// the version production ran), by service.
+#[derive(Default)]
+pub(super) struct MemberOutcomes(pub Vec<(String, Outcome)>);
+
+/// One table for the train on stdout, its status as the outcome, its error as the exit;
+/// each member's own outcome in `io.members` (the action's per-service outputs).
+pub(super) fn end(
+    outcome: TrainOutcome,
+    io: &mut Io<'_>,
+    mut prepared: MemberOutcomes,
+) -> anyhow::Result<ExitCode> {
     writeln!(io.out, "train {}", outcome.status)?;
     let show = |v: &Option<crate::version::Version>| {
         v.as_ref().map_or("-".to_string(), ToString::to_string)
@@ -184,6 +210,23 @@ fn end(outcome: TrainOutcome, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             m.seconds,
             m.detail
         )?;
+        let mut o = prepared
+            .0
+            .iter()
+            .position(|(s, _)| *s == m.service)
+            .map(|i| prepared.0.swap_remove(i).1)
+            .unwrap_or_default();
+        o.version = m.to.as_ref().map(ToString::to_string);
+        if let Some(from) = &m.from {
+            o.previous_version = Some(from.to_string());
+        }
+        o.status = Some(m.status.into());
+        io.members.push(MemberEnd {
+            service: m.service.clone(),
+            outcome: o,
+            detail: m.detail.clone(),
+            seconds: Some(m.seconds),
+        });
     }
     io.outcome.status = Some(outcome.status.into());
     match outcome.error {

@@ -456,6 +456,7 @@ mod tests {
             promoted_at: None,
             transitions: Vec::new(),
             rehearsal: None,
+            train: Vec::new(),
         }
     }
 

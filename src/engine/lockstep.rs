@@ -149,7 +149,7 @@ async fn prepare<'t, 'a, C: Cloud>(
         Err(e) => return Ready::Refused(e, from),
     };
     let shift = match start(&observed, version, all.clone()) {
-        Start::Shift(shift) => shift,
+        Start::Shift(shift) => *shift,
         Start::Already(slot) => {
             return Ready::Already(MemberOutcome {
                 service: m.service.clone(),

@@ -61,6 +61,9 @@ pub struct Engine<'a, C: Cloud> {
     /// The digest `[versions]` judged before the lock was taken: the promote refuses a
     /// staged release with any other (staged again in between).
     pinned: Option<crate::ports::Digest>,
+    /// The services this engine moves as one train with (sorted, itself included); empty
+    /// alone. Staged releases record it; a promote refuses a release staged by another.
+    train: Vec<String>,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -82,12 +85,19 @@ impl<'a, C: Cloud> Engine<'a, C> {
             timeline: Default::default(),
             left_alarming: Default::default(),
             pinned: None,
+            train: Vec::new(),
         }
     }
 
     /// Promote only a staged release with this digest (the one `[versions]` judged).
     pub fn with_pinned_digest(mut self, digest: Option<crate::ports::Digest>) -> Self {
         self.pinned = digest;
+        self
+    }
+
+    /// This engine is a member of the train of `services` (see `Train::new`).
+    pub(crate) fn with_train(mut self, services: Vec<String>) -> Self {
+        self.train = services;
         self
     }
 
@@ -122,6 +132,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             timeline: self.timeline.clone(),
             left_alarming: self.left_alarming.clone(),
             pinned: self.pinned.clone(),
+            train: self.train.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }

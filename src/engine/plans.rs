@@ -93,7 +93,7 @@ impl<C: Cloud> Engine<'_, C> {
         let observed = self.observe().await?;
         let production = observed.weights;
         let shift = match start(&observed, version, steps(&self.settings.strategy)?) {
-            Start::Shift(shift) => shift,
+            Start::Shift(shift) => *shift,
             Start::Already(slot) => {
                 return Ok(PromotePlan {
                     version: version.clone(),

@@ -21,7 +21,7 @@ pub struct PromoteOutcome {
 /// What a promote of one version does from the observed state. Decided by [`start`] alone,
 /// so `promote_plan` says what `promote` then does.
 pub(crate) enum Start {
-    Shift(Shift),
+    Shift(Box<Shift>),
     /// Already live at 100% and promoted (or live and older than the history): nothing to do.
     Already(Slot),
     /// Refused. With `repair`, an interrupted shift goes back to the last good release
@@ -89,12 +89,12 @@ pub(crate) fn start(observed: &Observed, version: &Version, all: Vec<Step>) -> S
             )),
         };
     }
-    Start::Shift(Shift {
+    Start::Shift(Box::new(Shift {
         new,
         release: release.clone(),
         weight,
         steps: resume(all, weight),
-    })
+    }))
 }
 
 /// The steps left when `weight` is already on the new slot. The step the shift was in is
@@ -188,7 +188,7 @@ impl<C: Cloud> Engine<'_, C> {
             None => steps(&self.settings.strategy)?,
         };
         let start = match start(&observed, version, all) {
-            Start::Shift(shift) => shift,
+            Start::Shift(shift) => *shift,
             Start::Already(slot) => {
                 return Ok(PromoteOutcome {
                     version: version.clone(),
@@ -210,6 +210,19 @@ impl<C: Cloud> Engine<'_, C> {
                 start.new,
                 super::short(&start.release.digest),
                 super::short(pin)
+            )));
+        }
+        // A release staged by a train moves with its whole train (issue 17.3): promoting one
+        // member alone would run production on half a release. A `rollback --to` redeploy
+        // (steps given) is a recovery and never refused for it.
+        let train = &start.release.train;
+        if rehearse && train.len() > 1 && *train != self.train {
+            return Err(EngineError::Usage(format!(
+                "{version} on {} was staged as one train of {}: promote the train together \
+                 (--service {}), or stage this service again on its own",
+                start.new,
+                train.join(", "),
+                train.join(",")
             )));
         }
         let new = start.new;

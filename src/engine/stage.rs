@@ -277,6 +277,7 @@ impl<C: Cloud> Engine<'_, C> {
             promoted_at: None,
             transitions: Vec::new(),
             rehearsal: None,
+            train: self.train.clone(),
         }
     }
 

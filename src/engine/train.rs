@@ -127,6 +127,14 @@ impl<'a, C: Cloud> Train<'a, C> {
                 w[0].service
             )));
         }
+        let names: Vec<String> = members.iter().map(|m| m.service.clone()).collect();
+        let members = members
+            .into_iter()
+            .map(|m| Member {
+                engine: m.engine.with_train(names.clone()),
+                service: m.service,
+            })
+            .collect();
         Ok(Train { members })
     }
 

@@ -23,7 +23,12 @@ pub struct GithubTarget {
     pub repo: String,
     /// The git ref being deployed (the tag).
     pub git_ref: String,
+    /// The deployments' environment: the GitHub environment, or `production/api` for each
+    /// member of several services, so that every service keeps its own active deployment
+    /// (GitHub leaves one deployment active per environment).
     pub environment: String,
+    /// GitHub's `production_environment` flag: the GitHub environment is production's.
+    pub production: bool,
     pub environment_url: Option<String>,
     /// Link to the workflow run, `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`.
     pub log_url: Option<String>,
@@ -228,7 +233,7 @@ async fn find_or_create(
         .required_contexts(Vec::<String>::new())
         .description(format!("{} {git_ref}", t.service))
         .payload(serde_json::json!({ "service": t.service, "tool": "cutover" }))
-        .production_environment(t.environment == "production")
+        .production_environment(t.production)
         .send()
         .await?
         .id)

@@ -141,6 +141,64 @@ pub fn markdown(s: &RunSummary<'_>) -> String {
     md
 }
 
+/// A train's run (several services as one release): its one status and a row per member.
+pub struct TrainSummary<'a> {
+    pub verb: &'a str,
+    pub environment: &'a str,
+    pub status: String,
+    pub rows: &'a [TrainRow<'a>],
+}
+
+/// One member of a train: where it went and how it ended.
+pub struct TrainRow<'a> {
+    pub service: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub status: String,
+    /// Seconds from the train's start to this member's end (None: not measured).
+    pub seconds: Option<u64>,
+    pub detail: &'a str,
+}
+
+/// The train's table, above each member's own section (steps, traffic chart, checks).
+pub fn train_markdown(t: &TrainSummary<'_>) -> String {
+    let mut md = String::new();
+    let services: Vec<&str> = t.rows.iter().map(|r| r.service).collect();
+    let _ = writeln!(
+        md,
+        "## cutover {} — train of {} in {}: {}
+",
+        t.verb,
+        services.len(),
+        t.environment,
+        t.status
+    );
+    let _ = writeln!(
+        md,
+        "| member | from | to | status | took | detail |\n| --- | --- | --- | --- | ---: | --- |"
+    );
+    for r in t.rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.service,
+            r.from.unwrap_or("nothing live"),
+            r.to.unwrap_or("—"),
+            r.status,
+            r.seconds
+                .map_or_else(|| "—".to_string(), |s| format!("{s}s")),
+            escape(r.detail)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nRoll the whole train back: `cutover rollback --env {} --service {}` (or the rollback workflow with the same `services`).\n",
+        t.environment,
+        services.join(",")
+    );
+    md
+}
+
 fn escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
@@ -227,6 +285,49 @@ mod tests {
                 .take_while(|l| *l != delim)
                 .collect::<Vec<_>>(),
             ["line 1", "line 2", "EOF"]
+        );
+    }
+
+    #[test]
+    fn a_trains_summary_has_one_row_per_member_and_the_trains_rollback() {
+        let rows = [
+            TrainRow {
+                service: "api",
+                from: Some("v1.0.0"),
+                to: Some("v1.1.0"),
+                status: "RolledBack".into(),
+                seconds: Some(312),
+                detail: "back on blue | alarm",
+            },
+            TrainRow {
+                service: "web",
+                from: None,
+                to: Some("v1.1.0"),
+                status: "Failed".into(),
+                seconds: None,
+                detail: "probe /health answered 500",
+            },
+        ];
+        let md = train_markdown(&TrainSummary {
+            verb: "deploy",
+            environment: "production",
+            status: "RolledBack".into(),
+            rows: &rows,
+        });
+        assert!(md.contains("train of 2 in production: RolledBack"), "{md}");
+        assert!(
+            md.contains("| api | v1.0.0 | v1.1.0 | RolledBack | 312s | back on blue \\| alarm |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| web | nothing live | v1.1.0 | Failed | — | probe /health answered 500 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("cutover rollback --env production --service api,web"),
+            "{md}"
         );
     }
 

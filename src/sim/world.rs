@@ -316,6 +316,7 @@ impl World {
             promoted_at: Some(EPOCH_MS),
             transitions: Vec::new(),
             rehearsal: None,
+            train: Vec::new(),
         });
     }
 

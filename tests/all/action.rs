@@ -137,7 +137,7 @@ impl Job {
     }
 
     /// Run one step as a local process.
-    fn run(&self, w: &World, tag_ref: &str, inputs: &[(&str, &str)]) -> Run {
+    pub(crate) fn run(&self, w: &World, tag_ref: &str, inputs: &[(&str, &str)]) -> Run {
         self.run_command(self.command(w, tag_ref, inputs))
     }
 

@@ -183,6 +183,7 @@ async fn the_lock_is_create_if_absent_and_history_is_capped() {
             promoted_at: None,
             transitions: Vec::new(),
             rehearsal: None,
+            train: Vec::new(),
         };
         cloud.record(&release, 3).await.unwrap();
     }
@@ -308,6 +309,7 @@ async fn one_call_reads_match_the_single_reads() {
         promoted_at: None,
         transitions: Vec::new(),
         rehearsal: None,
+        train: Vec::new(),
     };
     cloud.record(&release, 10).await.unwrap();
 

@@ -120,6 +120,7 @@ async fn cleanup_lists_then_removes_only_what_nothing_references() {
         promoted_at: Some(0),
         transitions: Vec::new(),
         rehearsal: None,
+        train: Vec::new(),
     };
     c.record(&release, 10).await.unwrap();
     // A dead run's lock, long expired.

@@ -27,6 +27,7 @@ fn release(version: &str, d: char, status: Status) -> Release {
         promoted_at: (status == Status::Promoted).then_some(1),
         transitions: Vec::new(),
         rehearsal: None,
+        train: Vec::new(),
     }
 }
 

@@ -56,6 +56,7 @@ fn target(server: &MockServer) -> GithubTarget {
         repo: "r".into(),
         git_ref: "v1.2.0".into(),
         environment: "production".into(),
+        production: true,
         environment_url: Some("https://www.example.com".into()),
         log_url: Some("https://github.com/o/r/actions/runs/7".into()),
         service: "web".into(),

@@ -114,6 +114,7 @@ fn a_release_recorded_again_keeps_the_rehearsal_it_passed() {
         promoted_at: Some(1_000),
         transitions: Vec::new(),
         rehearsal,
+        train: Vec::new(),
     };
     let passed = Rehearsal {
         to: version("v1.0.0"),

@@ -2,6 +2,7 @@
 
 mod action;
 mod action_image;
+mod action_train;
 mod aws;
 mod build;
 mod build_buildkit;

@@ -134,6 +134,7 @@ fn invariant_checker_catches_promoted_recorded_before_the_bake() {
             promoted_at: None,
             transitions: Vec::new(),
             rehearsal: None,
+            train: Vec::new(),
         };
         bad.record(&release, 10).await.unwrap();
         assert_caught(&sim, "I9:");

@@ -534,3 +534,137 @@ fn train_rerun_after_a_crash_converges_every_member_onto_one_release() {
         }
     }
 }
+
+/// Issue 17.3: the train is recorded beside each member's history. A member staged by a
+/// train (one that then died, or is waiting for approval) cannot be promoted alone — that
+/// would run production on half a release; the train's own promote moves both. (Before
+/// the record, a single-service promote of the member went through.)
+#[test]
+fn train_a_member_staged_by_a_train_is_not_promoted_alone() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{Engine, EngineError, StageRequest, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, member_name, settings, version};
+
+    block_on(async {
+        let sims: Vec<Sim> = (0..2)
+            .map(|i| {
+                Sim::new(
+                    90 + i,
+                    Faults::default(),
+                    settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+                )
+            })
+            .collect();
+        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let requests: Vec<_> = (0..2)
+            .map(|i| {
+                (
+                    member_name(i),
+                    StageRequest {
+                        spec: sims[i].spec(NEW),
+                    },
+                )
+            })
+            .collect();
+        let staged = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .stage(&requests)
+            .await;
+        assert_eq!(
+            staged.status,
+            Status::AwaitingApproval,
+            "{:?}",
+            staged.error
+        );
+
+        let (_, cloud) = &clouds[0];
+        let alone = Engine::new(cloud, cloud, &sims[0].settings, "laptop")
+            .promote(&version(NEW))
+            .await;
+        let Err(EngineError::Usage(why)) = alone else {
+            panic!("a member promoted alone: {alone:?}");
+        };
+        assert!(why.contains("staged as one train"), "{why}");
+        assert!(
+            why.contains(&format!("{},{}", member_name(0), member_name(1))),
+            "{why}"
+        );
+        for sim in &sims {
+            assert_eq!(
+                sim.weights().live().and_then(|s| sim.version_on(s)),
+                Some(version(OLD))
+            );
+            assert_eq!(sim.lock_holder(), None);
+        }
+
+        let versions: Vec<_> = (0..2).map(|i| (member_name(i), version(NEW))).collect();
+        let promoted = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .promote(&versions)
+            .await;
+        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
+        for sim in &sims {
+            assert_eq!(
+                sim.weights().live().and_then(|s| sim.version_on(s)),
+                Some(version(NEW))
+            );
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        }
+    });
+}
+
+/// The way out the refusal names: a member staged again on its own is its own release
+/// again (its entry no longer lists the train) and is promoted alone.
+#[test]
+fn train_a_member_staged_again_alone_is_promoted_alone() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{Engine, StageRequest, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, Sim, member_name, settings, version};
+
+    block_on(async {
+        let sims: Vec<Sim> = (0..2)
+            .map(|i| {
+                Sim::new(
+                    95 + i,
+                    Faults::default(),
+                    settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+                )
+            })
+            .collect();
+        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let requests: Vec<_> = (0..2)
+            .map(|i| {
+                let spec = sims[i].spec(NEW);
+                (member_name(i), StageRequest { spec })
+            })
+            .collect();
+        let train = Train::new(members(&sims, &clouds, "ci")).unwrap();
+        assert_eq!(
+            train.stage(&requests).await.status,
+            Status::AwaitingApproval
+        );
+
+        let (_, cloud) = &clouds[0];
+        let alone = Engine::new(cloud, cloud, &sims[0].settings, "laptop");
+        let staged = alone
+            .stage(&StageRequest {
+                spec: sims[0].spec(NEW),
+            })
+            .await
+            .expect("staged again alone");
+        assert!(
+            staged.release.train.is_empty(),
+            "{:?}",
+            staged.release.train
+        );
+        let promoted = alone.promote(&version(NEW)).await.expect("promoted alone");
+        assert_eq!(promoted.version, version(NEW));
+        assert!(
+            sims[0].violations().is_empty(),
+            "{:?}",
+            sims[0].violations()
+        );
+    });
+}

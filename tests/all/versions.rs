@@ -32,6 +32,7 @@ fn entry(version: &str, digest: &str, status: Status, rehearsed: bool) -> Releas
             forward_ms: 7_000,
             at: 1_767_225_700_000,
         }),
+        train: Vec::new(),
     }
 }
 

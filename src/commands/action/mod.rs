@@ -66,6 +66,19 @@ impl ActionVerb {
         matches!(self, ActionVerb::Rollback(_))
     }
 
+    /// Verbs that run several services as one release (a train): all or nothing.
+    /// `rollback: v1.2.3` names one release of each service: those run one by one.
+    fn trains(&self) -> bool {
+        matches!(
+            self,
+            ActionVerb::Build
+                | ActionVerb::Deploy
+                | ActionVerb::Stage
+                | ActionVerb::Promote
+                | ActionVerb::Rollback(None)
+        )
+    }
+
     /// Verbs that change what runs, so they get a GitHub deployment and Slack messages.
     fn deploys(&self) -> bool {
         matches!(
@@ -93,6 +106,11 @@ pub struct ActionRequest {
 }
 
 impl ActionRequest {
+    /// Several services moved as one train (a dry run plans each service on its own).
+    fn is_train(&self) -> bool {
+        self.services.len() > 1 && self.verb.trains() && !self.dry_run
+    }
+
     fn target(&self, service: &str) -> Target {
         Target {
             config_dir: self.config_dir.clone(),

@@ -12,7 +12,7 @@ use super::ActionRequest;
 use super::outputs::write_outputs;
 use crate::commands::load::load_config;
 use crate::commands::session::{owner, runtime};
-use crate::commands::{Io, Outcome, OutcomeStatus};
+use crate::commands::{Io, MemberEnd, Outcome, OutcomeStatus};
 use crate::exit::ExitCode;
 use crate::ports::{Reporter, Status, StatusEvent};
 use crate::report::github::{GithubDeployments, GithubTarget};
@@ -50,11 +50,11 @@ impl Runner {
     }
 }
 
-/// One service's run: what it did and how it ended.
+/// One service's run: what it did and how it ended, and its section of the job summary.
 pub(super) struct ServiceRun {
     pub(super) service: String,
     pub(super) outcome: Outcome,
-    result: anyhow::Result<ExitCode>,
+    summary: String,
 }
 
 pub fn run(req: &ActionRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -71,20 +71,35 @@ pub fn run(req: &ActionRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     // The reporters' background tasks (GitHub, Slack) live on this runtime while each
     // verb runs on its own.
     let rt = runtime()?;
+    if req.is_train() {
+        return run_train(req, &runner, &rt, out);
+    }
     let mut runs = Vec::new();
     for service in &req.services {
-        let run = run_service(req, service, &runner, &rt, out);
-        let failed = run.result.is_err();
-        runs.push(run);
-        if failed {
-            // Later services keep what they run: a failed release stops the rollout.
+        let member = MemberRun::start(req, service, &runner, &rt);
+        let mut io = Io::new(out);
+        io.full_outcome = true;
+        io.reporters = member.reporters();
+        let result = crate::commands::run_with(req.request(service), &mut io);
+        let mut outcome = io.outcome;
+        if result.is_err() {
+            // How the run ended is told from the error and the last step reported.
+            outcome.status = None;
+        }
+        let run = member.finish(req, &runner, &rt, outcome, result.as_ref().err());
+        let failed = result.is_err();
+        runs.push((run, result));
+        // Later services keep what they run: a failed release stops the rollout. A rollback
+        // goes on: a recovery never waits on the service it cannot fix.
+        if failed && !req.verb.rolls_back() {
             break;
         }
     }
+    let (runs, results): (Vec<ServiceRun>, Vec<_>) = runs.into_iter().unzip();
     write_outputs(&runner, &runs)?;
     let mut first_error = None;
-    for run in runs {
-        if let Err(e) = run.result {
+    for result in results {
+        if let Err(e) = result {
             first_error.get_or_insert(e);
         }
     }
@@ -94,70 +109,204 @@ pub fn run(req: &ActionRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     }
 }
 
-fn run_service(
+/// Several services as one train (`build`, `stage`, `deploy`, `promote`, `rollback`): one
+/// run of the verb over all of them, each member with its own deployment, Slack thread,
+/// log group and summary section, and one table for the train at the top of the summary.
+fn run_train(
     req: &ActionRequest,
-    service: &str,
     runner: &Runner,
     rt: &tokio::runtime::Runtime,
     out: &mut dyn Write,
-) -> ServiceRun {
-    let heading = format!("{}/{service}", req.environment);
-    let timeline = Timeline::default();
-    let workflow = Arc::new(WorkflowCommands::new(
-        Box::new(std::io::stdout()),
-        heading.clone(),
-    ));
-    let deploys = req.verb.deploys() && !req.dry_run;
-    let external = if deploys {
-        External::start(req, service, runner, rt)
-    } else {
-        External::default()
-    };
+) -> anyhow::Result<ExitCode> {
+    let members: Vec<MemberRun> = req
+        .services
+        .iter()
+        .map(|service| MemberRun::start(req, service, runner, rt))
+        .collect();
     let mut io = Io::new(out);
     io.full_outcome = true;
-    io.reporters.push(Arc::new(timeline.clone()));
-    io.reporters.push(workflow.clone());
-    io.reporters.extend(external.reporters());
-    if deploys {
-        // GitHub shows the deployment as queued and Slack says it started before the
-        // first real step (a build can take minutes). Not in the log: the build's
-        // `::add-mask::` lines must come before anything else there.
-        let queued = event(
-            req,
-            Status::Pending,
-            format!("cutover {} started", req.verb.name()),
-        );
-        timeline.status(&queued);
-        for r in external.reporters() {
-            r.status(&queued);
-        }
+    io.by_member = members
+        .iter()
+        .map(|m| (m.service.clone(), m.reporters()))
+        .collect();
+    let result = crate::commands::run_with(req.request(&req.services.join(",")), &mut io);
+    // The train's own end (RolledBack, RollbackFailed…) when it got that far.
+    let train_status = io
+        .outcome
+        .status
+        .or_else(|| result.as_ref().err().map(|e| failed_status(e, None)));
+    let mut ends = std::mem::take(&mut io.members);
+    let mut runs = Vec::new();
+    for member in members {
+        let end = ends
+            .iter()
+            .position(|e| e.service == member.service)
+            .map(|i| ends.swap_remove(i))
+            .unwrap_or_else(|| MemberEnd {
+                service: member.service.clone(),
+                outcome: Outcome {
+                    version: req.version.as_ref().map(ToString::to_string),
+                    ..Outcome::default()
+                },
+                detail: result
+                    .as_ref()
+                    .err()
+                    .map(crate::commands::error_text)
+                    .unwrap_or_default(),
+                seconds: None,
+            });
+        let run = member.finish(req, runner, rt, end.outcome.clone(), result.as_ref().err());
+        runs.push((run, end));
     }
-    let result = crate::commands::run_with(req.request(service), &mut io);
-    let mut outcome = io.outcome;
-    let last = timeline.entries().last().map(|e| e.event.status);
-    match &result {
-        Ok(_) => {
-            publish_notes(req, &outcome, &external, rt);
-            retire_left_release(req, &outcome, &external);
-        }
-        Err(e) => {
-            outcome.status = Some(failed_status(e, last));
-            let step = last.map_or_else(|| "start".to_string(), |s| s.to_string());
-            workflow.annotate(
-                "error",
-                &format!("cutover {} {heading} failed at {step}", req.verb.name()),
-                &crate::commands::error_text(e),
+    write_train_summary(req, runner, train_status, &runs);
+    let runs: Vec<ServiceRun> = runs.into_iter().map(|(run, _)| run).collect();
+    write_outputs(runner, &runs)?;
+    result
+}
+
+/// The train's table goes first in the summary, then each member's own section.
+fn write_train_summary(
+    req: &ActionRequest,
+    runner: &Runner,
+    status: Option<OutcomeStatus>,
+    runs: &[(ServiceRun, MemberEnd)],
+) {
+    let Some(path) = &runner.summary else {
+        return;
+    };
+    let rows: Vec<summary::TrainRow<'_>> = runs
+        .iter()
+        .map(|(_, end)| summary::TrainRow {
+            service: &end.service,
+            from: end.outcome.previous_version.as_deref(),
+            to: end.outcome.version.as_deref(),
+            status: end
+                .outcome
+                .status
+                .map_or_else(|| "not started".to_string(), |s| s.to_string()),
+            seconds: end.seconds,
+            detail: &end.detail,
+        })
+        .collect();
+    let md = summary::train_markdown(&summary::TrainSummary {
+        verb: req.verb.name(),
+        environment: &req.environment,
+        status: status.map_or_else(|| "unknown".to_string(), |s| s.to_string()),
+        rows: &rows,
+    });
+    let mut all = md;
+    for (run, _) in runs {
+        all.push_str(&run.summary);
+    }
+    if let Err(e) = summary::append_summary(path, &all) {
+        tracing::warn!("writing the job summary to {}: {e}", path.display());
+    }
+}
+
+/// One service's reporters for a run: its timeline, its log group, and (for the verbs that
+/// change what runs) its GitHub deployment and Slack thread.
+struct MemberRun {
+    service: String,
+    heading: String,
+    timeline: Timeline,
+    workflow: Arc<WorkflowCommands>,
+    external: External,
+}
+
+impl MemberRun {
+    fn start(
+        req: &ActionRequest,
+        service: &str,
+        runner: &Runner,
+        rt: &tokio::runtime::Runtime,
+    ) -> Self {
+        let heading = format!("{}/{service}", req.environment);
+        let timeline = Timeline::default();
+        let workflow = Arc::new(WorkflowCommands::new(
+            Box::new(std::io::stdout()),
+            heading.clone(),
+        ));
+        let deploys = req.verb.deploys() && !req.dry_run;
+        let external = if deploys {
+            External::start(req, service, runner, rt)
+        } else {
+            External::default()
+        };
+        if deploys {
+            // GitHub shows the deployment as queued and Slack says it started before the
+            // first real step (a build can take minutes). Not in the log: the build's
+            // `::add-mask::` lines must come before anything else there.
+            let queued = event(
+                req,
+                Status::Pending,
+                format!("cutover {} started", req.verb.name()),
             );
-            end_deployment(req, e, last, &external);
+            timeline.status(&queued);
+            for r in external.reporters() {
+                r.status(&queued);
+            }
+        }
+        MemberRun {
+            service: service.to_string(),
+            heading,
+            timeline,
+            workflow,
+            external,
         }
     }
-    workflow.end();
-    rt.block_on(external.finish());
-    write_summary(req, service, runner, &outcome, &timeline);
-    ServiceRun {
-        service: service.to_string(),
-        outcome,
-        result,
+
+    fn reporters(&self) -> Vec<Arc<dyn Reporter + Send + Sync>> {
+        let mut all: Vec<Arc<dyn Reporter + Send + Sync>> =
+            vec![Arc::new(self.timeline.clone()), self.workflow.clone()];
+        all.extend(self.external.reporters());
+        all
+    }
+
+    /// After the verb: release notes or the failure's annotation, the deployment ended,
+    /// queued messages sent, this service's summary section made.
+    fn finish(
+        self,
+        req: &ActionRequest,
+        runner: &Runner,
+        rt: &tokio::runtime::Runtime,
+        mut outcome: Outcome,
+        failure: Option<&anyhow::Error>,
+    ) -> ServiceRun {
+        let last = self.timeline.entries().last().map(|e| e.event.status);
+        match failure {
+            None => {
+                publish_notes(req, &outcome, &self.external, rt);
+                retire_left_release(req, &outcome, &self.external);
+            }
+            Some(e) => {
+                // A train member's own end (from the train's table) is kept.
+                if outcome.status.is_none() {
+                    outcome.status = Some(failed_status(e, last));
+                }
+                let step = last.map_or_else(|| "start".to_string(), |s| s.to_string());
+                self.workflow.annotate(
+                    "error",
+                    &format!(
+                        "cutover {} {} failed at {step}",
+                        req.verb.name(),
+                        self.heading
+                    ),
+                    &crate::commands::error_text(e),
+                );
+                end_deployment(req, e, last, &self.external);
+            }
+        }
+        self.workflow.end();
+        rt.block_on(self.external.finish());
+        let summary = summary_of(req, &self.service, runner, &outcome, &self.timeline);
+        if !req.is_train() {
+            append(runner, &summary);
+        }
+        ServiceRun {
+            service: self.service,
+            outcome,
+            summary,
+        }
     }
 }
 
@@ -242,19 +391,19 @@ fn end_deployment(
     }
 }
 
-fn write_summary(
+fn summary_of(
     req: &ActionRequest,
     service: &str,
     runner: &Runner,
     outcome: &Outcome,
     timeline: &Timeline,
-) {
-    let Some(path) = &runner.summary else {
-        return;
-    };
+) -> String {
+    if runner.summary.is_none() {
+        return String::new();
+    }
     let entries = timeline.entries();
     let rehearsals = timeline.rehearsals();
-    let md = summary::markdown(&RunSummary {
+    summary::markdown(&RunSummary {
         verb: req.verb.name(),
         environment: &req.environment,
         service,
@@ -265,9 +414,28 @@ fn write_summary(
         entries: &entries,
         diff: outcome.diff.as_deref(),
         rehearsals: &rehearsals,
-    });
-    if let Err(e) = summary::append_summary(path, &md) {
+    })
+}
+
+fn append(runner: &Runner, markdown: &str) {
+    let Some(path) = &runner.summary else {
+        return;
+    };
+    if let Err(e) = summary::append_summary(path, markdown) {
         tracing::warn!("writing the job summary to {}: {e}", path.display());
+    }
+}
+
+/// Where a service's GitHub deployment goes: the GitHub environment itself for one service;
+/// `production/api`, `production/web` for several, since GitHub keeps one deployment active
+/// per environment and the members of a train would otherwise mark each other inactive (or
+/// append to each other's deployment of the same tag). The deployments view then shows
+/// which release every service runs.
+fn deployment_environment(req: &ActionRequest, service: &str) -> String {
+    if req.services.len() > 1 {
+        format!("{}/{service}", req.environment)
+    } else {
+        req.environment.clone()
     }
 }
 
@@ -307,7 +475,8 @@ impl External {
                 owner: owner.clone(),
                 repo: repo.clone(),
                 git_ref,
-                environment: req.environment.clone(),
+                environment: deployment_environment(req, service),
+                production: req.environment == "production",
                 environment_url,
                 log_url: runner.run_url.clone(),
                 service: service.to_string(),

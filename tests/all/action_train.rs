@@ -1,0 +1,118 @@
+//! The action with `services: a,b` (issue 17): one train, not one service after another.
+//! Two moto stacks in one deploy/ folder, the real build (dockerd + registry) and a
+//! wiremock GitHub: both members deploy together, each with its own GitHub deployment and
+//! summary section under one train table; then one member fails validation and neither
+//! service moves (before, the first service was promoted and the second failed: production
+//! ran half the release).
+
+use serde_json::Value;
+
+use crate::action::Job;
+use crate::e2e::{World, live};
+
+/// The second world's service folder copied into the first's deploy/ (one environment).
+fn join(a: &World, b: &World) {
+    let from = b.root.join("deploy/services").join(&b.stack.name);
+    let to = a.root.join("deploy/services").join(&b.stack.name);
+    std::fs::create_dir_all(&to).unwrap();
+    for f in std::fs::read_dir(&from).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+    }
+}
+
+/// The environments of the GitHub deployments the run created, in order.
+fn deployment_environments(job: &Job, w: &World) -> Vec<String> {
+    let requests = w.rt.block_on(job.github.received_requests()).unwrap();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/repos/o/r/deployments")
+        .map(|r| r.body_json::<Value>().unwrap()["environment"].to_string())
+        .collect()
+}
+
+#[test]
+fn the_action_runs_several_services_as_one_train_all_or_nothing() {
+    let (Some(a), Some(b)) = (World::new("ta"), World::new("tb")) else {
+        return;
+    };
+    join(&a, &b);
+    let services = format!("{},{}", a.stack.name, b.stack.name);
+    let job = Job::new(&a);
+    a.version_file("1.0.0");
+    let inputs = [("SERVICES", services.as_str())];
+    let first = job.run(&a, "refs/tags/v1.0.0", &inputs).expect(0);
+    // One train: both promoted, one table, a section per member, outputs per member.
+    assert!(
+        first.summary.contains("train of 2 in test: Promoted"),
+        "{}",
+        first.all()
+    );
+    for w in [&a, &b] {
+        let name = &w.stack.name;
+        assert!(
+            first
+                .summary
+                .contains(&format!("| {name} | nothing live | v1.0.0 | Promoted |")),
+            "{}",
+            first.all()
+        );
+        assert!(
+            first.summary.contains(&format!("test/{name}: Promoted")),
+            "{}",
+            first.all()
+        );
+        assert!(
+            first.output("status").contains(&format!("{name}=Promoted")),
+            "{}",
+            first.all()
+        );
+        live(w.weights());
+    }
+    // A deployment per member, each in its own environment: GitHub keeps one deployment
+    // active per environment, so two members sharing one would mark each other inactive.
+    let mut envs = deployment_environments(&job, &a);
+    envs.sort();
+    assert_eq!(
+        envs,
+        vec![
+            format!("\"test/{}\"", a.stack.name),
+            format!("\"test/{}\"", b.stack.name)
+        ]
+    );
+    let before = (a.weights(), b.weights());
+
+    // b's probes now expect a status its test listener never answers: b fails validation,
+    // and a, validated, is recorded Failed with it; production stays on v1.0.0 for both.
+    let svc = b
+        .root
+        .join("deploy/services")
+        .join(&b.stack.name)
+        .join("service.toml");
+    let svc = a.root.join(svc.strip_prefix(&b.root).unwrap());
+    let text = std::fs::read_to_string(&svc).unwrap();
+    std::fs::write(
+        &svc,
+        text.replace("expect_status = 200", "expect_status = 204"),
+    )
+    .unwrap();
+    a.version_file("1.1.0");
+    let second = job.run(&a, "refs/tags/v1.1.0", &inputs).expect(1);
+    assert!(
+        second.summary.contains("train of 2 in test: Failed"),
+        "{}",
+        second.all()
+    );
+    assert!(second.stdout.contains("did not stage"), "{}", second.all());
+    assert_eq!((a.weights(), b.weights()), before, "{}", second.all());
+    assert!(
+        second
+            .output("status")
+            .contains(&format!("{}=Failed", a.stack.name))
+            && second
+                .output("status")
+                .contains(&format!("{}=Failed", b.stack.name)),
+        "{}",
+        second.all()
+    );
+}
