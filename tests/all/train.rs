@@ -535,38 +535,49 @@ fn train_rerun_after_a_crash_converges_every_member_onto_one_release() {
     }
 }
 
+/// Two calm simulated services (seeds `seed`, `seed + 1`) and a runner's cloud for each.
+fn pair(seed: u64) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::sim::{Faults, Sim, settings};
+    let sims: Vec<Sim> = (0..2)
+        .map(|i| {
+            Sim::new(
+                seed + i,
+                Faults::default(),
+                settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+            )
+        })
+        .collect();
+    let clouds = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+    (sims, clouds)
+}
+
+/// Every member's request to stage the new release.
+fn new_release(sims: &[cutover::sim::Sim]) -> Vec<(String, cutover::engine::StageRequest)> {
+    (0..sims.len())
+        .map(|i| {
+            let spec = sims[i].spec(cutover::sim::NEW);
+            (
+                cutover::sim::member_name(i),
+                cutover::engine::StageRequest { spec },
+            )
+        })
+        .collect()
+}
+
 /// Issue 17.3: the train is recorded beside each member's history. A member staged by a
 /// train (one that then died, or is waiting for approval) cannot be promoted alone — that
 /// would run production on half a release; the train's own promote moves both. (Before
 /// the record, a single-service promote of the member went through.)
 #[test]
 fn train_a_member_staged_by_a_train_is_not_promoted_alone() {
-    use cutover::config::settings::OldSlotPolicy;
-    use cutover::engine::{Engine, EngineError, StageRequest, Train};
+    use cutover::engine::{Engine, EngineError, Train};
     use cutover::ports::Status;
-    use cutover::sim::{Faults, NEW, OLD, Sim, member_name, settings, version};
+    use cutover::sim::{NEW, OLD, member_name, version};
 
     block_on(async {
-        let sims: Vec<Sim> = (0..2)
-            .map(|i| {
-                Sim::new(
-                    90 + i,
-                    Faults::default(),
-                    settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
-                )
-            })
-            .collect();
-        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
-        let requests: Vec<_> = (0..2)
-            .map(|i| {
-                (
-                    member_name(i),
-                    StageRequest {
-                        spec: sims[i].spec(NEW),
-                    },
-                )
-            })
-            .collect();
+        let (sims, clouds) = pair(90);
+        let requests = new_release(&sims);
         let staged = Train::new(members(&sims, &clouds, "ci"))
             .unwrap()
             .stage(&requests)
@@ -618,28 +629,13 @@ fn train_a_member_staged_by_a_train_is_not_promoted_alone() {
 /// again (its entry no longer lists the train) and is promoted alone.
 #[test]
 fn train_a_member_staged_again_alone_is_promoted_alone() {
-    use cutover::config::settings::OldSlotPolicy;
     use cutover::engine::{Engine, StageRequest, Train};
     use cutover::ports::Status;
-    use cutover::sim::{Faults, NEW, Sim, member_name, settings, version};
+    use cutover::sim::{NEW, version};
 
     block_on(async {
-        let sims: Vec<Sim> = (0..2)
-            .map(|i| {
-                Sim::new(
-                    95 + i,
-                    Faults::default(),
-                    settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
-                )
-            })
-            .collect();
-        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
-        let requests: Vec<_> = (0..2)
-            .map(|i| {
-                let spec = sims[i].spec(NEW);
-                (member_name(i), StageRequest { spec })
-            })
-            .collect();
+        let (sims, clouds) = pair(95);
+        let requests = new_release(&sims);
         let train = Train::new(members(&sims, &clouds, "ci")).unwrap();
         assert_eq!(
             train.stage(&requests).await.status,
