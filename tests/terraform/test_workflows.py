@@ -231,6 +231,44 @@ BROKEN_WORKFLOWS["staging-to-production: require-promoted-in an environment prod
     swap(ACROSS, "          require-promoted-in: staging\n", "          require-promoted-in: staging,qa\n"),
     "require-promoted-in names qa, whose history the promote role may not read",
 )
+BROKEN_WORKFLOWS["staging-to-production: production promotes without asking staging's history"] = (
+    swap(ACROSS, "          require-promoted-in: staging\n", ""),
+    "job production: ships ['web'] to production after job staging shipped it to staging (needs), "
+    "but require-promoted-in does not name staging",
+)
+
+def test_the_matrix_expands_as_github_runs_it():
+    # GitHub's documented include example: entries extend the combinations whose original
+    # values they keep, and the rest run as combinations of their own.
+    matrix = {
+        "fruit": ["apple", "pear"],
+        "animal": ["cat", "dog"],
+        "include": [
+            {"color": "green"},
+            {"color": "pink", "animal": "cat"},
+            {"fruit": "apple", "shape": "circle"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+    }
+    assert wr.matrix_combinations({"matrix": matrix}) == (
+        [
+            {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+            {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+            {"fruit": "pear", "animal": "cat", "color": "pink"},
+            {"fruit": "pear", "animal": "dog", "color": "green"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+        [],
+    )
+    excluded = {"os": ["linux", "macos"], "node": [20, 22], "exclude": [{"os": "macos", "node": 20}]}
+    assert wr.matrix_combinations({"matrix": excluded})[0] == [
+        {"os": "linux", "node": 20},
+        {"os": "linux", "node": 22},
+        {"os": "macos", "node": 22},
+    ]
+    assert wr.matrix_combinations(None) == ([{}], [])
 
 
 def test_the_across_environments_workflow_uses_both_applies():
