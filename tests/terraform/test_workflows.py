@@ -30,9 +30,11 @@ def sources() -> list[tuple[str, str]]:
     return files + wr.readme_workflows()
 
 
-# The other applies of the example (staging.tfvars.example), for jobs in those environments.
+# The other applies of the example (staging.tfvars.example, prod-*.tfvars.example for
+# multi-region.yml), for jobs in those environments.
 OTHERS = wr.environment_roles()
 ACROSS = (wr.WORKFLOWS / "staging-to-production.yml").read_text()
+REGIONS = (wr.WORKFLOWS / "multi-region.yml").read_text()
 
 
 def problems(text: str, roles=None, where="broken.yml") -> list[str]:
@@ -231,12 +233,142 @@ BROKEN_WORKFLOWS["staging-to-production: require-promoted-in an environment prod
     swap(ACROSS, "          require-promoted-in: staging\n", "          require-promoted-in: staging,qa\n"),
     "require-promoted-in names qa, whose history the promote role may not read",
 )
+BROKEN_WORKFLOWS["staging-to-production: production promotes without asking staging's history"] = (
+    swap(ACROSS, "          require-promoted-in: staging\n", ""),
+    "job production: ships ['web'] to production after job staging shipped it to staging (needs), "
+    "but require-promoted-in does not name staging",
+)
+
+# multi-region.yml: its matrix jobs are expanded into one job per region before the checks.
+WAVE_2 = """        include:
+          - region: us-east-1
+            env: prod-use1
+          - region: ap-southeast-2
+            env: prod-apse2
+    concurrency:
+      group: cutover-promote-${{ matrix.env }}"""
+
+
+def wave_2(entries: str) -> str:
+    """The promote matrix's entries replaced (WAVE_2 names the promote's, not the stage's)."""
+    return entries + "\n    concurrency:\n      group: cutover-promote-${{ matrix.env }}"
+
+
+ENTRIES = WAVE_2.split("\n    concurrency")[0]
+# (what breaks, the text it replaces, its replacement, what the checks say), on multi-region.yml.
+MULTI_REGION = [
+    ("a region no apply trusts (no prod-eun1 tfvars)", WAVE_2, wave_2(ENTRIES + "\n          - region: eu-north-1\n            env: prod-eun1"),
+     "job regions (region=eu-north-1, env=prod-eun1): runs in environment 'production-eu-north-1', which the promote role (vars.AWS_PROMOTE_ROLE_ARN) does not trust"),
+    ("a region's GitHub environment that its apply does not trust", WAVE_2, wave_2(swap(ENTRIES, "region: us-east-1", "region: us-east-2")),
+     "job regions (region=us-east-2, env=prod-use1): runs in environment 'production-us-east-2'"),
+    ("a with: key action.yml does not have, in a matrix job", "require-promoted-in: prod-euw2", "require_promoted_in: prod-euw2",
+     "job regions (region=us-east-1, env=prod-use1): with: require_promoted_in is not an input of action.yml"),
+    ("a matrix key that is not in the matrix", "production-${{ matrix.region }} #", "production-${{ matrix.regoin }} #",
+     "environment: matrix.regoin is not in the matrix"),
+    ("a region left without its cutover environment", WAVE_2, wave_2("        region: [us-east-1, eu-north-1]\n        include:\n          - region: us-east-1\n            env: prod-use1"),
+     "job regions (region=eu-north-1): environment: matrix.env is not in the matrix"),
+    ("wave 2 promotes without asking the canary's history", "          require-promoted-in: prod-euw2\n", "",
+     "job regions (region=us-east-1, env=prod-use1): ships ['web'] to prod-use1 after job canary shipped it to prod-euw2 (needs), but require-promoted-in does not name prod-euw2"),
+    ("a region that requires its own history", "require-promoted-in: prod-euw2", "require-promoted-in: prod-euw2,${{ matrix.env }}",
+     "require-promoted-in names prod-apse2, the environment it ships to"),
+    ("wave 2 all at once (no max-parallel)", "      max-parallel: 1\n", "",
+     "job regions: ships to 2 environments at once; set strategy.max-parallel"),
+    ("the regions' stage jobs with the promote role", "vars.AWS_STAGE_ROLE_ARN }} # that region's", "vars.AWS_PROMOTE_ROLE_ARN }} # that region's",
+     "job regions-stage (region=ap-southeast-2, env=prod-apse2): runs in environment 'production-ap-southeast-2-stage', which the promote role"),
+    ("the regions from a variable (nothing to check)", WAVE_2, wave_2("        include: ${{ fromJSON(vars.REGIONS) }}"),
+     "job regions: matrix include is '${{ fromJSON(vars.REGIONS) }}', not a list of mappings"),
+    ("the matrix in an expression the checks cannot evaluate", "environment: ${{ matrix.env }}\n          services: web\n          tag",
+     "environment: ${{ format('{0}', matrix.env) }}\n          services: web\n          tag",
+     "uses the matrix in an expression the checks cannot evaluate"),
+    ("every region excluded", WAVE_2, wave_2("        region: [us-east-1]\n        exclude:\n          - region: us-east-1"),
+     "job regions: strategy.matrix has no combination"),
+]
+for what, old, new, expected in MULTI_REGION:
+    BROKEN_WORKFLOWS[f"multi-region: {what}"] = (swap(REGIONS, old, new), expected)
+
+
+def test_the_matrix_expands_as_github_runs_it():
+    # GitHub's documented include example: entries extend the combinations whose original
+    # values they keep, and the rest run as combinations of their own.
+    matrix = {
+        "fruit": ["apple", "pear"],
+        "animal": ["cat", "dog"],
+        "include": [
+            {"color": "green"},
+            {"color": "pink", "animal": "cat"},
+            {"fruit": "apple", "shape": "circle"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+    }
+    assert wr.matrix_combinations({"matrix": matrix}) == (
+        [
+            {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+            {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+            {"fruit": "pear", "animal": "cat", "color": "pink"},
+            {"fruit": "pear", "animal": "dog", "color": "green"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+        [],
+    )
+    excluded = {"os": ["linux", "macos"], "node": [20, 22], "exclude": [{"os": "macos", "node": 20}]}
+    assert wr.matrix_combinations({"matrix": excluded})[0] == [
+        {"os": "linux", "node": 20},
+        {"os": "linux", "node": 22},
+        {"os": "macos", "node": 22},
+    ]
+    assert wr.matrix_combinations(None) == ([{}], [])
+
+
+def test_the_multi_region_workflow_is_checked_job_by_job():
+    # Guards against an expansion that finds nothing and so checks nothing: one job per
+    # region, each against that region's apply (prod-*.tfvars.example).
+    jobs = wr.expand_jobs("multi-region.yml", yaml.safe_load(REGIONS))
+    assert [(name, wr.environment_of(job), job["concurrency"]["group"]) for name, _, job, _ in jobs] == [
+        ("canary-stage", "production-eu-west-2-stage", "cutover-stage-prod-euw2"),
+        ("canary", "production-eu-west-2", "cutover-promote-prod-euw2"),
+        ("regions-stage", "production-us-east-1-stage", "cutover-stage-prod-use1"),
+        ("regions-stage", "production-ap-southeast-2-stage", "cutover-stage-prod-apse2"),
+        ("regions", "production-us-east-1", "cutover-promote-prod-use1"),
+        ("regions", "production-ap-southeast-2", "cutover-promote-prod-apse2"),
+    ]
+    for env, region in [("prod-euw2", "eu-west-2"), ("prod-use1", "us-east-1"), ("prod-apse2", "ap-southeast-2")]:
+        assert OTHERS[env]["promote"].environments == {f"production-{region}"}
+        assert OTHERS[env]["stage"].environments == {f"production-{region}-stage"}
+        wave_1 = env == "prod-euw2"
+        assert OTHERS[env]["promote"].inputs["history_read_environments"] == ([] if wave_1 else ["prod-euw2"])
+
+
+def test_an_excluded_region_is_not_checked():
+    # Without the exclude, eu-north-1 has no cutover environment (the previous case).
+    text = swap(
+        REGIONS,
+        WAVE_2,
+        wave_2(
+            "        region: [us-east-1, eu-north-1]\n        exclude:\n          - region: eu-north-1\n"
+            "        include:\n          - region: us-east-1\n            env: prod-use1"
+        ),
+    )
+    assert problems(text) == []
+
+
+def test_wave_2_without_the_canarys_history_is_rejected():
+    # The regions' applies without history_read_environments: their promote roles may not
+    # read the canary's history, so require-promoted-in would fail in AWS.
+    others = dict(OTHERS)
+    for env in ("prod-use1", "prod-apse2"):
+        values = wr.example_values(wr.EXAMPLE / f"{env}.tfvars.example")
+        values["history_read_environments"] = []
+        others[env] = wr.terraform_roles(values)
+    found = wr.workflow_problems("multi-region.yml", REGIONS, ROLES, VARIABLES, INPUTS, others)
+    assert len([p for p in found if "has no ssm:GetParameter on it (history_read_environments)" in p]) == 2, found
 
 
 def test_the_across_environments_workflow_uses_both_applies():
     # staging's jobs are checked against the staging apply (staging.tfvars.example), the
     # production jobs against production's.
-    assert set(OTHERS) == {"production", "staging"}
+    assert set(OTHERS) == {"production", "staging", "prod-euw2", "prod-use1", "prod-apse2"}
     assert OTHERS["staging"]["promote"].environments == {"staging"}
     assert OTHERS["staging"]["stage"].environments == {"staging-stage"}
     assert OTHERS["production"]["promote"].inputs["history_read_environments"] == ["staging"]
@@ -351,6 +483,11 @@ BROKEN_CONCURRENCY = {
         "rollback.yml",
         swap(ROLLBACK, "    concurrency:\n      group: cutover-rollback-production\n      cancel-in-progress: false\n", ""),
         "no concurrency group",
+    ),
+    "the regions of one run in one group": (
+        "multi-region.yml",
+        swap(REGIONS, "group: cutover-promote-${{ matrix.env }}", "group: cutover-promote-regions"),
+        "job regions: its matrix combinations share concurrency group 'cutover-promote-regions'",
     ),
 }
 

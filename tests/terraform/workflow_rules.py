@@ -7,11 +7,14 @@ The chain from a job to its permissions, all read from the files:
 job `environment` + `role-to-assume: ${{ vars.NAME }}` → the example's output whose
 description names NAME → the module output → `aws_iam_role` → its trust document (the
 `sub` values, from the example's variables) and its `aws_iam_role_policy` documents.
+A matrix job is checked once per combination GitHub runs (`expand_jobs`), with
+`${{ matrix.KEY }}` replaced by that combination's value.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +352,99 @@ def readme_workflows(paths: list[Path] = README_FILES) -> list[tuple[str, str]]:
     return found
 
 
+# --- matrix jobs: one concrete job per combination, as GitHub runs them -----------------
+
+MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+# What a check cannot evaluate: matrix inside a larger expression, or the whole matrix.
+MATRIX_LEFT = re.compile(r"\$\{\{(?:(?!\}\}).)*\bmatrix\b")
+
+
+def matrix_combinations(strategy: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """The combinations GitHub runs for `strategy.matrix` (one empty one without a matrix):
+    the product of its lists, less those an `exclude` entry matches (a partial match
+    excludes), then each `include` entry added to every combination whose original values
+    it leaves as they are, or run as a combination of its own where it fits none."""
+    matrix = strategy.get("matrix") if isinstance(strategy, dict) else None
+    if matrix is None:
+        return [{}], []
+    if not isinstance(matrix, dict):
+        return [], [f"strategy.matrix {matrix!r} is an expression: list its values so that they can be checked"]
+    axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
+    problems = [
+        f"matrix.{k} is {v!r}, not a list: list its values so that they can be checked"
+        for k, v in axes.items()
+        if not isinstance(v, list)
+    ]
+    extras = {k: matrix.get(k) or [] for k in ("include", "exclude")}
+    problems += [
+        f"matrix {k} is {v!r}, not a list of mappings: list them so that they can be checked"
+        for k, v in extras.items()
+        if not isinstance(v, list) or not all(isinstance(e, dict) for e in v)
+    ]
+    if problems:
+        return [], problems
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else []
+    combos = [c for c in combos if not any(all(c.get(k) == v for k, v in e.items()) for e in extras["exclude"])]
+    added = []
+    for entry in extras["include"]:
+        fits = [c for c in combos if all(c[k] == v for k, v in entry.items() if k in axes)]
+        for c in fits:
+            c.update(entry)
+        if not fits:
+            added.append(dict(entry))
+    combos += added
+    if not combos:
+        return [], ["strategy.matrix has no combination: the job would not run"]
+    return combos, []
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _substitute(node: Any, combo: dict[str, Any], problems: list[str], key: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, combo, problems, str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, combo, problems, key) for v in node]
+    if not isinstance(node, str):
+        return node
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in combo:
+            problems.append(f"{key}: matrix.{m.group(1)} is not in the matrix (GitHub reads it as '')")
+            return ""
+        return _render(combo[m.group(1)])
+
+    out = MATRIX_REF.sub(one, node)
+    if key not in ("name", "if") and MATRIX_LEFT.search(out):
+        problems.append(f"{key}: {out!r} uses the matrix in an expression the checks cannot evaluate")
+    return out
+
+
+def expand_jobs(where: str, doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None, list[str]]]:
+    """(job id, where, job, problems) for every job GitHub would run: a matrix job once per
+    combination, `${{ matrix.KEY }}` replaced by the combination's value and `where` naming
+    it; problems: what of the matrix cannot be expanded or checked. A matrix that cannot be
+    expanded gives one entry with job None: nothing more of that job can be checked."""
+    out = []
+    for name, job in (doc.get("jobs") or {}).items():
+        combos, problems = matrix_combinations(job.get("strategy"))
+        if problems:
+            out.append((name, f"{where} job {name}", None, [f"{where} job {name}: {p}" for p in problems]))
+            continue
+        for combo in combos:
+            label = f"{where} job {name}"
+            if combo:
+                label += " (" + ", ".join(f"{k}={_render(v)}" for k, v in combo.items()) + ")"
+            found: list[str] = []
+            body = {k: v if k == "strategy" else _substitute(v, combo, found, k) for k, v in job.items()}
+            out.append((name, label, body, [f"{label}: {p}" for p in found]))
+    return out
+
+
 def environment_of(job: dict[str, Any]) -> str | None:
     env = job.get("environment")
     return env.get("name") if isinstance(env, dict) else env
@@ -435,8 +531,66 @@ def workflow_problems(
 ) -> list[str]:
     doc = yaml.safe_load(text)
     problems = []
-    for name, job in (doc.get("jobs") or {}).items():
-        problems += job_problems(f"{where} job {name}", job, roles, variables, inputs, others)
+    for _, label, job, found in expand_jobs(where, doc):
+        problems += found + (job_problems(label, job, roles, variables, inputs, others) if job is not None else [])
+    return problems + wave_problems(where, doc, inputs)
+
+
+def _promotes(job: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `with:` of every cutover step of the job that ships a release (promote, deploy)."""
+    return [
+        step.get("with") or {}
+        for step in _steps(job, CUTOVER_ACTION)
+        if command_of(step, inputs) in {"promote", "deploy"}
+    ]
+
+
+def _names(value: Any) -> set[str]:
+    return {v.strip() for v in str(value or "").split(",") if v.strip()}
+
+
+def wave_problems(where: str, doc: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> list[str]:
+    """Waves meet in AWS state: a job that ships a service after (`needs:`, directly or
+    not) another job shipped it elsewhere names that environment in `require-promoted-in`,
+    so that a re-run of the later job alone, or a second run, still refuses a digest the
+    earlier environment did not promote. A matrix job that ships to several environments
+    says how many at once (`strategy.max-parallel`)."""
+    jobs = doc.get("jobs") or {}
+    expanded = [(n, label, job, found) for n, label, job, found in expand_jobs(where, doc) if job is not None]
+    shipped: dict[str, list[tuple[str, set[str]]]] = {}  # job id → (environment, services)
+    for name, _, job, _ in expanded:
+        for given in _promotes(job, inputs):
+            shipped.setdefault(name, []).append((str(given.get("environment", "")), _names(given.get("services"))))
+
+    def before(name: str, seen: set[str]) -> set[str]:
+        for need in _as_list(jobs.get(name, {}).get("needs")):
+            if need not in seen:
+                seen.add(need)
+                before(need, seen)
+        return seen
+
+    problems = []
+    for name, label, job, _ in expanded:
+        for given in _promotes(job, inputs):
+            env, services, required = str(given.get("environment", "")), _names(given.get("services")), _names(given.get("require-promoted-in"))
+            if env in required:
+                problems.append(f"{label}: require-promoted-in names {env}, the environment it ships to")
+            for earlier in sorted(before(name, set())):
+                for other, other_services in shipped.get(earlier, []):
+                    if other != env and services & other_services and other not in required:
+                        problems.append(
+                            f"{label}: ships {sorted(services & other_services)} to {env} after job {earlier} "
+                            f"shipped it to {other} (needs), but require-promoted-in does not name {other}: a "
+                            f"re-run of this job alone would ship a digest {other} never promoted"
+                        )
+    for name, job in jobs.items():
+        count = sum(1 for n, _, j, _ in expanded if n == name and _promotes(j, inputs))
+        strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
+        if count > 1 and "max-parallel" not in strategy:
+            problems.append(
+                f"{where} job {name}: ships to {count} environments at once; set strategy.max-parallel "
+                "(how many may shift at a time)"
+            )
     return problems
 
 
@@ -458,14 +612,18 @@ def role_problems(roles: dict[str, Role], jobs: list[tuple[str, dict[str, Any], 
 def concurrency_problems(workflows: dict[str, dict[str, Any]], inputs: dict[str, dict[str, Any]]) -> list[str]:
     """No workflow-level group (a rollback would queue behind a promote waiting for
     approval, and a tag push would cancel a pending rollback); every cutover job in a
-    group of its own command, never cancelling one in progress."""
+    group of its own command, never cancelling one in progress; the combinations of a
+    matrix job each in a group of their own (one group holds one running and one pending
+    job: GitHub cancels the other pending ones)."""
     problems = []
     groups: dict[str, set[str]] = {}
     for name, doc in workflows.items():
         if "concurrency" in doc:
             problems.append(f"{name}: workflow-level concurrency; give each job its own group")
-        for job_name, job in (doc.get("jobs") or {}).items():
-            where = f"{name} job {job_name}"
+        in_run: dict[str, set[tuple[str, str]]] = {}  # group → (job id, combination) in it
+        for job_name, where, job, _ in expand_jobs(name, doc):
+            if job is None:
+                continue  # workflow_problems says why
             for step in _steps(job, CUTOVER_ACTION):
                 conc = job.get("concurrency")
                 if not isinstance(conc, dict) or not conc.get("group"):
@@ -474,6 +632,14 @@ def concurrency_problems(workflows: dict[str, dict[str, Any]], inputs: dict[str,
                 if conc.get("cancel-in-progress") not in (None, False):
                     problems.append(f"{where}: cancel-in-progress would stop a change half-way")
                 groups.setdefault(str(conc["group"]), set()).add(command_of(step, inputs))
+                in_run.setdefault(str(conc["group"]), set()).add((job_name, where))
+        for group, members in in_run.items():
+            ids = [job_name for job_name, _ in members]
+            for job_name in sorted({j for j in ids if ids.count(j) > 1}):
+                problems.append(
+                    f"{name} job {job_name}: its matrix combinations share concurrency group {group!r} "
+                    "(GitHub cancels all but one pending); put the matrix value in the group"
+                )
     for group, commands in groups.items():
         if len(commands) > 1:
             problems.append(f"concurrency group {group!r} is shared by {sorted(commands)}")
@@ -482,9 +648,9 @@ def concurrency_problems(workflows: dict[str, dict[str, Any]], inputs: dict[str,
 
 def assumed_roles(where: str, doc: dict[str, Any], variables: dict[str, str], inputs) -> list[tuple[str, str, str]]:
     out = []
-    for job_name, job in (doc.get("jobs") or {}).items():
-        for cred in _steps(job, CREDENTIALS_ACTION):
+    for _, label, job, _ in expand_jobs(where, doc):
+        for cred in _steps(job, CREDENTIALS_ACTION) if job is not None else []:
             var = _ref(str((cred.get("with") or {}).get("role-to-assume", "")).strip(), r"\{\s*vars\.([A-Za-z0-9_]+)\s*\}")
             for step in _steps(job, CUTOVER_ACTION):
-                out.append((f"{where} job {job_name}", command_of(step, inputs), variables.get(var or "", "")))
+                out.append((label, command_of(step, inputs), variables.get(var or "", "")))
     return out
