@@ -56,15 +56,31 @@ impl Reporter for Named<'_> {
     }
 }
 
-pub(super) fn refuse_dry_run(dry_run: bool) -> anyhow::Result<()> {
-    if dry_run {
-        return Err(Coded::new(
-            ExitCode::Usage,
-            "--dry-run of several services is not supported yet: dry-run each service on its own",
-        )
-        .into());
+/// A train's dry run (and `plan`, `diff`): each member's own plan, one after another, under
+/// a heading naming it; nothing is changed. The train itself holds each step as long as its
+/// slowest member's strategy does (README, Release trains). Ends with the first refusal.
+pub(super) fn each_planned(
+    base: &Target,
+    services: &[String],
+    io: &mut Io<'_>,
+    mut plan: impl FnMut(Target, &mut Io<'_>) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let mut first_error = None;
+    for service in services {
+        writeln!(io.out, "== {service}")?;
+        let target = Target {
+            service: service.clone(),
+            ..base.clone()
+        };
+        if let Err(e) = plan(target, io) {
+            writeln!(io.out, "   {}", super::error_text(&e))?;
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::Ok),
+    }
 }
 
 /// Open one session per member (each with its own config and AWS clients), reporting to
@@ -129,7 +145,17 @@ pub fn promote(
     services: Vec<String>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<ExitCode> {
-    refuse_dry_run(req.dry_run)?;
+    if req.dry_run {
+        return each_planned(&req.target, &services, io, |target, io| {
+            super::promote::run(
+                &PromoteRequest {
+                    target,
+                    ..req.clone()
+                },
+                io,
+            )
+        });
+    }
     io.outcome.version = Some(req.version.to_string());
     runtime()?.block_on(async {
         let sessions = sessions(&req.target, &services, Some(&req.version), io).await?;
@@ -166,7 +192,17 @@ pub fn rollback(
     services: Vec<String>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<ExitCode> {
-    refuse_dry_run(req.dry_run)?;
+    if req.dry_run && req.to.is_none() {
+        return each_planned(&req.target, &services, io, |target, io| {
+            super::rollback::run(
+                &RollbackRequest {
+                    target,
+                    ..req.clone()
+                },
+                io,
+            )
+        });
+    }
     if req.to.is_some() {
         return Err(Coded::new(
             ExitCode::Usage,

@@ -11,7 +11,7 @@ use super::build::{build_in, head_commit, image_job, resolve_git_sha};
 use super::deploy::{ReleaseRequest, Verb};
 use super::load::load_config;
 use super::session::{Session, runtime};
-use super::train::{MemberOutcomes, end, named, refuse_dry_run, sessions, train_of};
+use super::train::{MemberOutcomes, each_planned, end, named, sessions, train_of};
 use super::versions::Rules;
 use super::{BuildRequest, Io, MemberEnd, Outcome, OutcomeStatus, Target};
 use crate::engine::{Reach, StageRequest};
@@ -180,7 +180,18 @@ pub fn release(
     services: Vec<String>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<ExitCode> {
-    refuse_dry_run(req.dry_run || matches!(verb, Verb::Plan | Verb::Diff))?;
+    if req.dry_run || matches!(verb, Verb::Plan | Verb::Diff) {
+        return each_planned(&req.target, &services, io, |target, io| {
+            super::deploy::run(
+                verb,
+                &ReleaseRequest {
+                    target,
+                    ..req.clone()
+                },
+                io,
+            )
+        });
+    }
     refuse_one_image(req.image.as_deref())?;
     io.outcome.version = Some(req.version.to_string());
     let known_sha = req.git_sha.clone().or_else(|| head_commit().ok());

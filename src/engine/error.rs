@@ -17,8 +17,8 @@ pub enum EngineError {
     #[error("lost the deploy lock ({detail}); stopped before the next write")]
     LockLost { detail: String },
     #[error(
-        "refusing to promote {asked}: the staged release is {}; promote exactly the staged version or stage {asked} first",
-        staged.as_ref().map_or("nothing".to_string(), |v| v.to_string())
+        "refusing to promote {asked}: {}; promote exactly the staged version or stage {asked} first",
+        staged.as_ref().map_or("nothing is staged".to_string(), |v| format!("the staged release is {v}"))
     )]
     VersionMismatch {
         staged: Option<Version>,

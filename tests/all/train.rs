@@ -331,7 +331,7 @@ async fn moto_train_refusals() {
 /// The CLI against moto: `promote --service a,b` runs the two as a train. Nothing is
 /// staged, so both members refuse (exit 2), the table names both, and neither service's
 /// production weights nor locks changed; `rollback --service a,b` with no earlier release
-/// is refused the same way.
+/// is refused the same way, and a dry run plans (and refuses) each member in turn.
 #[test]
 fn train_cli_promote_of_two_services_refuses_as_one_and_changes_nothing() {
     use cutover::ports::{Slot, Store, Traffic, Weights};
@@ -386,6 +386,31 @@ fn train_cli_promote_of_two_services_refuses_as_one_and_changes_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("train Failed"), "{stdout}");
+    // A dry run plans each member under its own heading; each says why it would refuse.
+    let out = run(&[
+        "promote",
+        "--env",
+        "test",
+        "--service",
+        &services,
+        "--tag",
+        "v9.9.9",
+        "--dry-run",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let (at_a, at_b) = (
+        stdout.find(&format!("== {}", a.name)),
+        stdout.find(&format!("== {}", b.name)),
+    );
+    assert!(at_a.is_some() && at_b > at_a, "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("refusing to promote v9.9.9: nothing is staged")
+            .count(),
+        2,
+        "{stdout}"
+    );
     std::thread::Builder::new()
         .stack_size(8 << 20)
         .spawn(move || {
