@@ -5,7 +5,7 @@
 # slot's target group, as ECS would register for a desired count of 1.
 # Needs ROOT; moto_app also WORK and NAME.
 
-# BIN, VENV and PY for a bench, refused (exit 2) without the services or the binary.
+# BIN, VENV, PY and MOTO_LOG for a bench, refused (exit 2) without the services or the binary.
 moto_bench_env() {
   BIN="${CUTOVER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/cutover}"
   VENV="${CUTOVER_VENV:-$HOME/.cache/cutover/venv}"
@@ -14,6 +14,8 @@ moto_bench_env() {
     [ -n "${!v:-}" ] || { echo "$v not set: run scripts/services.sh start and eval its env" >&2; exit 2; }
   done
   [ -x "$BIN" ] || { echo "no binary at $BIN (cargo build)" >&2; exit 2; }
+  # moto's request log: the benches count AWS calls in it.
+  MOTO_LOG="${CUTOVER_STATE_DIR:-/tmp/cutover-services}/moto/moto.log"
 }
 
 moto_app() {

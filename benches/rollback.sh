@@ -21,8 +21,6 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=benches/moto_app.sh
 source "$ROOT/benches/moto_app.sh"
 moto_bench_env
-STATE="${CUTOVER_STATE_DIR:-/tmp/cutover-services}"
-MOTO_LOG="$STATE/moto/moto.log"
 
 WORK="$(mktemp -d)"
 WEB_PID=""

@@ -13,7 +13,7 @@
 # train's (stage together, all-at-once shift in lockstep, 1 s bake, no rollback
 # rehearsal), not docker's. One service runs the single-service path: the baseline.
 # moto runs no tasks and routes no traffic: one target per slot is registered up front
-# (benches/moto_app.sh) and every service's probe hits one python http.server.
+# (benches/moto_app.sh) and each service's probe hits its own python http.server.
 # Run it on a moto no test shares: calls are counted in moto's request log.
 set -euo pipefail
 
@@ -22,8 +22,6 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=benches/moto_app.sh
 source "$ROOT/benches/moto_app.sh"
 moto_bench_env
-STATE="${CUTOVER_STATE_DIR:-/tmp/cutover-services}"
-MOTO_LOG="$STATE/moto/moto.log"
 SHA=0123456789abcdef0123456789abcdef01234567
 
 BASE="$(mktemp -d)"
