@@ -233,7 +233,10 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             Some(services) => train::rollback(&req, services, io),
             None => rollback::run(&req, io),
         },
-        Request::Status(req) => status::run(&req, io),
+        Request::Status(req) => match train::services(&req.target)? {
+            Some(services) => status::run_each(&req, &services, io),
+            None => status::run(&req, io),
+        },
         Request::Simulate(req) => simulate::run(&req, io.out),
         Request::Verify(target) => verify::run(&target, io),
         Request::Unlock(target) => unlock::run(&target, io),

@@ -35,6 +35,41 @@ struct Report<'a> {
     observed: &'a Observed,
 }
 
+/// `status --service api,web`: every member's status, one after another (`--json`: an
+/// array of them), so a train is seen whole: which members are live on which release, which
+/// hold a staged release of the train, whose lock is held.
+pub fn run_each(
+    req: &StatusRequest,
+    services: &[String],
+    io: &mut Io<'_>,
+) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::new();
+    for (i, service) in services.iter().enumerate() {
+        let member = StatusRequest {
+            target: Target {
+                service: service.clone(),
+                ..req.target.clone()
+            },
+            ..req.clone()
+        };
+        if !req.json {
+            if i > 0 {
+                writeln!(io.out)?;
+            }
+            run(&member, io)?;
+            continue;
+        }
+        let mut text = Vec::new();
+        run(&member, &mut Io::new(&mut text))?;
+        reports.push(serde_json::from_slice::<serde_json::Value>(&text)?);
+    }
+    if req.json {
+        serde_json::to_writer_pretty(&mut *io.out, &reports)?;
+        writeln!(io.out)?;
+    }
+    Ok(ExitCode::Ok)
+}
+
 pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     let settings = load_config(&req.target, None, None, None)?;
     runtime()?.block_on(async {

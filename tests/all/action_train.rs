@@ -115,4 +115,19 @@ fn the_action_runs_several_services_as_one_train_all_or_nothing() {
         "{}",
         second.all()
     );
+
+    // `status` of the train: every member, its history entries naming the train.
+    let (code, stdout, stderr) = a.run(&["status", "--service", &services]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let train = format!("(train: {}, {})", a.stack.name, b.stack.name);
+    for w in [&a, &b] {
+        let heading = stdout.find(&format!("test/{}\n", w.stack.name));
+        assert!(heading.is_some(), "{stdout}");
+    }
+    assert_eq!(stdout.matches(&train).count(), 4, "{stdout}");
+    let (code, stdout, stderr) = a.run(&["status", "--json", "--service", &services]);
+    assert_eq!(code, 0, "{stderr}");
+    let reports: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(reports.len(), 2, "{stdout}");
+    assert_eq!(reports[1]["service"], b.stack.name.as_str(), "{stdout}");
 }
