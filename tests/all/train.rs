@@ -562,6 +562,13 @@ fn train_rerun_after_a_crash_converges_every_member_onto_one_release() {
 
 /// Two calm simulated services (seeds `seed`, `seed + 1`) and a runner's cloud for each.
 fn pair(seed: u64) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
+    pair_with(seed, StrategyKind::AllAtOnce)
+}
+
+fn pair_with(
+    seed: u64,
+    kind: StrategyKind,
+) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
     use cutover::config::settings::OldSlotPolicy;
     use cutover::sim::{Faults, Sim, settings};
     let sims: Vec<Sim> = (0..2)
@@ -569,7 +576,7 @@ fn pair(seed: u64) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimClou
             Sim::new(
                 seed + i,
                 Faults::default(),
-                settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+                settings(kind, OldSlotPolicy::KeepWarm),
             )
         })
         .collect();
@@ -687,5 +694,211 @@ fn train_a_member_staged_again_alone_is_promoted_alone() {
             "{:?}",
             sims[0].violations()
         );
+    });
+}
+
+/// Two canary services staged as one train, awaiting approval.
+async fn staged_canary_pair(
+    seed: u64,
+) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
+    let (sims, clouds) = pair_with(seed, StrategyKind::Canary);
+    let staged = cutover::engine::Train::new(members(&sims, &clouds, "ci"))
+        .unwrap()
+        .stage(&new_release(&sims))
+        .await;
+    assert_eq!(
+        staged.status,
+        cutover::ports::Status::AwaitingApproval,
+        "{:?}",
+        staged.error
+    );
+    (sims, clouds)
+}
+
+/// Stage a canary train of two, then promote it; `between` runs after the stage (a crash's
+/// or a person's change). Returns the promote's outcome and each member's log from then on.
+async fn canary_train_promote(
+    seed: u64,
+    between: impl AsyncFnOnce(&[cutover::sim::Sim], &[(usize, cutover::sim::SimCloud)]),
+) -> (
+    cutover::engine::TrainOutcome,
+    Vec<Vec<String>>,
+    Vec<cutover::sim::Sim>,
+) {
+    use cutover::engine::Train;
+    use cutover::sim::{NEW, member_name, version};
+    let (sims, clouds) = staged_canary_pair(seed).await;
+    between(&sims, &clouds).await;
+    let marks: Vec<usize> = sims.iter().map(|s| s.log().len()).collect();
+    let versions: Vec<_> = (0..2).map(|i| (member_name(i), version(NEW))).collect();
+    let out = Train::new(members(&sims, &clouds, "ci"))
+        .unwrap()
+        .promote(&versions)
+        .await;
+    let logs = sims
+        .iter()
+        .zip(marks)
+        .map(|(s, m)| s.log()[m..].to_vec())
+        .collect();
+    (out, logs, sims)
+}
+
+/// The staged slot of a simulated service (its newest history entry).
+fn staged_slot(sim: &cutover::sim::Sim) -> cutover::ports::Slot {
+    sim.history().last().expect("a staged release").slot
+}
+
+/// A train resumed with one member further along (a hand-set 50%, or a crash between two
+/// members' writes) never moves that member back to a lower step: the others catch up, then
+/// all go on together.
+#[test]
+fn train_a_member_further_along_is_never_moved_back() {
+    use cutover::ports::{Status, Traffic, Weights};
+    block_on(async {
+        let (out, logs, sims) = canary_train_promote(101, async |sims, clouds| {
+            let new = staged_slot(&sims[0]);
+            clouds[0]
+                .1
+                .set_production_weights(Weights::split(new, 50))
+                .await
+                .unwrap();
+            let mut history = sims[0].history();
+            history.last_mut().unwrap().status = Status::Shifting(50);
+            sims[0].put_history(history);
+        })
+        .await;
+        assert_eq!(out.status, Status::Promoted, "{:?}", out.error);
+        let new = staged_slot(&sims[0]);
+        let on_new: Vec<u8> = logs[0]
+            .iter()
+            .filter(|l| l.contains(" set_production_weights("))
+            .map(|l| {
+                let w = if new == cutover::ports::Slot::Blue {
+                    l.split("(blue ").nth(1)
+                } else {
+                    l.split("/ green ").nth(1)
+                };
+                w.and_then(|w| w.split('%').next())
+                    .and_then(|p| p.parse().ok())
+                    .expect("a weight")
+            })
+            .collect();
+        assert!(!on_new.is_empty(), "{:#?}", logs[0]);
+        assert!(
+            on_new.iter().all(|p| *p >= 50),
+            "moved back from 50%: {on_new:?}"
+        );
+    });
+}
+
+/// The probes of a train's shift judge the release being promoted (invariant 12): a member
+/// whose test listener was pointed elsewhere after the stage has it pointed back first.
+#[test]
+fn train_a_members_test_listener_moved_away_is_pointed_back_before_the_shift() {
+    use cutover::ports::{Status, Traffic};
+    block_on(async {
+        let (out, _, sims) = canary_train_promote(103, async |sims, clouds| {
+            let old = staged_slot(&sims[1]).other();
+            clouds[1].1.point_test_listener(old).await.unwrap();
+        })
+        .await;
+        assert_eq!(out.status, Status::Promoted, "{:?}", out.error);
+        let runner = sims[1].runner("check", None);
+        assert_eq!(
+            runner.test_listener().await.unwrap(),
+            Some(staged_slot(&sims[1])),
+            "the test listener was left on the old slot"
+        );
+        assert!(
+            sims[1].violations().is_empty(),
+            "{:?}",
+            sims[1].violations()
+        );
+    });
+}
+
+/// A train's bake is recorded when it starts, after the last step: each member's kept
+/// timeline reads Shifting(10%), Shifting(100%), Baking, Promoted — not Baking at 10%.
+#[test]
+fn train_members_record_the_bake_after_the_last_step() {
+    use cutover::ports::Status;
+    block_on(async {
+        let (out, _, sims) = canary_train_promote(105, async |_, _| {}).await;
+        assert_eq!(out.status, Status::Promoted, "{:?}", out.error);
+        for sim in &sims {
+            let entry = sim.history().last().cloned().unwrap();
+            let statuses: Vec<Status> = entry.transitions.iter().map(|t| t.status).collect();
+            let at = |s: Status| statuses.iter().position(|x| *x == s);
+            let (full, bake) = (at(Status::Shifting(100)), at(Status::Baking));
+            assert!(
+                full.is_some() && bake > full,
+                "the bake before the last step: {statuses:?}"
+            );
+            assert_eq!(
+                statuses.iter().filter(|s| **s == Status::Baking).count(),
+                1,
+                "{statuses:?}"
+            );
+        }
+    });
+}
+
+/// Reports a member's statuses on, and when it reports Baking, notes what the member's
+/// history said at that moment.
+struct SeesHistory<'a> {
+    sim: &'a cutover::sim::Sim,
+    inner: &'a cutover::sim::SimCloud,
+    at_bake: std::sync::Mutex<Vec<cutover::ports::Status>>,
+}
+
+impl cutover::ports::Reporter for SeesHistory<'_> {
+    fn status(&self, event: &cutover::ports::StatusEvent) {
+        if event.status == cutover::ports::Status::Baking {
+            let recorded = self.sim.history().last().map(|r| r.status);
+            self.at_bake.lock().unwrap().extend(recorded);
+        }
+        self.inner.status(event);
+    }
+
+    fn notice(&self, message: &str) {
+        self.inner.notice(message);
+    }
+}
+
+/// Every step of a train is in each member's history as it happens (what `status` and a
+/// re-run after a crash read): when a member reports its bake, its history already says
+/// Baking.
+#[test]
+fn train_members_history_says_baking_when_the_bake_is_reported() {
+    use cutover::engine::{Engine, Member, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{NEW, member_name, version};
+    block_on(async {
+        let (sims, clouds) = staged_canary_pair(107).await;
+        let seeing: Vec<SeesHistory<'_>> = clouds
+            .iter()
+            .map(|(i, c)| SeesHistory {
+                sim: &sims[*i],
+                inner: c,
+                at_bake: Default::default(),
+            })
+            .collect();
+        let train = Train::new(
+            clouds
+                .iter()
+                .zip(&seeing)
+                .map(|((i, c), r)| Member {
+                    service: member_name(*i),
+                    engine: Engine::new(c, r, &sims[*i].settings, "ci"),
+                })
+                .collect(),
+        )
+        .unwrap();
+        let versions: Vec<_> = (0..2).map(|i| (member_name(i), version(NEW))).collect();
+        let out = train.promote(&versions).await;
+        assert_eq!(out.status, Status::Promoted, "{:?}", out.error);
+        for s in &seeing {
+            assert_eq!(*s.at_bake.lock().unwrap(), vec![Status::Baking]);
+        }
     });
 }
