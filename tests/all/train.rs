@@ -569,16 +569,21 @@ fn pair_with(
     seed: u64,
     kind: StrategyKind,
 ) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
-    use cutover::config::settings::OldSlotPolicy;
+    pair_kept(
+        seed,
+        kind,
+        cutover::config::settings::OldSlotPolicy::KeepWarm,
+    )
+}
+
+fn pair_kept(
+    seed: u64,
+    kind: StrategyKind,
+    policy: cutover::config::settings::OldSlotPolicy,
+) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
     use cutover::sim::{Faults, Sim, settings};
     let sims: Vec<Sim> = (0..2)
-        .map(|i| {
-            Sim::new(
-                seed + i,
-                Faults::default(),
-                settings(kind, OldSlotPolicy::KeepWarm),
-            )
-        })
+        .map(|i| Sim::new(seed + i, Faults::default(), settings(kind, policy)))
         .collect();
     let clouds = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
     (sims, clouds)
@@ -899,6 +904,32 @@ fn train_members_history_says_baking_when_the_bake_is_reported() {
         assert_eq!(out.status, Status::Promoted, "{:?}", out.error);
         for s in &seeing {
             assert_eq!(*s.at_bake.lock().unwrap(), vec![Status::Baking]);
+        }
+    });
+}
+
+/// After a train's promote each member's old slot follows the old-slot policy: kept at
+/// capacity under keep-warm (the fast rollback), scaled to zero under scale-to-zero.
+#[test]
+fn train_members_old_slots_follow_the_old_slot_policy() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::Train;
+    use cutover::ports::Status;
+    block_on(async {
+        for (policy, warm) in [
+            (OldSlotPolicy::KeepWarm, true),
+            (OldSlotPolicy::ScaleToZero, false),
+        ] {
+            let (sims, clouds) = pair_kept(109, StrategyKind::AllAtOnce, policy);
+            let out = Train::new(members(&sims, &clouds, "ci"))
+                .unwrap()
+                .deploy(&new_release(&sims))
+                .await;
+            assert_eq!(out.status, Status::Promoted, "{:?}", out.error);
+            for sim in &sims {
+                let old = staged_slot(sim).other();
+                assert_eq!(sim.desired_on(old) > 0, warm, "{policy:?}");
+            }
         }
     });
 }
