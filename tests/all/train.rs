@@ -933,3 +933,37 @@ fn train_members_old_slots_follow_the_old_slot_policy() {
         }
     });
 }
+
+/// A member's alarm during the canary's first step ends the train saying where it failed:
+/// at Shifting(10%), not at a bake it never reached.
+#[test]
+fn train_failure_names_the_step_it_failed_at() {
+    use cutover::config::settings::OldSlotPolicy;
+    use cutover::engine::{EngineError, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, Sim, settings};
+    block_on(async {
+        let sims: Vec<Sim> = (0..2)
+            .map(|i| {
+                let faults = Faults {
+                    alarm_at: (i == 1).then_some(std::time::Duration::ZERO),
+                    ..Faults::default()
+                };
+                let settings = settings(StrategyKind::Canary, OldSlotPolicy::KeepWarm);
+                Sim::new(111 + i, faults, settings)
+            })
+            .collect();
+        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let out = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .deploy(&new_release(&sims))
+            .await;
+        assert_eq!(out.status, Status::RolledBack, "{:?}", out.error);
+        match out.error {
+            Some(EngineError::Failed { status_reached, .. }) => {
+                assert_eq!(status_reached, "Shifting(10%)");
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}
