@@ -967,3 +967,29 @@ fn train_failure_names_the_step_it_failed_at() {
         }
     });
 }
+
+/// A train's stranded members are the ones that may not be on a good release: exactly its
+/// RollbackFailed members (what the simulation's train invariant and the exit code read).
+#[test]
+fn train_stranded_names_exactly_the_members_not_back() {
+    use cutover::engine::{MemberOutcome, TrainOutcome};
+    use cutover::ports::Status;
+    let member = |service: &str, status| MemberOutcome {
+        service: service.into(),
+        from: None,
+        to: None,
+        status,
+        detail: String::new(),
+        seconds: 0,
+    };
+    let outcome = TrainOutcome {
+        status: Status::RollbackFailed,
+        members: vec![
+            member("api", Status::RolledBack),
+            member("web", Status::RollbackFailed),
+            member("worker", Status::Failed),
+        ],
+        error: None,
+    };
+    assert_eq!(outcome.stranded(), vec!["web"]);
+}
