@@ -138,10 +138,6 @@ impl<'a, C: Cloud> Train<'a, C> {
         Ok(Train { members })
     }
 
-    pub fn services(&self) -> Vec<&str> {
-        self.members.iter().map(|m| m.service.as_str()).collect()
-    }
-
     pub(super) fn members(&self) -> &[Member<'a, C>] {
         &self.members
     }

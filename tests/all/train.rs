@@ -993,3 +993,32 @@ fn train_stranded_names_exactly_the_members_not_back() {
     };
     assert_eq!(outcome.stranded(), vec!["web"]);
 }
+
+/// A train rollback with nothing to roll back to (each member's first release is live) is
+/// refused for every member — Failed, production untouched — not a stranded RollbackFailed.
+#[test]
+fn train_rollback_with_nothing_earlier_is_refused_not_stranded() {
+    use cutover::engine::Train;
+    use cutover::ports::Status;
+    use cutover::sim::{OLD, version};
+    block_on(async {
+        let (sims, clouds) = pair(113);
+        let out = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .rollback()
+            .await;
+        assert_eq!(out.status, Status::Failed, "{:?}", out.error);
+        assert!(
+            out.members.iter().all(|m| m.status == Status::Failed),
+            "{:?}",
+            out.members
+        );
+        assert!(out.stranded().is_empty());
+        for sim in &sims {
+            assert_eq!(
+                sim.weights().live().and_then(|s| sim.version_on(s)),
+                Some(version(OLD))
+            );
+        }
+    });
+}
