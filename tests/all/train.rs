@@ -965,6 +965,12 @@ fn train_failure_names_the_step_it_failed_at() {
             }
             other => panic!("{other:?}"),
         }
+        // The culprit says what failed; the others, that the train failed in it.
+        let culprit = cutover::sim::member_name(1);
+        for m in &out.members {
+            let blamed = m.detail.contains(&format!("the train failed in {culprit}"));
+            assert_eq!(blamed, m.service != culprit, "{}: {}", m.service, m.detail);
+        }
     });
 }
 
