@@ -31,7 +31,7 @@ fn error_once(op: &'static str, from: Duration, code: &'static str) -> Faults {
     }
 }
 
-async fn stage(engine: &Engine<'_, SimCloud>, sim: &Sim, tag: &str) {
+pub(crate) async fn stage(engine: &Engine<'_, SimCloud>, sim: &Sim, tag: &str) {
     engine
         .stage(&StageRequest {
             spec: sim.spec(tag),
@@ -137,7 +137,7 @@ fn call_at(sim: &Sim, from: usize, what: &[&str]) -> (u64, usize) {
 }
 
 /// When a logged call happened (sim ms).
-fn at(line: &str) -> u64 {
+pub(crate) fn at(line: &str) -> u64 {
     line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
@@ -280,7 +280,7 @@ fn a_rollback_plan_to_the_interrupted_release_is_refused_as_the_run_refuses_it()
     });
 }
 
-const RUN_URL: &str = "https://github.com/acme/web/actions/runs/42";
+pub(crate) const RUN_URL: &str = "https://github.com/acme/web/actions/runs/42";
 
 /// A calm sim whose lock a run took `age` ago for `ttl`, and never renewed.
 async fn locked(age: u64, ttl: u64) -> Sim {
@@ -290,7 +290,7 @@ async fn locked(age: u64, ttl: u64) -> Sim {
 }
 
 /// Another run's lock in `sim`, taken `age` ago for `ttl`, and never renewed.
-async fn hold_lock(sim: &Sim, age: u64, ttl: u64) {
+pub(crate) async fn hold_lock(sim: &Sim, age: u64, ttl: u64) {
     let other = sim.runner("other", None);
     let acquired_at = other.now() - age * 1000;
     other
@@ -741,7 +741,7 @@ fn the_history_keeps_a_releases_stage_in_its_timeline_after_its_promote() {
 }
 
 /// Settings for a calm all-at-once deploy with a lease of `ttl`.
-fn with_lease(ttl: u64) -> cutover::config::settings::ServiceSettings {
+pub(crate) fn with_lease(ttl: u64) -> cutover::config::settings::ServiceSettings {
     let mut s = settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm);
     s.deadlines.lock_ttl = cutover::config::duration::Duration::from_secs(ttl);
     s
