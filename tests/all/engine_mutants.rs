@@ -248,6 +248,11 @@ fn a_rollback_plan_to_the_release_a_repair_lands_on_still_says_it_repairs_first(
             .expect("plan");
         assert_eq!(plan.repair_to, Some(Slot::Blue), "{plan:?}");
         assert_eq!(plan.path, RollbackPath::Nothing, "{plan:?}");
+        assert!(
+            plan.to_string()
+                .contains("repair    production back to blue first (an interrupted shift)"),
+            "{plan}"
+        );
         let outcome = engine
             .rollback(Some(&version(OLD)))
             .await
@@ -698,6 +703,8 @@ fn a_rerun_of_a_rollback_to_that_stopped_before_recording_its_bake_finishes_it()
         let new = version(NEW);
         let plan = engine.rollback_plan(Some(&new)).await.expect("plan");
         assert_eq!(plan.path, RollbackPath::Finished, "{plan:?}");
+        // Production is on NEW already: nothing to repair first.
+        assert_eq!(plan.repair_to, None, "{plan:?}");
         let text = plan.to_string();
         assert!(
             text.contains("100% then bake 180s") && !text.contains("validate"),
