@@ -368,7 +368,7 @@ fn unlock_and_a_refused_run_say_how_old_the_lock_is_and_when_it_expires() {
 }
 
 /// The timeline of `runner`'s status reports: "<status> <detail>", in order.
-fn timeline(sim: &Sim, runner: &str) -> Vec<String> {
+pub(crate) fn timeline(sim: &Sim, runner: &str) -> Vec<String> {
     let tag = format!(" {runner} STATUS ");
     sim.log()
         .into_iter()

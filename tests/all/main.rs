@@ -17,6 +17,7 @@ mod engine_focused;
 mod engine_mutants;
 mod engine_mutants_lease;
 mod engine_mutants_slots;
+mod engine_mutants_validate;
 mod engine_plans;
 mod engine_resume;
 mod engine_scale_down;
