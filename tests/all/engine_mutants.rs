@@ -972,7 +972,12 @@ fn a_promote_onto_an_unhealthy_slot_moves_no_traffic_and_leaves_the_release_prom
         sim.degrade(Slot::Green, Degradation::TasksStopped);
         let from = sim.log().len();
         let err = engine.promote(&version(NEW)).await.unwrap_err();
-        assert!(err.to_string().contains("is not healthy"), "{err}");
+        // The error says what was read: counts and target health, not just "not healthy".
+        let text = err.to_string();
+        let why = text
+            .split_once("is not healthy: ")
+            .map(|(_, why)| why.trim());
+        assert!(why.is_some_and(|w| !w.is_empty()), "{err}");
         let last = timeline(&sim, "ci").pop().expect("a status");
         assert!(
             last.starts_with("Failed") && last.ends_with("production traffic was not moved"),
