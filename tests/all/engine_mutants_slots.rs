@@ -4,7 +4,7 @@
 
 use cutover::engine::{Engine, StageRequest};
 use cutover::ports::{Compute, Slot, Status, TaskSpec, Traffic, Weights};
-use cutover::sim::{NEW, OLD, digest, version};
+use cutover::sim::{NEW, OLD, Sim, SimCloud, digest, version};
 
 use crate::engine_mutants::stage;
 use crate::sim_support::{all_at_once, block_on};
@@ -53,7 +53,7 @@ fn a_rollback_marks_rolled_back_the_entry_that_was_live_not_a_restaging_of_its_v
 }
 
 /// The task definition of `tag`'s history entry with `status`.
-fn entry_of(sim: &cutover::sim::Sim, tag: &str, status: Status) -> String {
+fn entry_of(sim: &Sim, tag: &str, status: Status) -> String {
     sim.history()
         .into_iter()
         .find(|r| r.version == version(tag) && r.status == status)
@@ -102,12 +102,7 @@ fn staging_again_onto_a_slot_scaled_to_zero_brings_it_back_to_capacity() {
         let sim = all_at_once(Default::default());
         let ci = sim.runner("ci", None);
         let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
-        stage(&engine, &sim, NEW).await;
-        let staged_td = entry_of(&sim, NEW, Status::AwaitingApproval);
-        sim.runner("hand", None)
-            .update_slot(Slot::Green, &staged_td, 0)
-            .await
-            .expect("scaled to 0 by hand");
+        let staged_td = staged_then_scaled_to_zero(&sim, &engine).await;
         let outcome = engine
             .stage(&StageRequest {
                 spec: sim.spec(NEW),
@@ -118,4 +113,30 @@ fn staging_again_onto_a_slot_scaled_to_zero_brings_it_back_to_capacity() {
         assert_eq!(sim.desired_on(Slot::Green), sim.desired_on(Slot::Blue));
         assert_eq!(sim.desired_on(Slot::Green), 2);
     });
+}
+
+/// NEW staged on green, then green scaled to 0 by hand: a promote finds no task to send
+/// traffic to, so it moves none — a slot asked to run nothing is not ready for production.
+#[test]
+fn a_promote_onto_a_staged_slot_scaled_to_zero_moves_no_traffic() {
+    block_on(async {
+        let sim = all_at_once(Default::default());
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        staged_then_scaled_to_zero(&sim, &engine).await;
+        let err = engine.promote(&version(NEW)).await.unwrap_err();
+        assert!(err.to_string().contains("is not healthy"), "{err}");
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
+    });
+}
+
+/// NEW staged on green, then green scaled to 0 by hand; returns NEW's task definition.
+async fn staged_then_scaled_to_zero(sim: &Sim, engine: &Engine<'_, SimCloud>) -> String {
+    stage(engine, sim, NEW).await;
+    let staged_td = entry_of(sim, NEW, Status::AwaitingApproval);
+    sim.runner("hand", None)
+        .update_slot(Slot::Green, &staged_td, 0)
+        .await
+        .expect("scaled to 0 by hand");
+    staged_td
 }
