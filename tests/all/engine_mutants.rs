@@ -31,7 +31,7 @@ fn error_once(op: &'static str, from: Duration, code: &'static str) -> Faults {
     }
 }
 
-async fn stage(engine: &Engine<'_, SimCloud>, sim: &Sim, tag: &str) {
+pub(crate) async fn stage(engine: &Engine<'_, SimCloud>, sim: &Sim, tag: &str) {
     engine
         .stage(&StageRequest {
             spec: sim.spec(tag),
@@ -137,7 +137,7 @@ fn call_at(sim: &Sim, from: usize, what: &[&str]) -> (u64, usize) {
 }
 
 /// When a logged call happened (sim ms).
-fn at(line: &str) -> u64 {
+pub(crate) fn at(line: &str) -> u64 {
     line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
@@ -248,6 +248,11 @@ fn a_rollback_plan_to_the_release_a_repair_lands_on_still_says_it_repairs_first(
             .expect("plan");
         assert_eq!(plan.repair_to, Some(Slot::Blue), "{plan:?}");
         assert_eq!(plan.path, RollbackPath::Nothing, "{plan:?}");
+        assert!(
+            plan.to_string()
+                .contains("repair    production back to blue first (an interrupted shift)"),
+            "{plan}"
+        );
         let outcome = engine
             .rollback(Some(&version(OLD)))
             .await
@@ -280,7 +285,7 @@ fn a_rollback_plan_to_the_interrupted_release_is_refused_as_the_run_refuses_it()
     });
 }
 
-const RUN_URL: &str = "https://github.com/acme/web/actions/runs/42";
+pub(crate) const RUN_URL: &str = "https://github.com/acme/web/actions/runs/42";
 
 /// A calm sim whose lock a run took `age` ago for `ttl`, and never renewed.
 async fn locked(age: u64, ttl: u64) -> Sim {
@@ -290,7 +295,7 @@ async fn locked(age: u64, ttl: u64) -> Sim {
 }
 
 /// Another run's lock in `sim`, taken `age` ago for `ttl`, and never renewed.
-async fn hold_lock(sim: &Sim, age: u64, ttl: u64) {
+pub(crate) async fn hold_lock(sim: &Sim, age: u64, ttl: u64) {
     let other = sim.runner("other", None);
     let acquired_at = other.now() - age * 1000;
     other
@@ -363,7 +368,7 @@ fn unlock_and_a_refused_run_say_how_old_the_lock_is_and_when_it_expires() {
 }
 
 /// The timeline of `runner`'s status reports: "<status> <detail>", in order.
-fn timeline(sim: &Sim, runner: &str) -> Vec<String> {
+pub(crate) fn timeline(sim: &Sim, runner: &str) -> Vec<String> {
     let tag = format!(" {runner} STATUS ");
     sim.log()
         .into_iter()
@@ -698,6 +703,8 @@ fn a_rerun_of_a_rollback_to_that_stopped_before_recording_its_bake_finishes_it()
         let new = version(NEW);
         let plan = engine.rollback_plan(Some(&new)).await.expect("plan");
         assert_eq!(plan.path, RollbackPath::Finished, "{plan:?}");
+        // Production is on NEW already: nothing to repair first.
+        assert_eq!(plan.repair_to, None, "{plan:?}");
         let text = plan.to_string();
         assert!(
             text.contains("100% then bake 180s") && !text.contains("validate"),
@@ -741,7 +748,7 @@ fn the_history_keeps_a_releases_stage_in_its_timeline_after_its_promote() {
 }
 
 /// Settings for a calm all-at-once deploy with a lease of `ttl`.
-fn with_lease(ttl: u64) -> cutover::config::settings::ServiceSettings {
+pub(crate) fn with_lease(ttl: u64) -> cutover::config::settings::ServiceSettings {
     let mut s = settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm);
     s.deadlines.lock_ttl = cutover::config::duration::Duration::from_secs(ttl);
     s
@@ -965,7 +972,12 @@ fn a_promote_onto_an_unhealthy_slot_moves_no_traffic_and_leaves_the_release_prom
         sim.degrade(Slot::Green, Degradation::TasksStopped);
         let from = sim.log().len();
         let err = engine.promote(&version(NEW)).await.unwrap_err();
-        assert!(err.to_string().contains("is not healthy"), "{err}");
+        // The error says what was read: counts and target health, not just "not healthy".
+        let text = err.to_string();
+        let why = text
+            .split_once("is not healthy: ")
+            .map(|(_, why)| why.trim());
+        assert!(why.is_some_and(|w| !w.is_empty()), "{err}");
         let last = timeline(&sim, "ci").pop().expect("a status");
         assert!(
             last.starts_with("Failed") && last.ends_with("production traffic was not moved"),

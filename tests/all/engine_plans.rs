@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cutover::config::settings::OldSlotPolicy;
 use cutover::engine::{Engine, EngineError, RollbackPath, StageRequest};
-use cutover::ports::{Slot, Status};
+use cutover::ports::{Slot, Status, Traffic, Weights};
 use cutover::sim::{
     Faults, NEW, OLD, Sim, SimCloud, StrategyKind, seeds_from_env, settings, version,
 };
@@ -382,5 +382,50 @@ fn warm_rollback_plan_reads_well() {
         let done = engine.rollback(None).await.unwrap();
         assert_eq!(plan.outcome(), done);
         assert_eq!(done.path, RollbackPath::Fast);
+    });
+}
+
+/// The plans for a canary whose shift stopped with 25% on green (a runner killed mid-step,
+/// or a hand-made split): `promote --dry-run` holds the 25% again in full first;
+/// `rollback --dry-run` is the repair (production back to the last good release's slot),
+/// in its fields as in its text, and the rollback does just that.
+#[test]
+fn interrupted_shift_plans_read_well() {
+    block_on(async {
+        let sim = calm(StrategyKind::Canary);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await.unwrap();
+        sim.runner("hand", None)
+            .set_production_weights(Weights::split(Slot::Green, 25))
+            .await
+            .unwrap();
+        let promote = engine.promote_plan(&version(NEW)).await.unwrap();
+        insta::assert_snapshot!("interrupted_promote_plan", promote.to_string());
+        let rollback = engine.rollback_plan(None).await.unwrap();
+        assert_eq!(rollback.repair_to, Some(Slot::Blue), "{rollback:?}");
+        insta::assert_snapshot!("mid_shift_rollback_plan", rollback.to_string());
+        let done = engine.rollback(None).await.unwrap();
+        assert_eq!(rollback.outcome(), done);
+        assert_eq!(done.path, RollbackPath::Repair);
+    });
+}
+
+/// `rollback --to v1.0.0 --dry-run` once two releases came after it: no slot runs it any
+/// more, so it is brought up cold, validated on the test listener, then promoted.
+#[test]
+fn redeploy_rollback_plan_reads_well() {
+    block_on(async {
+        let sim = calm(StrategyKind::Canary);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        deploy(&engine, &sim, NEW).await;
+        deploy(&engine, &sim, "v1.2.0").await;
+        let old = version(OLD);
+        let plan = engine.rollback_plan(Some(&old)).await.unwrap();
+        insta::assert_snapshot!("redeploy_rollback_plan", plan.to_string());
+        let done = engine.rollback(Some(&old)).await.unwrap();
+        assert_eq!(plan.outcome(), done);
+        assert_eq!(done.path, RollbackPath::Cold);
     });
 }

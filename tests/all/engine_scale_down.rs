@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use cutover::config::settings::OldSlotPolicy;
 use cutover::engine::{Engine, EngineError, StageRequest};
-use cutover::ports::{Slot, Weights};
+use cutover::ports::{Compute, Slot, Weights};
 use cutover::sim::{Faults, NEW, OLD, Sim, SimCloud, StrategyKind, settings, version};
 
-use crate::sim_support::block_on;
+use crate::sim_support::{block_on, ship_new};
 
 fn world(faults: Faults, keep_failed: bool) -> Sim {
     let mut s = settings(StrategyKind::Canary, OldSlotPolicy::KeepWarm);
@@ -142,5 +142,39 @@ fn a_stage_that_never_came_up_keeps_the_warm_previous_release() {
         assert_eq!(sim.desired_on(Slot::Green), 2, "live");
         assert!(!sim.log().iter().any(|l| l.contains("scaled to 0 tasks")));
         assert_clean(&sim);
+    });
+}
+
+/// A rollback away from a release whose slot someone already scaled to 0 (the outage it
+/// is called for): nothing is left to scale down, so the run writes nothing more to that
+/// slot and does not report a scale-down that did not happen.
+#[test]
+fn a_rollback_from_a_release_already_at_zero_does_not_scale_it_down_again() {
+    block_on(async {
+        let sim = world(Faults::default(), false);
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        ship_new(&sim, &engine).await;
+        let new_td = sim
+            .history()
+            .into_iter()
+            .find(|r| r.version == version(NEW))
+            .expect("NEW in the history")
+            .task_definition;
+        sim.runner("hand", None)
+            .update_slot(Slot::Green, &new_td, 0)
+            .await
+            .expect("scaled to 0 by hand");
+        let from = sim.log().len();
+        engine.rollback(None).await.unwrap();
+        assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
+        let after = &sim.log()[from..];
+        assert!(
+            !after
+                .iter()
+                .any(|l| l.contains(" ci update_slot") || l.contains("scaled to 0 tasks")),
+            "{after:#?}"
+        );
+        assert_eq!(sim.desired_on(Slot::Green), 0);
     });
 }

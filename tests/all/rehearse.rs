@@ -51,8 +51,13 @@ fn a_rehearsal_goes_back_and_forth_and_is_kept_in_history() {
     assert_eq!(entry.status, Status::Promoted);
     let r = entry.rehearsal.expect("the rehearsal is recorded");
     assert_eq!(r.to, version(OLD));
-    // Each way: a read-back, the test listener's settle and three probes 5 s apart.
-    assert!(r.back_ms >= 10_000 && r.forward_ms >= 10_000, "{r:?}");
+    // Each way: a read-back, the test listener's settle and three probes 5 s apart, in a
+    // calm world well under a minute.
+    let each_way = 10_000..60_000;
+    assert!(
+        each_way.contains(&r.back_ms) && each_way.contains(&r.forward_ms),
+        "{r:?}"
+    );
     let went_back = sim
         .log()
         .iter()

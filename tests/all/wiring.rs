@@ -73,3 +73,31 @@ fn a_slot_registered_in_the_other_slots_target_group_is_refused_before_any_write
         assert_refused(&sim, "rollback", rolled.map(|_| ()));
     });
 }
+
+/// Each slot's service registers container `web` on port 8080 in its own target group;
+/// service.toml naming another container, or another port, is refused before any write:
+/// the target group alone is not the wiring.
+#[test]
+fn a_service_registering_another_container_or_port_than_configured_is_refused() {
+    for (container, port) in [("api", 8080), ("web", 9090)] {
+        block_on(async {
+            let mut s = settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm);
+            s.ecs.container = container.into();
+            s.ecs.container_port = port;
+            let sim = Sim::new(31, Faults::default(), s);
+            let ci = sim.runner("ci", None);
+            let err = Engine::new(&ci, &ci, &sim.settings, "ci")
+                .stage(&StageRequest {
+                    spec: sim.spec(NEW),
+                })
+                .await
+                .expect_err("miswired");
+            let expected = format!("does not register container {container} port {port}");
+            assert!(
+                matches!(&err, EngineError::Miswired(m) if m.contains(&expected)),
+                "{err}"
+            );
+            assert_eq!(sim.lock_holder(), None);
+        });
+    }
+}
