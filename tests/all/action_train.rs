@@ -41,7 +41,17 @@ fn the_action_runs_several_services_as_one_train_all_or_nothing() {
     let job = Job::new(&a);
     a.version_file("1.0.0");
     let inputs = [("SERVICES", services.as_str())];
-    let first = job.run(&a, "refs/tags/v1.0.0", &inputs).expect(0);
+    let notes = [("SERVICES", services.as_str()), ("RELEASE-NOTES", "true")];
+    let first = job.run(&a, "refs/tags/v1.0.0", &notes).expect(0);
+    // The tag has one GitHub Release: its notes are made once for the whole train (each
+    // publish starts by listing the tags, to find the previous one).
+    let listed =
+        a.rt.block_on(job.github.received_requests())
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/repos/o/r/tags")
+            .count();
+    assert_eq!(listed, 1, "{}", first.all());
     // One train: both promoted, one table, a section per member, outputs per member.
     assert!(
         first.summary.contains("train of 2 in test: Promoted"),

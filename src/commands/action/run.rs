@@ -275,7 +275,10 @@ impl MemberRun {
         let last = self.timeline.entries().last().map(|e| e.event.status);
         match failure {
             None => {
-                publish_notes(req, &outcome, &self.external, rt);
+                // The tag has one GitHub Release: a train's first member publishes its notes.
+                if req.services.first() == Some(&self.service) {
+                    publish_notes(req, &outcome, &self.external, rt);
+                }
                 retire_left_release(req, &outcome, &self.external);
             }
             Some(e) => {
