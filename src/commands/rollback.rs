@@ -71,6 +71,7 @@ async fn rollback_in(
         RollbackPath::Finished => {
             "an interrupted rollback had moved production to it; baked again and recorded"
         }
+        RollbackPath::InPlace => "the worker's service rolled back to it in place",
     };
     writeln!(out, "{version} live on {} ({how})", outcome.slot)?;
     Ok(ExitCode::Ok)

@@ -97,6 +97,20 @@ pub struct ServiceSettings {
     pub old_slot: OldSlotSettings,
     #[serde(default)]
     pub cleanup: CleanupSettings,
+    /// A worker: a service with no load balancer, shipped as a member of a release train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerSettings>,
+}
+
+/// `[worker]`: a service with no load balancer (queue consumers, schedulers). It has no
+/// slots and no traffic: a train updates its one ECS service in place with ECS's rolling
+/// deployment (the deployment circuit breaker on), after every web member validated and
+/// before the shift, and rolls it back to its previous task definition when the train fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// ECS service name.
+    pub service: String,
 }
 
 /// How the image is built and where it is pushed.

@@ -14,7 +14,7 @@ use super::plan::{Step, steps};
 use super::promote::{Fallback, Shift, Start, resume, start};
 use super::train::{Member, MemberOutcome, Train, TrainOutcome, conclude, named};
 use super::{EngineError, Gate, Lease};
-use crate::ports::{Cloud, Status, Weights};
+use crate::ports::{Cloud, Release, Status, Weights};
 use crate::version::Version;
 
 /// One member's part in the shift.
@@ -32,9 +32,23 @@ struct Leg<'t, 'a, C: Cloud> {
     started: bool,
 }
 
+/// A worker's part: rolled in place once every member is ready, before the shift.
+struct WorkerLeg<'t, 'a, C: Cloud> {
+    member: &'t Member<'a, C>,
+    lease: &'t Lease,
+    release: Release,
+    /// The task definition it ran before the train (what a failure rolls it back to).
+    before: Option<String>,
+    desired: u32,
+    from: Option<Version>,
+    /// Its roll began: a failure now rolls it back and records so.
+    started: bool,
+}
+
 /// How a member came out of the preparation.
 enum Ready<'t, 'a, C: Cloud> {
     Leg(Box<Leg<'t, 'a, C>>),
+    Worker(Box<WorkerLeg<'t, 'a, C>>),
     /// Already live and promoted: nothing to shift.
     Already(MemberOutcome),
     /// Refused or not ready; `moved`: its traffic had already left the old slot.
@@ -75,11 +89,13 @@ impl<C: Cloud> Train<'_, C> {
         )
         .await;
         let mut legs = Vec::new();
+        let mut workers = Vec::new();
         let mut done = Vec::new();
         let mut refused = Vec::new();
         for (m, ready) in self.members().iter().zip(prepared) {
             match ready {
                 Ready::Leg(leg) => legs.push(*leg),
+                Ready::Worker(w) => workers.push(*w),
                 Ready::Already(outcome) => done.push(outcome),
                 Ready::Refused(e, from) => refused.push((m.service.clone(), e, from)),
             }
@@ -87,7 +103,18 @@ impl<C: Cloud> Train<'_, C> {
         let result = if let Some((service, e, _)) = refused.first() {
             Err((service.clone(), e.clone()))
         } else {
-            shift_all(&mut legs).await
+            // Workers roll once every web member is ready to shift, and before it does:
+            // a worker ECS fails costs the train nothing in production traffic.
+            match roll_workers(&mut workers).await {
+                Ok(()) => {
+                    let rolled = tokio::time::Instant::now();
+                    match shift_all(&mut legs).await {
+                        Ok(()) => bake_workers(&workers, rolled).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         };
         let mut errors = Vec::new();
         let mut members = done;
@@ -103,12 +130,16 @@ impl<C: Cloud> Train<'_, C> {
             errors.push(named(&service, e));
         }
         match result {
-            Ok(()) => members.extend(finish(&legs, started).await.into_iter().map(|(m, e)| {
-                errors.extend(e);
-                m
-            })),
+            Ok(()) => {
+                let (web, workers) =
+                    futures_util::join!(finish(&legs, started), finish_workers(&workers, started));
+                members.extend(web.into_iter().chain(workers).map(|(m, e)| {
+                    errors.extend(e);
+                    m
+                }));
+            }
             Err((culprit, e)) => {
-                let ends = abort(&legs, &culprit, &e, started).await;
+                let ends = abort(&legs, &workers, &culprit, &e, started).await;
                 if !errors.iter().any(|x| x.to_string().starts_with(&culprit)) {
                     errors.insert(0, named(&culprit, e));
                 }
@@ -134,6 +165,9 @@ async fn prepare<'t, 'a, C: Cloud>(
     known_from: Option<Version>,
 ) -> Ready<'t, 'a, C> {
     let eng = &m.engine;
+    if eng.is_worker() {
+        return prepare_worker(m, lease, version, known_from).await;
+    }
     let observed = match eng.observe_locked(lease).await {
         Ok(o) => o,
         Err(e) => return Ready::Refused(e, known_from),
@@ -198,6 +232,141 @@ async fn prepare<'t, 'a, C: Cloud>(
         })),
         Err(e) => Ready::Refused(e, from),
     }
+}
+
+/// A worker's part: its staged release, and what it runs now to come back to. A train
+/// that died after rolling it finds it on the release already: rolled, the previous good
+/// release as the way back.
+async fn prepare_worker<'t, 'a, C: Cloud>(
+    m: &'t Member<'a, C>,
+    lease: &'t Lease,
+    version: &Version,
+    known_from: Option<Version>,
+) -> Ready<'t, 'a, C> {
+    let eng = &m.engine;
+    let state = match eng.observe_worker(lease).await {
+        Ok(s) => s,
+        Err(e) => return Ready::Refused(e, known_from),
+    };
+    let from = known_from.or_else(|| state.version());
+    if let Some(running) = state.running()
+        && &running.version == version
+        && running.status == Status::Promoted
+    {
+        return Ready::Already(MemberOutcome {
+            service: m.service.clone(),
+            from,
+            to: Some(version.clone()),
+            status: Status::Promoted,
+            detail: "already running it".into(),
+            seconds: 0,
+        });
+    }
+    let release = match state.staged(version) {
+        Ok(r) => r.clone(),
+        Err(e) => return Ready::Refused(e, from),
+    };
+    let on_it = state.running().map(|r| &r.task_definition) == Some(&release.task_definition);
+    let before = if on_it {
+        state.previous_good().map(|r| r.task_definition.clone())
+    } else {
+        state.service.task_definition.as_ref().map(|t| t.id.clone())
+    };
+    Ready::Worker(Box::new(WorkerLeg {
+        member: m,
+        lease,
+        release,
+        before,
+        desired: state.service.desired,
+        from,
+        started: on_it,
+    }))
+}
+
+/// Every worker rolled in place, concurrently, each until ECS completes its rollout. Err
+/// names the first (in lock order) that failed.
+async fn roll_workers<C: Cloud>(
+    workers: &mut [WorkerLeg<'_, '_, C>],
+) -> Result<(), (String, EngineError)> {
+    // Even where the record fails: it may have applied, and rolling back is always safe.
+    workers.iter_mut().for_each(|w| w.started = true);
+    let results = join_all(workers.iter().map(|w| async move {
+        let eng = &w.member.engine;
+        eng.record(w.lease, &w.release, Status::Shifting(100))
+            .await?;
+        eng.report(
+            Status::Shifting(100),
+            Some(&w.release.version),
+            None,
+            format!(
+                "worker: rolling {} in place, in a train",
+                w.release.task_definition
+            ),
+        );
+        eng.roll_worker(
+            w.lease,
+            "roll the worker",
+            &w.release.task_definition,
+            w.desired,
+        )
+        .await?;
+        eng.record(w.lease, &w.release, Status::Baking).await?;
+        eng.report(
+            Status::Baking,
+            Some(&w.release.version),
+            None,
+            "worker: rolled out; bakes with the train".into(),
+        );
+        Ok(())
+    }))
+    .await;
+    first_failed(workers.iter().map(|w| w.member.service.as_str()), results)
+}
+
+/// Every worker's own bake, counted from its roll (the web members' shift and bake have
+/// passed since), then a check that each still runs its release, rolled out.
+async fn bake_workers<C: Cloud>(
+    workers: &[WorkerLeg<'_, '_, C>],
+    rolled: tokio::time::Instant,
+) -> Result<(), (String, EngineError)> {
+    let bake = workers
+        .iter()
+        .filter_map(|w| {
+            steps(&w.member.engine.settings.strategy)
+                .ok()?
+                .last()
+                .map(|s| s.hold)
+        })
+        .max()
+        .unwrap_or_default();
+    let rest = bake.saturating_sub(rolled.elapsed());
+    if let Some(w) = workers.first()
+        && !rest.is_zero()
+    {
+        w.member
+            .engine
+            .pause(rest)
+            .await
+            .map_err(|e| (w.member.service.clone(), e))?;
+    }
+    let results = join_all(workers.iter().map(|w| {
+        w.member
+            .engine
+            .verify_worker(&w.release.task_definition, w.desired)
+    }))
+    .await;
+    first_failed(workers.iter().map(|w| w.member.service.as_str()), results)
+}
+
+/// The first member (in lock order) whose result is an error, named.
+fn first_failed<'m>(
+    services: impl Iterator<Item = &'m str>,
+    results: Vec<Result<(), EngineError>>,
+) -> Result<(), (String, EngineError)> {
+    for (service, r) in services.zip(results) {
+        r.map_err(|e| (service.to_string(), e))?;
+    }
+    Ok(())
 }
 
 /// The lockstep: every step on every member, read back, then one hold watching them all.
@@ -313,10 +482,7 @@ where
     Fut: std::future::Future<Output = Result<(), EngineError>>,
 {
     let results = join_all(legs.iter().map(&work)).await;
-    for (leg, r) in legs.iter().zip(results) {
-        r.map_err(|e| (leg.member.service.clone(), e))?;
-    }
-    Ok(())
+    first_failed(legs.iter().map(|l| l.member.service.as_str()), results)
 }
 
 /// Every member promoted: recorded, reported, its old slot scaled down if the policy says.
@@ -356,19 +522,144 @@ async fn finish<C: Cloud>(
 }
 
 /// The train failed in `culprit`: every member back on its old slot, those carrying
-/// traffic first (concurrently), then the rest. A member whose lock is lost is left to
-/// whoever took it, and counted stranded if it had moved.
+/// traffic first (concurrently, with the workers, which run the new release in place),
+/// then the rest. A member whose lock is lost is left to whoever took it, and counted
+/// stranded if it had moved.
 async fn abort<C: Cloud>(
     legs: &[Leg<'_, '_, C>],
+    workers: &[WorkerLeg<'_, '_, C>],
     culprit: &str,
     error: &EngineError,
     started: tokio::time::Instant,
 ) -> Vec<(MemberOutcome, Option<EngineError>)> {
     let back = |leg| back_one(leg, culprit, error, started);
     let (moved, still): (Vec<_>, Vec<_>) = legs.iter().partition(|l| l.weight > 0);
-    let mut ends = join_all(moved.into_iter().map(back)).await;
+    let (mut ends, unrolled) = futures_util::join!(
+        join_all(moved.into_iter().map(back)),
+        join_all(
+            workers
+                .iter()
+                .map(|w| unroll_worker(w, culprit, error, started))
+        )
+    );
+    ends.extend(unrolled);
     ends.extend(join_all(still.into_iter().map(back)).await);
     ends
+}
+
+/// Why a member of a failed train ends: its own error, or the culprit's.
+fn failure_reason(service: &str, culprit: &str, error: &EngineError) -> String {
+    if service == culprit {
+        error.to_string()
+    } else {
+        format!("the train failed in {culprit}: {error}")
+    }
+}
+
+/// A worker of a failed train back on the task definition it ran before (or reported
+/// untouched when its roll never began).
+async fn unroll_worker<C: Cloud>(
+    w: &WorkerLeg<'_, '_, C>,
+    culprit: &str,
+    error: &EngineError,
+    started: tokio::time::Instant,
+) -> (MemberOutcome, Option<EngineError>) {
+    let service = &w.member.service;
+    let eng = &w.member.engine;
+    let reason = failure_reason(service, culprit, error);
+    let version = &w.release.version;
+    let end = |status, detail: String, err| {
+        let outcome = MemberOutcome {
+            service: service.clone(),
+            from: w.from.clone(),
+            to: Some(version.clone()),
+            status,
+            detail,
+            seconds: started.elapsed().as_secs(),
+        };
+        (outcome, err)
+    };
+    let culprit_error = (service == culprit).then(|| error.clone());
+    if !w.started {
+        let detail = format!("{reason}; the worker was not rolled");
+        eng.report(Status::Failed, Some(version), None, detail.clone());
+        return end(Status::Failed, detail, culprit_error);
+    }
+    if let Some(e @ EngineError::LockLost { .. }) = culprit_error {
+        return end(Status::RollbackFailed, e.to_string(), Some(e));
+    }
+    let eng = eng.uncancellable();
+    eng.report(
+        Status::RollingBack,
+        Some(version),
+        None,
+        format!("{reason}; the worker rolls back in place"),
+    );
+    let _ = eng.record(w.lease, &w.release, Status::RollingBack).await;
+    let back = match &w.before {
+        Some(td) => {
+            eng.roll_worker(w.lease, "roll the worker back", td, w.desired)
+                .await
+        }
+        None => Err(EngineError::Usage(
+            "the worker ran no task definition before the train".into(),
+        )),
+    };
+    match back {
+        Ok(()) => {
+            let detail = format!(
+                "{reason}; the worker is back on {}",
+                w.before.as_deref().unwrap_or("-")
+            );
+            let _ = eng.record(w.lease, &w.release, Status::RolledBack).await;
+            eng.report(Status::RolledBack, Some(version), None, detail.clone());
+            let err = EngineError::RolledBack {
+                slot: super::worker::SERVICE,
+                reason: detail.clone(),
+            };
+            end(Status::RolledBack, detail, Some(err))
+        }
+        Err(e) => {
+            let err = EngineError::RollbackFailed {
+                reason: format!("{reason}; the worker did not roll back: {e}"),
+            };
+            eng.report(Status::RollbackFailed, Some(version), None, err.to_string());
+            let _ = eng
+                .record(w.lease, &w.release, Status::RollbackFailed)
+                .await;
+            end(Status::RollbackFailed, err.to_string(), Some(err))
+        }
+    }
+}
+
+/// Every worker promoted with the train: recorded and reported.
+async fn finish_workers<C: Cloud>(
+    workers: &[WorkerLeg<'_, '_, C>],
+    started: tokio::time::Instant,
+) -> Vec<(MemberOutcome, Option<EngineError>)> {
+    join_all(workers.iter().map(|w| async move {
+        let eng = &w.member.engine;
+        let error = eng
+            .record(w.lease, &w.release, Status::Promoted)
+            .await
+            .err();
+        eng.report(
+            Status::Promoted,
+            Some(&w.release.version),
+            None,
+            "worker: rolled in place, bake passed with the whole train".into(),
+        );
+        let outcome = MemberOutcome {
+            service: w.member.service.clone(),
+            from: w.from.clone(),
+            to: Some(w.release.version.clone()),
+            status: Status::Promoted,
+            detail: "rolled in place".into(),
+            seconds: started.elapsed().as_secs(),
+        };
+        (outcome, error.map(|e| named(&w.member.service, e)))
+    }))
+    .await
 }
 
 /// One member of a failed train back on its old slot (or reported untouched).
@@ -378,11 +669,7 @@ async fn back_one<C: Cloud>(
     error: &EngineError,
     started: tokio::time::Instant,
 ) -> (MemberOutcome, Option<EngineError>) {
-    let reason = if leg.member.service == culprit {
-        error.to_string()
-    } else {
-        format!("the train failed in {culprit}: {error}")
-    };
+    let reason = failure_reason(&leg.member.service, culprit, error);
     let culprit_error = (leg.member.service == culprit).then(|| error.clone());
     let eng = &leg.member.engine;
     if !leg.started {

@@ -22,6 +22,7 @@ mod train;
 mod validate;
 mod versions;
 mod wiring;
+mod worker;
 
 use crate::config::settings::ServiceSettings;
 use crate::ports::{Cloud, Reporter, Slot, Status, StatusEvent};

@@ -304,6 +304,12 @@ impl fmt::Display for RollbackPlan {
                     "path      repair: the interrupted shift goes back to {slot}, read back"
                 );
             }
+            RollbackPath::InPlace => {
+                return writeln!(
+                    f,
+                    "path      in place: the worker's one service rolls back to it (ECS rolling deployment)"
+                );
+            }
             RollbackPath::Finished => writeln!(
                 f,
                 "path      finish: an interrupted rollback left production on {target}; baked again, then recorded"

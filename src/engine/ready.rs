@@ -64,13 +64,7 @@ pub(crate) fn readiness(
     if ready {
         return Ok(());
     }
-    // `failures` describe the service's current deployment (the adapters see to it), or
-    // name the task definition whose deployment failed (the circuit breaker rolled the
-    // service back from it); a FAILED rollout counts when it is the rollout of `td`, not
-    // one left from before.
-    let names_td = |f: &String| f.split_whitespace().any(|w| w == td);
-    let terminal = (on_td && (state.rollout == Rollout::Failed || !state.failures.is_empty()))
-        || state.failures.iter().any(names_td);
+    let terminal = rollout_failed(state, td);
     let reasons: Vec<String> = targets
         .iter()
         .filter(|t| t.state != TargetState::Healthy)
@@ -86,9 +80,27 @@ pub(crate) fn readiness(
     // Say how many targets the load balancer has at all: "0 of 2 registered" is often
     // the whole story (tasks that never pass the container's own checks, a wrong port).
     let mut text = format!(
-        "{slot}: task definition {}, rollout {:?}, desired {} running {} pending {}; \
-         targets healthy {healthy} of {desired} ({} registered); \
+        "{slot}: {}; targets healthy {healthy} of {desired} ({} registered); \
          stopped tasks: [{}]; unhealthy targets: [{}]",
+        service_text(state),
+        targets.len(),
+        state.stopped_reasons.join("; "),
+        reasons.join("; "),
+    );
+    if terminal {
+        text.push_str(&ecs_reports(state));
+    }
+    Err(NotReady {
+        state: text,
+        targets,
+        terminal,
+    })
+}
+
+/// The service's task definition, rollout and counts, as an operator reads them.
+pub(crate) fn service_text(state: &SlotState) -> String {
+    format!(
+        "task definition {}, rollout {:?}, desired {} running {} pending {}",
         state
             .task_definition
             .as_ref()
@@ -97,22 +109,27 @@ pub(crate) fn readiness(
         state.desired,
         state.running,
         state.pending,
-        targets.len(),
-        state.stopped_reasons.join("; "),
-        reasons.join("; "),
-    );
-    if terminal {
-        text.push_str(&format!(
-            "; ECS reports: [{}]; service events: [{}]",
-            state.failures.join("; "),
-            state.events.join("; "),
-        ));
-    }
-    Err(NotReady {
-        state: text,
-        targets,
-        terminal,
-    })
+    )
+}
+
+/// What ECS said about a rollout that cannot succeed.
+pub(crate) fn ecs_reports(state: &SlotState) -> String {
+    format!(
+        "; ECS reports: [{}]; service events: [{}]",
+        state.failures.join("; "),
+        state.events.join("; "),
+    )
+}
+
+/// ECS says the rollout of `td` cannot succeed. `failures` describe the service's current
+/// deployment (the adapters see to it), or name the task definition whose deployment
+/// failed (the circuit breaker rolled the service back from it); a FAILED rollout counts
+/// when it is the rollout of `td`, not one left from before.
+pub(crate) fn rollout_failed(state: &SlotState, td: &str) -> bool {
+    let on_td = state.task_definition.as_ref().map(|t| t.id.as_str()) == Some(td);
+    let names_td = |f: &String| f.split_whitespace().any(|w| w == td);
+    (on_td && (state.rollout == Rollout::Failed || !state.failures.is_empty()))
+        || state.failures.iter().any(names_td)
 }
 
 /// Predicts when registered targets can first be healthy. A target first seen in `initial`

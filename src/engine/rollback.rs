@@ -25,6 +25,9 @@ pub enum RollbackPath {
     /// A `--to` redeploy had moved all traffic and then stopped before recording its bake
     /// (AWS unreachable, the runner lost): baked again and recorded.
     Finished,
+    /// A worker (no load balancer): its one service rolled back to the previous task
+    /// definition by ECS's rolling deployment.
+    InPlace,
 }
 
 /// As `--json` spells it (`fast`, `cold`, …): what a member's line in a train's table says.
@@ -36,6 +39,7 @@ impl std::fmt::Display for RollbackPath {
             RollbackPath::Repair => "repair",
             RollbackPath::Nothing => "nothing",
             RollbackPath::Finished => "finished",
+            RollbackPath::InPlace => "in place",
         })
     }
 }

@@ -281,11 +281,8 @@ impl<'a, C: Cloud> Train<'a, C> {
         self.locked(true, |leases| async move {
             let ends = join_all(self.members.iter().zip(leases.iter()).map(
                 |(m, lease)| async move {
-                    let from =
-                        m.engine.observe().await.ok().and_then(|o| {
-                            o.weights.live().and_then(|s| o.slot(s).version().cloned())
-                        });
-                    let r = m.engine.rollback_locked(lease, None).await;
+                    let from = m.engine.live_version().await;
+                    let r = m.engine.rollback_member(lease).await;
                     (from, r)
                 },
             ))
@@ -349,12 +346,12 @@ impl<'a, C: Cloud> Train<'a, C> {
         requests: &[&StageRequest],
         started: tokio::time::Instant,
     ) -> Result<Vec<MemberOutcome>, TrainOutcome> {
-        let results: Vec<Result<StageOutcome, EngineError>> = join_all(
+        let results: Vec<Result<Staged, EngineError>> = join_all(
             self.members
                 .iter()
                 .zip(leases)
                 .zip(requests)
-                .map(|((m, lease), request)| m.engine.stage_locked(lease, request)),
+                .map(|((m, lease), request)| m.engine.stage_member(lease, request)),
         )
         .await;
         let failed: Vec<&str> = self
@@ -373,6 +370,7 @@ impl<'a, C: Cloud> Train<'a, C> {
             let outcome = match r {
                 Ok(staged) if failed.is_empty() || staged.already_live => MemberOutcome {
                     service: m.service.clone(),
+                    detail: staged.checked(),
                     from: staged.from,
                     to,
                     status: if staged.already_live {
@@ -380,22 +378,17 @@ impl<'a, C: Cloud> Train<'a, C> {
                     } else {
                         Status::AwaitingApproval
                     },
-                    detail: format!("validated on {}", staged.plan.idle),
                     seconds: started.elapsed().as_secs(),
                 },
                 Ok(staged) => {
                     // Validated, but the train failed: recorded Failed so that nobody
                     // promotes half a train; production never moved.
                     let detail = format!(
-                        "validated on {}, but the train failed ({culprits} did not stage); production traffic was not moved",
-                        staged.plan.idle
+                        "{}, but the train failed ({culprits} did not stage); production traffic was not moved",
+                        staged.checked()
                     );
-                    m.engine.report(
-                        Status::Failed,
-                        to.as_ref(),
-                        Some(staged.plan.idle),
-                        detail.clone(),
-                    );
+                    m.engine
+                        .report(Status::Failed, to.as_ref(), staged.idle, detail.clone());
                     let _ = m
                         .engine
                         .uncancellable()
@@ -429,6 +422,70 @@ impl<'a, C: Cloud> Train<'a, C> {
             return Ok(members);
         }
         Err(conclude(members, errors, Status::AwaitingApproval))
+    }
+}
+
+/// A member staged, web service or worker alike.
+struct Staged {
+    release: crate::ports::Release,
+    from: Option<Version>,
+    already_live: bool,
+    /// Where it was checked: the idle slot it validated on (None: a worker, which rolls
+    /// in place with the train).
+    idle: Option<crate::ports::Slot>,
+}
+
+impl Staged {
+    fn checked(&self) -> String {
+        match self.idle {
+            Some(idle) => format!("validated on {idle}"),
+            None => "registered; rolls in place with the train".into(),
+        }
+    }
+}
+
+impl<C: Cloud> Engine<'_, C> {
+    async fn stage_member(
+        &self,
+        lease: &Lease,
+        request: &StageRequest,
+    ) -> Result<Staged, EngineError> {
+        if self.is_worker() {
+            let w = self.stage_worker(lease, &request.spec).await?;
+            return Ok(Staged {
+                release: w.release,
+                from: w.from,
+                already_live: w.already_live,
+                idle: None,
+            });
+        }
+        let s: StageOutcome = self.stage_locked(lease, request).await?;
+        Ok(Staged {
+            release: s.release,
+            from: s.from,
+            already_live: s.already_live,
+            idle: Some(s.plan.idle),
+        })
+    }
+
+    /// The version production runs (read without the lock), for a member's "from".
+    async fn live_version(&self) -> Option<Version> {
+        if self.is_worker() {
+            let state = self.cloud.read_slot(super::worker::SERVICE).await.ok()?;
+            return state.task_definition.map(|t| t.spec.version);
+        }
+        let o = self.observe().await.ok()?;
+        o.weights.live().and_then(|s| o.slot(s).version().cloned())
+    }
+
+    /// A train rollback of this member: a web service to its previous good release, a
+    /// worker to its previous task definition in place.
+    async fn rollback_member(&self, lease: &Lease) -> Result<super::RollbackOutcome, EngineError> {
+        if self.is_worker() {
+            self.rollback_worker(lease).await
+        } else {
+            self.rollback_locked(lease, None).await
+        }
     }
 }
 

@@ -127,11 +127,14 @@ impl World {
             .filter(|t| t.running_at > at)
             .count() as u32;
         let draining = s.tasks.iter().any(|t| t.gone_at.is_some_and(|g| g > at));
-        let mut rollout = if pending == 0 && !draining && running == s.desired {
-            Rollout::Completed
-        } else {
-            Rollout::InProgress
-        };
+        // ECS keeps a deployment IN_PROGRESS while its circuit breaker counts failing
+        // tasks: it is never COMPLETED before it is FAILED.
+        let mut rollout =
+            if pending == 0 && !draining && running == s.desired && s.failure.is_none() {
+                Rollout::Completed
+            } else {
+                Rollout::InProgress
+            };
         let mut events = s.events.clone();
         let mut stopped = s.stopped.clone();
         let mut failures = Vec::new();

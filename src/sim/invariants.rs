@@ -81,6 +81,17 @@ impl World {
 
     /// Before an UpdateService applies: never shrink or replace a slot carrying traffic (3).
     pub(crate) fn before_update(&mut self, now: u64, slot: Slot, td: &str, desired: u32) {
+        if self.worker {
+            // Updated in place by design; when, the train's invariant judges. All its
+            // work moves at once: its bake (I9) counts from here.
+            if self.is_new(td) {
+                self.metrics.new_rolled_at.get_or_insert(now);
+            }
+            if self.ghost.full_since.as_ref().is_none_or(|(t, _)| t != td) {
+                self.ghost.full_since = Some((td.to_string(), now));
+            }
+            return;
+        }
         let s = &self.slots[idx(slot)];
         let shrinks = desired < s.desired || s.td.as_deref() != Some(td);
         let weight = self.weights.of(slot);
@@ -146,7 +157,9 @@ impl World {
             self.violation(now, format!("I2: weights {w} do not add up to 100"));
         }
         for slot in [Slot::Blue, Slot::Green] {
-            if w.of(slot) == 0 {
+            // A worker's release is checked by ECS's rollout, not probes (the train's
+            // invariant: rolled only after every web member validated).
+            if w.of(slot) == 0 || self.worker {
                 continue;
             }
             let td = self.slots[idx(slot)].td.clone().unwrap_or_default();
@@ -242,7 +255,7 @@ impl World {
             && event.status == Status::AwaitingApproval
             && let Some(td) = event.slot.and_then(|s| self.slots[idx(s)].td.clone())
         {
-            self.ghost.validated.insert(td);
+            self.validated(now, td);
         }
         match event.status {
             Status::Promoted => {
@@ -348,7 +361,14 @@ impl World {
             return;
         };
         // A flapping release may be caught between health checks; that is its nature.
-        if !self.faults.flapping && !self.slot_healthy(now, live) {
+        // A worker has no targets: healthy is rolled out, every task of it running.
+        let healthy = if self.worker {
+            let s = self.read_slot(now, live);
+            s.rollout == crate::ports::Rollout::Completed && s.running == s.desired
+        } else {
+            self.slot_healthy(now, live)
+        };
+        if !self.faults.flapping && !healthy {
             self.violation(now, format!("end: live slot {live} is not healthy"));
         }
         if self.lock.is_some() {

@@ -74,6 +74,7 @@ impl Sim {
             .map(|s| (s.percent, s.hold.as_millis() as u64))
             .collect();
         w.history_cap = settings.history.depth as usize;
+        w.worker = settings.worker.is_some();
         for tag in [OLD, NEW, "v1.2.0"] {
             w.add_image(tag, digest(tag));
         }
@@ -283,6 +284,17 @@ pub fn digest(tag: &str) -> Digest {
     ))
 }
 
+/// A worker's settings for simulations: [`settings`] with `[worker]` (the slots and
+/// traffic it carries are never read for a worker).
+pub fn worker_settings(strategy: StrategyKind) -> ServiceSettings {
+    ServiceSettings {
+        worker: Some(crate::config::settings::WorkerSettings {
+            service: "jobs".into(),
+        }),
+        ..settings(strategy, OldSlotPolicy::KeepWarm)
+    }
+}
+
 /// Service settings for simulations: one probe, each slot's alarm and a service-wide one, a validation command, short
 /// deadlines, history of 10.
 pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSettings {
@@ -360,5 +372,6 @@ pub fn settings(strategy: StrategyKind, old_slot: OldSlotPolicy) -> ServiceSetti
         history: HistorySettings { depth: 10 },
         old_slot: OldSlotSettings { policy: old_slot },
         cleanup: Default::default(),
+        worker: None,
     }
 }

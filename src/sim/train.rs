@@ -9,7 +9,9 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use super::{NEW, OLD, Profile, Rng, Sim, SimCloud, StrategyKind, settings, version};
+use super::{
+    NEW, OLD, Profile, Rng, Sim, SimCloud, StrategyKind, settings, version, worker_settings,
+};
 use crate::config::settings::OldSlotPolicy;
 use crate::engine::{Engine, Member, StageRequest, Train, TrainOutcome};
 use crate::ports::Status;
@@ -35,6 +37,8 @@ pub struct TrainScenario {
     /// Each member's fault profile (Calm or FlakyApi for most).
     pub profiles: Vec<Profile>,
     pub strategies: Vec<StrategyKind>,
+    /// Which members are workers (no load balancer: rolled in place).
+    pub workers: Vec<bool>,
     /// Stage and promote in one command (deploy), or as two.
     pub deploy: bool,
     /// Roll the whole train back once it is promoted.
@@ -64,10 +68,22 @@ impl TrainScenario {
         let strategies = (0..size)
             .map(|_| StrategyKind::ALL[rng.range(0, StrategyKind::ALL.len() as u64) as usize])
             .collect();
+        // A quarter of the members are workers; what can go wrong in one is ECS's (it has
+        // no probes, no alarms, no traffic).
+        let workers: Vec<bool> = (0..size).map(|_| rng.chance(0.25)).collect();
+        for (profile, _) in profiles.iter_mut().zip(&workers).filter(|(_, w)| **w) {
+            if !matches!(
+                profile,
+                Profile::Calm | Profile::FlakyApi | Profile::EcsFailure
+            ) {
+                *profile = Profile::EcsFailure;
+            }
+        }
         TrainScenario {
             seed,
             profiles,
             strategies,
+            workers,
             deploy: rng.chance(0.5),
             rollback: rng.chance(0.3),
             throttle: 0.0,
@@ -80,6 +96,7 @@ impl TrainScenario {
             seed: 1,
             profiles: vec![Profile::Calm; size],
             strategies: vec![strategy; size],
+            workers: vec![false; size],
             deploy: true,
             rollback: false,
             throttle: 0.0,
@@ -96,11 +113,16 @@ impl fmt::Display for TrainScenario {
             .filter(|(_, p)| !matches!(p, Profile::Calm | Profile::FlakyApi))
             .map(|(i, p)| format!("{} {p}", member_name(i)))
             .collect();
+        let workers: Vec<String> = (0..self.workers.len())
+            .filter(|i| self.workers[*i])
+            .map(member_name)
+            .collect();
         write!(
             f,
-            "train seed {} ({} members, faults: [{}], {})",
+            "train seed {} ({} members, workers: [{}], faults: [{}], {})",
             self.seed,
             self.profiles.len(),
+            workers.join(", "),
             faulty.join(", "),
             if self.deploy {
                 "deploy"
@@ -139,8 +161,9 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
         .profiles
         .iter()
         .zip(&scenario.strategies)
+        .zip(&scenario.workers)
         .enumerate()
-        .map(|(i, (profile, strategy))| {
+        .map(|(i, ((profile, strategy), worker))| {
             let seed = scenario.seed.wrapping_mul(1000) + i as u64;
             let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
             let mut faults = profile.faults(&mut rng);
@@ -150,7 +173,12 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
             } else {
                 OldSlotPolicy::ScaleToZero
             };
-            Sim::new(seed, faults, settings(*strategy, policy))
+            let settings = if *worker {
+                worker_settings(*strategy)
+            } else {
+                settings(*strategy, policy)
+            };
+            Sim::new(seed, faults, settings)
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -182,6 +210,7 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
         }
     };
     check_train(&sims, &last, &mut violations);
+    check_workers_rolled_last(&sims, &mut violations);
     if scenario.rollback && last.status == Status::Promoted {
         let ops: Vec<SimCloud> = sims.iter().map(|s| s.runner("ops", None)).collect();
         let back = train_of(&sims, &ops, "ops");
@@ -336,6 +365,30 @@ fn check_train(sims: &[Sim], o: &TrainOutcome, violations: &mut Vec<String>) {
             violations.push(format!(
                 "train: {} says Promoted but runs {:?} (I9)",
                 m.service, live[i]
+            ));
+        }
+    }
+}
+
+/// Workers roll only once every web member validated the release (issue 17.4): a worker
+/// is production the moment it rolls, so nothing unvalidated may go first.
+fn check_workers_rolled_last(sims: &[Sim], violations: &mut Vec<String>) {
+    let metrics: Vec<_> = sims.iter().map(Sim::metrics).collect();
+    let web: Vec<Option<u64>> = sims
+        .iter()
+        .zip(&metrics)
+        .filter(|(s, _)| s.settings.worker.is_none())
+        .map(|(_, m)| m.new_validated_at)
+        .collect();
+    for (i, m) in metrics.iter().enumerate() {
+        let Some(rolled) = m.new_rolled_at else {
+            continue;
+        };
+        if let Some(first) = web.iter().find(|v| v.is_none_or(|at| at > rolled)) {
+            violations.push(format!(
+                "train: worker {} rolled at {rolled} ms before every web member validated (one validated at {})",
+                member_name(i),
+                first.map_or("never".into(), |at| format!("{at} ms"))
             ));
         }
     }

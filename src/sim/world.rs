@@ -118,6 +118,10 @@ pub struct Metrics {
     pub statuses: Vec<StatusAt>,
     /// Since when production traffic has been split, and the longest split so far (ms).
     pub split_since: Option<u64>,
+    /// When the release under test first passed validation (the checker's judgement).
+    pub new_validated_at: Option<u64>,
+    /// A worker: when its service was first updated to the release under test.
+    pub new_rolled_at: Option<u64>,
     pub longest_split_ms: u64,
 }
 
@@ -179,6 +183,9 @@ pub struct World {
     pub(crate) metrics: Metrics,
     /// Abort injection: cancel the engine when a status matching this is reported.
     pub(crate) cancel_on: Option<(crate::ports::Status, crate::engine::CancelHandle)>,
+    /// A worker (`[worker]`): its one service is the blue slot, updated in place, and no
+    /// traffic moves; the slot invariants about traffic do not apply (I1, I3).
+    pub(crate) worker: bool,
 }
 
 /// A write that lands after its call ended (see [`World::defer`]).
@@ -263,6 +270,7 @@ impl World {
             secret: format!("s3cr3t-{seed:x}"),
             metrics: Metrics::default(),
             cancel_on: None,
+            worker: false,
         }
     }
 
@@ -394,6 +402,14 @@ impl World {
     pub(crate) fn violation(&mut self, now: u64, what: String) {
         self.log.push(format!("{now:>9} VIOLATION {what}"));
         self.violations.push(format!("t={now}ms {what}"));
+    }
+
+    /// `td` passed validation (the invariant checker's own judgement), now.
+    pub(crate) fn validated(&mut self, now: u64, td: String) {
+        if self.is_new(&td) {
+            self.metrics.new_validated_at.get_or_insert(now);
+        }
+        self.ghost.validated.insert(td);
     }
 
     pub(super) fn is_new(&self, td: &str) -> bool {
@@ -546,7 +562,7 @@ impl World {
         if passed {
             *streak += 1;
             if *streak >= self.ghost.required_successes {
-                self.ghost.validated.insert(td);
+                self.validated(now, td);
             }
         } else {
             *streak = 0;

@@ -36,6 +36,25 @@ fn train_every_seed_keeps_the_train_invariant() {
                 *seen.entry(name).or_default() += 1;
             }
         }
+        // Workers in each situation: promoted with the train, rolled back with it, and
+        // the one whose rollout ECS failed.
+        let workers = (0..report.scenario.workers.len()).filter(|i| report.scenario.workers[*i]);
+        for i in workers {
+            let member = cutover::sim::member_name(i);
+            for (name, status) in [
+                ("worker promoted", "Promoted"),
+                ("worker rolled back", "RolledBack"),
+            ] {
+                if text.contains(&format!("{member} {status}")) {
+                    *seen.entry(name).or_default() += 1;
+                }
+            }
+            if report.scenario.profiles[i] == Profile::EcsFailure
+                && text.contains(&format!("{member}: ECS failed the rollout"))
+            {
+                *seen.entry("worker failed by ECS").or_default() += 1;
+            }
+        }
     }
     // The sweep must reach every situation, or the invariants above proved little.
     for name in [
@@ -44,6 +63,9 @@ fn train_every_seed_keeps_the_train_invariant() {
         "failed stage",
         "rolled back mid-shift",
         "train rollback",
+        "worker promoted",
+        "worker rolled back",
+        "worker failed by ECS",
     ] {
         assert!(
             seen.contains_key(name),
@@ -91,6 +113,71 @@ fn train_alarm_in_one_member_during_the_canary_rolls_every_member_back() {
         })
         .find(|r| r.outcomes[0].starts_with("deploy: RolledBack"))
         .expect("some seed fires the alarm mid-shift");
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
+/// A train of two web services and a worker (issue 17.4), the worker last in lock order.
+fn with_worker(profile: Profile) -> TrainScenario {
+    let mut s = TrainScenario::calm(3, StrategyKind::Canary);
+    s.workers[2] = true;
+    s.profiles[2] = profile;
+    s
+}
+
+#[test]
+fn train_a_worker_is_rolled_in_place_with_the_train_and_promoted_with_it() {
+    let report = block_on(run_train(with_worker(Profile::Calm)));
+    // The invariants: the worker rolled only after both web members validated, recorded
+    // Promoted no sooner than its bake after the roll, every member on the new release.
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0]
+            .starts_with("deploy: Promoted [svc00 Promoted, svc01 Promoted, svc02 Promoted]"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
+#[test]
+fn train_a_worker_whose_rollout_ecs_fails_fails_the_train_before_any_traffic_moves() {
+    // Every way ECS fails a rollout (the circuit breaker, an image it cannot pull, an
+    // essential container exiting, tasks it cannot place): the seeds draw each.
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 1..40 {
+        let report = block_on(run_train(TrainScenario {
+            seed,
+            ..with_worker(Profile::EcsFailure)
+        }));
+        assert_clean(&report);
+        let deploy = &report.outcomes[0];
+        assert!(
+            deploy.starts_with("deploy: RolledBack [svc00 Failed, svc01 Failed, svc02 RolledBack]"),
+            "seed {seed}: {deploy}"
+        );
+        assert!(deploy.contains("svc02: ECS failed the rollout"), "{deploy}");
+        kinds.insert(deploy.contains("deployment failed") as u8);
+    }
+    assert_eq!(
+        kinds.len(),
+        2,
+        "the circuit breaker and the other failures both ran"
+    );
+}
+
+#[test]
+fn train_an_alarm_in_a_web_member_rolls_the_rolled_worker_back_too() {
+    let mut s = with_worker(Profile::Calm);
+    s.profiles[0] = Profile::Alarm;
+    let report = (1..200)
+        .map(|seed| block_on(run_train(TrainScenario { seed, ..s.clone() })))
+        .find(|r| r.outcomes[0].starts_with("deploy: RolledBack"))
+        .expect("some seed fires the alarm while the train shifts");
+    // The invariants check the worker ended on the old release.
     assert_clean(&report);
     assert!(
         report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
