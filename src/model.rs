@@ -232,6 +232,21 @@ pub struct LoadBalancer {
 }
 
 impl SlotState {
+    /// A slot with no service behind it (a worker's green).
+    pub fn absent() -> Self {
+        SlotState {
+            task_definition: None,
+            desired: 0,
+            running: 0,
+            pending: 0,
+            rollout: Rollout::Completed,
+            events: Vec::new(),
+            stopped_reasons: Vec::new(),
+            failures: Vec::new(),
+            load_balancers: Vec::new(),
+        }
+    }
+
     pub fn version(&self) -> Option<&Version> {
         self.task_definition.as_ref().map(|td| &td.spec.version)
     }

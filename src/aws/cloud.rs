@@ -83,6 +83,8 @@ impl AwsCloud {
         ) {
             (_, Some(rule)) => Production::Rule(rule.clone()),
             (Some(listener), None) => Production::Listener(listener.clone()),
+            // A worker: no listener, and its weights are never read from ELB (below).
+            (None, None) if settings.worker.is_some() => Production::Listener(String::new()),
             (None, None) => unreachable!("config validation requires one of them"),
         };
         let base = parameter_base(&env.ssm_prefix, env_name, service_name);
@@ -111,7 +113,11 @@ impl AwsCloud {
     }
 
     pub fn slot_service(&self, slot: Slot) -> &str {
-        &self.slot_settings(slot).service
+        // A worker's one service is its blue slot in the ports (`engine::worker`).
+        match &self.settings.worker {
+            Some(worker) => &worker.service,
+            None => &self.slot_settings(slot).service,
+        }
     }
 
     pub fn slot_target_group(&self, slot: Slot) -> &str {
@@ -225,6 +231,10 @@ impl Compute for AwsCloud {
 
     /// One DescribeServices for both services.
     async fn slot_services(&self) -> PortResult<(SlotState, SlotState)> {
+        if self.settings.worker.is_some() {
+            // Its one service; no green slot exists.
+            return Ok((self.read_slot(Slot::Blue).await?, SlotState::absent()));
+        }
         let mut views = self
             .ecs
             .services(&[
@@ -266,19 +276,36 @@ impl Compute for AwsCloud {
     }
 
     async fn update_slot(&self, slot: Slot, task_definition: &str, desired: u32) -> PortResult<()> {
+        // A worker is updated in place: ECS's circuit breaker ends a rollout that cannot
+        // succeed (FAILED, which the engine reads), its own rollback off (cutover's is
+        // the previous task definition, recorded).
+        let breaker = self.settings.worker.is_some();
         self.ecs
-            .update(self.slot_service(slot), task_definition, desired)
+            .update(self.slot_service(slot), task_definition, desired, breaker)
             .await
     }
 }
 
+/// A worker has no load balancer: its one service (the blue slot in the ports) does all
+/// its work, so `status` and `observe` read it as live at 100% without calling ELB.
+const WORKER_WEIGHTS: Weights = Weights {
+    blue: 100,
+    green: 0,
+};
+
 impl Traffic for AwsCloud {
     async fn production_weights(&self) -> PortResult<Weights> {
+        if self.settings.worker.is_some() {
+            return Ok(WORKER_WEIGHTS);
+        }
         let forward = self.elb.production_forward(&self.production).await?;
         self.weights_of(&forward)
     }
 
     async fn weights_and_test_listener(&self) -> PortResult<(Weights, Option<Slot>)> {
+        if self.settings.worker.is_some() {
+            return Ok((WORKER_WEIGHTS, None));
+        }
         let (forward, test) = self
             .elb
             .production_and_test(&self.production, &self.settings.traffic.test_listener_arn)

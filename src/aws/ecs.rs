@@ -344,17 +344,30 @@ impl Ecs {
         service: &str,
         task_definition: &str,
         desired: u32,
+        circuit_breaker: bool,
     ) -> PortResult<()> {
+        let mut call = self
+            .client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX));
+        if circuit_breaker {
+            use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration};
+            call = call.deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(false)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
         Call::write("ecs:UpdateService", service)
-            .send(
-                self.client
-                    .update_service()
-                    .cluster(&self.cluster)
-                    .service(service)
-                    .task_definition(task_definition)
-                    .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
-                    .send(),
-            )
+            .send(call.send())
             .await?;
         Ok(())
     }

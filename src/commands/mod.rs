@@ -234,8 +234,9 @@ pub fn run_with(request: Request, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             None => rollback::run(&req, io),
         },
         Request::Status(req) => match train::services(&req.target)? {
-            Some(services) => status::run_each(&req, &services, io),
-            None => status::run(&req, io),
+            // A worker alone reads as one service (one JSON object).
+            Some(services) if services.len() > 1 => status::run_each(&req, &services, io),
+            _ => status::run(&req, io),
         },
         Request::Simulate(req) => simulate::run(&req, io.out),
         Request::Verify(target) => verify::run(&target, io),

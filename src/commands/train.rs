@@ -10,8 +10,9 @@ use crate::engine::{Member, Reach, Train, TrainOutcome};
 use crate::exit::{Coded, ExitCode};
 use crate::ports::{Reporter, StatusEvent};
 
-/// The services of a train when `target` names several (`api,web`); None for one. A
-/// service named twice is refused here, before any config is read or AWS called.
+/// The services of a train when `target` names several (`api,web`) or a worker; None for
+/// one web service. A service named twice is refused here, before any config is read or
+/// AWS called.
 pub fn services(target: &Target) -> anyhow::Result<Option<Vec<String>>> {
     let names: Vec<String> = target
         .service
@@ -30,7 +31,18 @@ pub fn services(target: &Target) -> anyhow::Result<Option<Vec<String>>> {
         )
         .into());
     }
-    Ok((names.len() > 1).then_some(names))
+    let worker = |name: &String| is_worker(&target.config_dir, name);
+    Ok((names.len() > 1 || names.iter().any(worker)).then_some(names))
+}
+
+/// The service's service.toml declares `[worker]`: it ships through the train's path
+/// (rolled in place), even alone. A look at the table headers only: the full config is
+/// loaded, rendered and checked later, and a missing file is reported there.
+fn is_worker(config_dir: &std::path::Path, service: &str) -> bool {
+    let file = crate::config::Layout::new(config_dir)
+        .service_dir(service)
+        .join("service.toml");
+    std::fs::read_to_string(file).is_ok_and(|text| text.lines().any(|l| l.trim() == "[worker]"))
 }
 
 /// Every status line says which member it is about: members report side by side.

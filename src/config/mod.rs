@@ -340,6 +340,19 @@ fn check_prerelease(
 }
 
 fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigError> {
+    if let Some(worker) = &service.worker {
+        return check_worker(service, worker, file);
+    }
+    for (unset, table) in [
+        (service.slots.is_unset(), "[slots.blue] and [slots.green]"),
+        (service.traffic.is_unset(), "[traffic]"),
+        (service.ecs.container_port == 0, "[ecs] container_port"),
+    ] {
+        if unset {
+            return Err(ConfigError::new(file, format!("{table} missing"))
+                .hint("a service behind the load balancer needs its slots, traffic and container port (`cutover init --from-terraform` writes them); a service with no load balancer is a `[worker]` with `service = \"<ECS service>\"`"));
+        }
+    }
     let t = &service.traffic;
     match (&t.production_listener_arn, &t.production_rule_arn) {
         (Some(_), Some(_)) | (None, None) => {
@@ -444,6 +457,33 @@ fn check_service(service: &ServiceSettings, file: &Path) -> Result<(), ConfigErr
     Ok(())
 }
 
+/// A worker has one ECS service and nothing of the load balancer's.
+fn check_worker(
+    service: &ServiceSettings,
+    worker: &settings::WorkerSettings,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    if !service.slots.is_unset() || !service.traffic.is_unset() || service.ecs.container_port != 0 {
+        return Err(ConfigError::new(
+            file,
+            "[worker] with [slots], [traffic] or [ecs] container_port: a worker has no load balancer",
+        )
+        .hint("remove [worker] for a blue/green service behind the load balancer, or remove the slots, traffic and container port for a worker"));
+    }
+    if worker.service.trim().is_empty() {
+        return Err(ConfigError::new(file, "[worker] service is empty")
+            .hint("name the worker's ECS service, e.g. `service = \"jobs\"`"));
+    }
+    if !service.validation.probes.is_empty() || service.validation.command.is_some() {
+        return Err(ConfigError::new(
+            file,
+            "[validation] probes or command on a worker: it has no test listener to check",
+        )
+        .hint("a worker's check is ECS's rollout (the circuit breaker); remove them"));
+    }
+    Ok(())
+}
+
 fn check_taskdef_against_service(
     td: &TaskDefinition,
     service: &ServiceSettings,
@@ -467,6 +507,9 @@ fn check_taskdef_against_service(
             format!("container `{wanted}` does not run the image being deployed"),
         )
         .hint("set its \"image\" to \"{{ cutover.image }}\""));
+    }
+    if service.worker.is_some() {
+        return Ok(());
     }
     let port = service.ecs.container_port;
     let ports = container["portMappings"].as_array().into_iter().flatten();

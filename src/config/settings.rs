@@ -83,7 +83,10 @@ pub struct VersionRules {
 pub struct ServiceSettings {
     pub image: ImageSettings,
     pub ecs: EcsSettings,
+    /// Required, except for a worker (`[worker]`), which has neither slots nor traffic.
+    #[serde(default, skip_serializing_if = "Slots::is_unset")]
     pub slots: Slots,
+    #[serde(default, skip_serializing_if = "TrafficSettings::is_unset")]
     pub traffic: TrafficSettings,
     #[serde(default)]
     pub strategy: Strategy,
@@ -165,12 +168,13 @@ pub struct EcsSettings {
     pub cluster: String,
     /// Name of the container that serves traffic (the one in the target groups).
     pub container: String,
-    /// Port of that container.
+    /// Port of that container. Required, except for a worker.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub container_port: u16,
 }
 
 /// The two slots. Both ECS services and both target groups exist up front (terraform/).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slots {
     pub blue: SlotSettings,
@@ -178,6 +182,11 @@ pub struct Slots {
 }
 
 impl Slots {
+    /// Not in service.toml (a worker's).
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
+
     pub fn get(&self, slot: crate::model::Slot) -> &SlotSettings {
         match slot {
             crate::model::Slot::Blue => &self.blue,
@@ -187,7 +196,7 @@ impl Slots {
 }
 
 /// One slot: an ECS service attached to one target group, and the alarms about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotSettings {
     /// ECS service name.
@@ -202,7 +211,7 @@ pub struct SlotSettings {
 }
 
 /// Where production and test traffic are steered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficSettings {
     /// Production listener whose default action forwards to both target groups with weights.
@@ -216,6 +225,13 @@ pub struct TrafficSettings {
     pub test_listener_arn: String,
     /// Base URL of the test listener for probes, e.g. `https://alb.example.com:8443`.
     pub test_url: String,
+}
+
+impl TrafficSettings {
+    /// Not in service.toml (a worker's).
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Checks a staged release must pass before it may take production traffic, and that are
@@ -420,6 +436,9 @@ fn default_keep() -> u32 {
 
 fn yes() -> bool {
     true
+}
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 fn default_ssm_prefix() -> String {
     "/cutover".into()

@@ -392,3 +392,69 @@ async fn a_production_forward_without_both_slot_groups_is_miswired() {
         "{message}"
     );
 }
+
+/// A worker (issue 17.4) through the real adapter: its one service read as the blue slot
+/// at 100% with no ELB call (it has no listener), no green service behind it, and every
+/// update sent with ECS's deployment circuit breaker on and ECS's own rollback off.
+#[tokio::test]
+async fn a_worker_is_one_service_updated_with_the_circuit_breaker() {
+    let Some(stack) = Stack::create("wk") else {
+        return;
+    };
+    let (_, web) = cloud_and_settings(&stack).await;
+    let service = web.slots.blue.service.clone();
+    let worker = cutover::config::settings::ServiceSettings {
+        worker: Some(cutover::config::settings::WorkerSettings {
+            service: service.clone(),
+        }),
+        slots: Default::default(),
+        traffic: Default::default(),
+        ..web
+    };
+    let env = cutover::config::EnvironmentSettings {
+        region: "eu-west-1".into(),
+        account_id: None,
+        profile: None,
+        ssm_prefix: "/cutover".into(),
+        registry: None,
+        url: None,
+        approval: Default::default(),
+        versions: Default::default(),
+    };
+    let sdk = stack.sdk().await;
+    let cloud = AwsCloud::new(&sdk, "test", &stack.name, &env, &worker);
+    // No listener is named: an ELB call would fail; these answer from the model.
+    let (weights, test) = cloud.weights_and_test_listener().await.unwrap();
+    assert_eq!((weights, test), (Weights::all_on(Slot::Blue), None));
+    assert_eq!(
+        cloud.production_weights().await.unwrap(),
+        Weights::all_on(Slot::Blue)
+    );
+    let td = cloud
+        .register_task_definition(&spec(&stack, "v1.1.0", "256"))
+        .await
+        .unwrap();
+    cloud.update_slot(Slot::Blue, &td.id, 3).await.unwrap();
+    let (blue, green) = cloud.slot_services().await.unwrap();
+    assert_eq!(blue.task_definition.map(|t| t.id), Some(td.id.clone()));
+    assert_eq!(blue.desired, 3);
+    assert_eq!(green, SlotState::absent());
+    // What ECS was sent, as ECS keeps it.
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let described = ecs
+        .describe_services()
+        .cluster(worker.ecs.cluster.clone())
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    let breaker = described.services()[0]
+        .deployment_configuration()
+        .and_then(|c| c.deployment_circuit_breaker())
+        .expect("the update carried a circuit breaker");
+    assert!(breaker.enable(), "circuit breaker on");
+    assert!(
+        !breaker.rollback(),
+        "ECS's own rollback off: cutover rolls back"
+    );
+}
