@@ -23,6 +23,7 @@ SERVICE=hello
 # The second member of the release train at the end of the story (examples/hello again,
 # built from its own folder, behind its own load balancer).
 SERVICE2=web
+WORKER=jobs
 LOG_TAG=sandbox
 # shellcheck source=scripts/procs.sh
 source "$repo/scripts/procs.sh"
@@ -176,6 +177,56 @@ add_second_service() {
   printf '%s/busybox\n' "$SERVICE2" >>"$WORK/.gitignore"
   git -C "$WORK" add -A
   git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "$SERVICE2: a second service, released with hello as one train"
+}
+
+# The train's worker (issue 17.4): a queue consumer with no load balancer, one ECS service
+# in hello's cluster (created at 0 tasks as terraform would, then run at 1), built from
+# hello's context into hello's repository (one build input: built once per tag), its
+# service.toml a `[worker]` with a short bake. moto keeps ECS as records, so the worker
+# "runs" there only: the story checks what ECS and the history say.
+add_worker() {
+  local dir="$WORK/deploy/services/$WORKER"
+  mkdir -p "$dir"
+  "$VENV/bin/python" - "$MOTO" "$REGION" "$SANDBOX/stack.json" "$WORKER" <<'EOF2'
+import json, sys
+import boto3
+endpoint, region, stack, name = sys.argv[1:]
+s = json.load(open(stack))
+ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+cluster = s["cutover_service"]["value"]["ecs"]["cluster"]
+initial = s["initial_task_definition"]["value"]
+ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=initial, desiredCount=0, launchType="FARGATE")
+ecs.update_service(cluster=cluster, service=name, desiredCount=1)
+EOF2
+  local cluster repository
+  cluster=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["cutover_service"]["value"]["ecs"]["cluster"])' "$SANDBOX/stack.json")
+  repository=$(sed -n 's/^repository = "\(.*\)"$/\1/p' "$WORK/deploy/services/$SERVICE/service.toml" | head -1)
+  cat >"$dir/service.toml" <<EOF2
+# A worker: no load balancer, rolled in place with its train after every web member validated.
+[image]
+repository = "$repository"
+context = "app"
+
+[ecs]
+cluster = "$cluster"
+container = "$WORKER"
+
+[worker]
+service = "$WORKER"
+
+[strategy]
+kind = "all-at-once"
+bake = "4s"
+
+[deadlines]
+stabilize = "60s"
+EOF2
+  sed -e 's/"name": "web"/"name": "'"$WORKER"'"/' -e '/portMappings/d' \
+    -e 's/"family": "[^"]*"/"family": "'"$WORKER"'"/' \
+    "$WORK/deploy/services/$SERVICE/taskdef.json" >"$dir/taskdef.json"
+  cp "$WORK/deploy/services/$SERVICE/variables.json" "$dir/"
+  git -C "$WORK" add -A
+  git -C "$WORK" -c user.name=sandbox -c user.email=sandbox@localhost commit -qm "$WORKER: a worker, released with the train"
 }
 
 # A release: the version page says it, the commit is tagged (cutover builds from HEAD).
@@ -360,6 +411,20 @@ train() {
   expect_text "the train failed ($SERVICE2 did not stage)"
   agent show --production v1.5.0 || fail "hello should still serve v1.5.0"
   agent2 show --production v1.5.0 || fail "web should still serve v1.5.0"
+
+  git -C "$WORK" checkout -q v1.5.0 -- "$SERVICE2/www/health"
+  add_worker
+  release v1.7.0 "web's health page is back; a worker joins"
+  step 0 "train with a worker: hello, web and $WORKER v1.7.0 ($WORKER rolled in place once both web services validated, before the shift)" \
+    deploy --service "$SERVICE,$SERVICE2,$WORKER" --tag v1.7.0
+  expect_text "train Promoted"
+  expect_text "rolling"
+  agent show --production v1.7.0 || fail "hello should serve v1.7.0"
+  agent2 show --production v1.7.0 || fail "web should serve v1.7.0"
+  step 0 "status of the train: every member, the worker's one service, and the train as a whole" \
+    status --service "$SERVICE,$SERVICE2,$WORKER"
+  expect_text "live       v1.7.0 (worker: ECS service $WORKER, rolled in place; 1/1 tasks running)"
+  expect_text "train      every member runs v1.7.0"
 }
 
 # What `cutover cleanup` would remove after the story, and why it keeps the rest: a dry

@@ -239,12 +239,18 @@ async fn print_plan(
     io: &mut Io<'_>,
 ) -> anyhow::Result<ExitCode> {
     let out = &mut *io.out;
-    let guard = ReadOnly::new(&session.cloud);
-    let plan = session.dry_engine(&guard).plan(&spec).await?;
     if let Some(note) = &image.note {
         writeln!(out, "note      {note}")?;
     }
     writeln!(out, "image     {}", image.reference)?;
+    if let Some(worker) = &loaded.service.worker {
+        let observed = session.engine().observe().await?;
+        write_worker_plan(out, &worker.service, loaded, &observed, &spec)?;
+        io.outcome.status = Some(super::OutcomeStatus::Planned);
+        return Ok(ExitCode::Ok);
+    }
+    let guard = ReadOnly::new(&session.cloud);
+    let plan = session.dry_engine(&guard).plan(&spec).await?;
     write!(out, "{plan}")?;
     if verb == Verb::Plan {
         // What the deploy changes, read from what the plan already observed.
@@ -261,6 +267,42 @@ async fn print_plan(
     io.outcome.status = Some(super::OutcomeStatus::Planned);
     io.outcome.live_slot = plan.live.map(|s| s.to_string());
     Ok(ExitCode::Ok)
+}
+
+/// A worker's plan (issue 17.4): no slots to choose, it rolls in place with its train.
+fn write_worker_plan(
+    out: &mut dyn std::io::Write,
+    service: &str,
+    loaded: &Loaded,
+    observed: &crate::engine::Observed,
+    spec: &TaskSpec,
+) -> anyhow::Result<()> {
+    let now = &observed.blue;
+    let runs = now
+        .version()
+        .map_or_else(|| "an unknown release".to_string(), ToString::to_string);
+    let bake = crate::engine::steps(&loaded.service.strategy)?
+        .last()
+        .map_or(0, |s| s.hold.as_secs());
+    writeln!(
+        out,
+        "worker    ECS service {service}: runs {runs} at {} task(s)",
+        now.desired
+    )?;
+    writeln!(
+        out,
+        "roll      in place to {} (ECS rolling deployment, circuit breaker on) once every web member of the train validated, before the shift",
+        spec.version
+    )?;
+    writeln!(
+        out,
+        "bake      {bake}s from the roll, then checked still rolled out"
+    )?;
+    writeln!(
+        out,
+        "rollback  in place, to the task definition it runs now"
+    )?;
+    Ok(())
 }
 
 /// The diff for the job summary, best effort: a summary without it beats a failed deploy.

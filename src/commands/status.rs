@@ -32,6 +32,9 @@ struct Report<'a> {
     /// A validated release on the idle slot, waiting for `promote`.
     awaiting_approval: Option<&'a Release>,
     lock: Option<Lock>,
+    /// A worker's ECS service (no slots: it runs in place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'a str>,
     observed: &'a Observed,
 }
 
@@ -44,6 +47,7 @@ pub fn run_each(
     io: &mut Io<'_>,
 ) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
+    let mut seen = Vec::new();
     for (i, service) in services.iter().enumerate() {
         let member = StatusRequest {
             target: Target {
@@ -56,7 +60,7 @@ pub fn run_each(
             if i > 0 {
                 writeln!(io.out)?;
             }
-            run(&member, io)?;
+            seen.extend(show(&member, io)?);
             continue;
         }
         let mut text = Vec::new();
@@ -66,18 +70,33 @@ pub fn run_each(
     if req.json {
         serde_json::to_writer_pretty(&mut *io.out, &reports)?;
         writeln!(io.out)?;
+    } else if seen.len() == services.len() {
+        writeln!(io.out)?;
+        writeln!(io.out, "{}", train_verdict(services, &seen))?;
     }
     Ok(ExitCode::Ok)
 }
 
 pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
+    show(req, io).map(|_| ExitCode::Ok)
+}
+
+/// One member as the train's verdict needs it: what it runs, and its newest history entry.
+struct Seen {
+    service: String,
+    live: Option<String>,
+    newest: Option<Release>,
+}
+
+/// Print the status; what was seen (None for a release's timeline).
+fn show(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<Option<Seen>> {
     let settings = load_config(&req.target, None, None, None)?;
     runtime()?.block_on(async {
         let session = Session::open(&req.target, settings, &io.reporters).await?;
         let out = &mut *io.out;
         let observed = session.engine().observe().await?;
         if let Some(version) = &req.release {
-            return timeline(req, version, &observed.history, out);
+            return timeline(req, version, &observed.history, out).map(|_| None);
         }
         let lock = session
             .cloud
@@ -100,6 +119,12 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
             idle_version: version(idle),
             awaiting_approval: awaiting,
             lock,
+            worker: session
+                .loaded
+                .service
+                .worker
+                .as_ref()
+                .map(|w| w.service.as_str()),
             observed: &observed,
         };
         io.outcome.live_slot = live.map(|s| s.to_string());
@@ -118,12 +143,88 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
         } else {
             write_text(&report, out)?;
         }
-        Ok(ExitCode::Ok)
+        Ok(Some(Seen {
+            service: req.target.service.clone(),
+            live: report.live_version.clone(),
+            newest: observed.history.iter().max_by_key(|r| r.at).cloned(),
+        }))
     })
+}
+
+/// One line on the train as a whole (issue 17.3), from every member's live release and
+/// newest history entry: on one release, staged and waiting, or left half-way by a run
+/// that died — with the command that finishes or undoes it.
+fn train_verdict(services: &[String], seen: &[Seen]) -> String {
+    let names = services.join(",");
+    let live: Vec<String> = seen
+        .iter()
+        .map(|m| format!("{} {}", m.service, m.live.as_deref().unwrap_or("nothing")))
+        .collect();
+    let newest: Vec<&Release> = seen.iter().filter_map(|m| m.newest.as_ref()).collect();
+    let one_train = newest.len() == seen.len()
+        && newest.iter().all(|r| {
+            let mut members = r.train.clone();
+            members.sort();
+            let mut wanted = services.to_vec();
+            wanted.sort();
+            members == wanted && r.version == newest[0].version
+        });
+    let moving = |r: &&&Release| {
+        matches!(
+            r.status,
+            Status::Staging
+                | Status::Validating
+                | Status::Shifting(_)
+                | Status::Baking
+                | Status::RollingBack
+        )
+    };
+    if one_train && newest.iter().any(|r| moving(&r)) {
+        let v = &newest[0].version;
+        let states: Vec<String> = seen
+            .iter()
+            .zip(&newest)
+            .map(|(m, r)| format!("{} {}", m.service, r.status))
+            .collect();
+        return format!(
+            "train      {v} left half-way by a run that stopped ({}): finish it with `cutover promote --service {names} --tag {v}`, or return every member with `cutover rollback --service {names}`",
+            states.join(", ")
+        );
+    }
+    if one_train && newest.iter().all(|r| r.status == Status::AwaitingApproval) {
+        let v = &newest[0].version;
+        return format!(
+            "train      {v} staged on every member, waiting for `cutover promote --service {names} --tag {v}`"
+        );
+    }
+    let first = seen.first().and_then(|m| m.live.as_ref());
+    if seen.iter().all(|m| m.live.as_ref() == first) {
+        return format!(
+            "train      every member runs {}",
+            first.map_or("nothing", String::as_str)
+        );
+    }
+    format!(
+        "train      members run different releases: {}",
+        live.join(", ")
+    )
 }
 
 fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "{}/{}", r.environment, r.service)?;
+    if let Some(service) = r.worker {
+        let s = &r.observed.blue;
+        writeln!(
+            out,
+            "live       {} (worker: ECS service {service}, rolled in place; {}/{} tasks running)",
+            r.live_version
+                .as_deref()
+                .unwrap_or("not deployed by cutover"),
+            s.running,
+            s.desired
+        )?;
+        return write_lock_and_history(r, out);
+    }
     match r.live {
         Some(slot) => writeln!(
             out,
@@ -164,6 +265,10 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "train      {}", rel.train.join(", "))?;
         }
     }
+    write_lock_and_history(r, out)
+}
+
+fn write_lock_and_history(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     match &r.lock {
         Some(l) => writeln!(out, "lock       held by {}", l.owner)?,
         None => writeln!(out, "lock       free")?,
@@ -178,7 +283,12 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             out,
             "  {:<14} {:<6} {:<17} by {}{}",
             rel.version.to_string(),
-            rel.slot.to_string(),
+            // A worker runs in place: its entries' slot means nothing.
+            if r.worker.is_some() {
+                "-".to_string()
+            } else {
+                rel.slot.to_string()
+            },
             rel.status.to_string(),
             rel.by,
             if rel.train.len() > 1 {
@@ -249,4 +359,72 @@ fn timeline(
         }
     }
     Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::Digest;
+    use crate::version::Version;
+
+    fn member(service: &str, live: &str, newest: Option<(&str, Status)>) -> Seen {
+        Seen {
+            service: service.into(),
+            live: Some(live.into()),
+            newest: newest.map(|(version, status)| Release {
+                version: Version::parse(version).expect("tag"),
+                digest: Digest(format!("sha256:{}", "a".repeat(64))),
+                task_definition: format!("{service}:2"),
+                slot: Slot::Green,
+                by: "ci".into(),
+                at: 1,
+                status,
+                fingerprint: String::new(),
+                promoted_at: None,
+                transitions: Vec::new(),
+                rehearsal: None,
+                train: vec!["api".into(), "web".into()],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_train_left_half_way_is_named_with_the_commands_that_finish_or_undo_it() {
+        let services = ["web".to_string(), "api".to_string()];
+        let half = [
+            member("web", "v1.7.0", Some(("v1.7.0", Status::Baking))),
+            member("api", "v1.6.0", Some(("v1.7.0", Status::Shifting(50)))),
+        ];
+        let line = train_verdict(&services, &half);
+        assert!(line.contains("v1.7.0 left half-way"), "{line}");
+        assert!(line.contains("web Baking, api Shifting(50%)"), "{line}");
+        assert!(
+            line.contains("`cutover promote --service web,api --tag v1.7.0`")
+                && line.contains("`cutover rollback --service web,api`"),
+            "{line}"
+        );
+        let staged = [
+            member("web", "v1.6.0", Some(("v1.7.0", Status::AwaitingApproval))),
+            member("api", "v1.6.0", Some(("v1.7.0", Status::AwaitingApproval))),
+        ];
+        assert!(
+            train_verdict(&services, &staged).contains("v1.7.0 staged on every member"),
+            "{}",
+            train_verdict(&services, &staged)
+        );
+        let done = [
+            member("web", "v1.7.0", Some(("v1.7.0", Status::Promoted))),
+            member("api", "v1.7.0", Some(("v1.7.0", Status::Promoted))),
+        ];
+        assert_eq!(
+            train_verdict(&services, &done),
+            "train      every member runs v1.7.0"
+        );
+        // Not one train (each released alone), on different releases: said as it is.
+        let apart = [member("web", "v1.7.0", None), member("api", "v1.5.0", None)];
+        assert_eq!(
+            train_verdict(&services, &apart),
+            "train      members run different releases: web v1.7.0, api v1.5.0"
+        );
+    }
 }

@@ -183,7 +183,12 @@ async fn prepare<'t, 'a, C: Cloud>(
         Err(e) => return Ready::Refused(e, from),
     };
     let shift = match start(&observed, version, all.clone()) {
-        Start::Shift(shift) => *shift,
+        Start::Shift(shift) => {
+            if let Err(e) = eng.staged_by_this_train(&shift.release, &shift.new.to_string()) {
+                return Ready::Refused(e, from);
+            }
+            *shift
+        }
         Start::Already(slot) => {
             return Ready::Already(MemberOutcome {
                 service: m.service.clone(),
@@ -262,7 +267,10 @@ async fn prepare_worker<'t, 'a, C: Cloud>(
             seconds: 0,
         });
     }
-    let release = match state.staged(version) {
+    let release = match state
+        .staged(version)
+        .and_then(|r| eng.staged_by_this_train(r, "its service").map(|()| r))
+    {
         Ok(r) => r.clone(),
         Err(e) => return Ready::Refused(e, from),
     };

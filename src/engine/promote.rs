@@ -215,15 +215,8 @@ impl<C: Cloud> Engine<'_, C> {
         // A release staged by a train moves with its whole train (issue 17.3): promoting one
         // member alone would run production on half a release. A `rollback --to` redeploy
         // (steps given) is a recovery and never refused for it.
-        let train = &start.release.train;
-        if rehearse && train.len() > 1 && *train != self.train {
-            return Err(EngineError::Usage(format!(
-                "{version} on {} was staged as one train of {}: promote the train together \
-                 (--service {}), or stage this service again on its own",
-                start.new,
-                train.join(", "),
-                train.join(",")
-            )));
+        if rehearse {
+            self.staged_by_this_train(&start.release, &start.new.to_string())?;
         }
         let new = start.new;
         let old = new.other();

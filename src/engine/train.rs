@@ -468,6 +468,27 @@ impl<C: Cloud> Engine<'_, C> {
         })
     }
 
+    /// A release staged by a train moves with its whole train (issue 17.3): promoting it
+    /// with fewer members (or others) would run production on half a release. `on`: where
+    /// it is staged, for the message.
+    pub(super) fn staged_by_this_train(
+        &self,
+        release: &crate::ports::Release,
+        on: &str,
+    ) -> Result<(), EngineError> {
+        let train = &release.train;
+        if train.len() > 1 && *train != self.train {
+            return Err(EngineError::Usage(format!(
+                "{} on {on} was staged as one train of {}: promote the train together \
+                 (--service {}), or stage this service again on its own",
+                release.version,
+                train.join(", "),
+                train.join(",")
+            )));
+        }
+        Ok(())
+    }
+
     /// The version production runs (read without the lock), for a member's "from".
     async fn live_version(&self) -> Option<Version> {
         if self.is_worker() {

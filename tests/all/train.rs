@@ -733,19 +733,7 @@ fn train_a_member_staged_by_a_train_is_not_promoted_alone() {
             assert_eq!(sim.lock_holder(), None);
         }
 
-        let versions: Vec<_> = (0..2).map(|i| (member_name(i), version(NEW))).collect();
-        let promoted = Train::new(members(&sims, &clouds, "ci"))
-            .unwrap()
-            .promote(&versions)
-            .await;
-        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
-        for sim in &sims {
-            assert_eq!(
-                sim.weights().live().and_then(|s| sim.version_on(s)),
-                Some(version(NEW))
-            );
-            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-        }
+        promote_whole_train(&sims, &clouds).await;
     });
 }
 
@@ -1114,4 +1102,102 @@ fn train_rollback_with_nothing_earlier_is_refused_not_stranded() {
             );
         }
     });
+}
+
+/// Issue 17.3 with a worker: a release staged by a train of three (two web services and a
+/// worker) is refused to a train promote of fewer members — the two web services without
+/// the worker, or one web service with the worker — nothing moves, no lock is left; the
+/// whole train then promotes, the worker rolled in place. (Before, a train's own promote
+/// never compared the members: a promote of two of the three went through.)
+#[test]
+fn train_a_train_staged_release_is_not_promoted_by_part_of_the_train() {
+    use cutover::engine::Train;
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, member_name, settings, version, worker_settings};
+
+    block_on(async {
+        let sims: Vec<Sim> = (0..3)
+            .map(|i| {
+                let s = if i == 2 {
+                    worker_settings(StrategyKind::AllAtOnce)
+                } else {
+                    settings(
+                        StrategyKind::AllAtOnce,
+                        cutover::config::settings::OldSlotPolicy::KeepWarm,
+                    )
+                };
+                Sim::new(300 + i as u64, Faults::default(), s)
+            })
+            .collect();
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let staged = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .stage(&new_release(&sims))
+            .await;
+        assert_eq!(
+            staged.status,
+            Status::AwaitingApproval,
+            "{:?}",
+            staged.error
+        );
+        for part in [[0, 1], [1, 2]] {
+            let some: Vec<_> = part.iter().map(|i| clouds[*i].clone()).collect();
+            let versions: Vec<_> = part
+                .iter()
+                .map(|i| (member_name(*i), version(NEW)))
+                .collect();
+            let refused = Train::new(members(&sims, &some, "ci"))
+                .unwrap()
+                .promote(&versions)
+                .await;
+            assert_eq!(
+                refused.status,
+                Status::Failed,
+                "{part:?}: {:?}",
+                refused.error
+            );
+            let why = refused.error.map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                why.contains("staged as one train of svc00, svc01, svc02"),
+                "{why}"
+            );
+            for sim in &sims {
+                assert_eq!(
+                    sim.weights().live().and_then(|s| sim.version_on(s)),
+                    Some(version(OLD)),
+                    "{part:?}"
+                );
+                assert_eq!(sim.lock_holder(), None);
+            }
+        }
+        promote_whole_train(&sims, &clouds).await;
+    });
+}
+
+/// The whole train's promote of the new release: every member on it, no invariant broken.
+async fn promote_whole_train(
+    sims: &[cutover::sim::Sim],
+    clouds: &[(usize, cutover::sim::SimCloud)],
+) {
+    use cutover::sim::{NEW, member_name, version};
+    let versions: Vec<_> = (0..sims.len())
+        .map(|i| (member_name(i), version(NEW)))
+        .collect();
+    let promoted = cutover::engine::Train::new(members(sims, clouds, "ci"))
+        .unwrap()
+        .promote(&versions)
+        .await;
+    assert_eq!(
+        promoted.status,
+        cutover::ports::Status::Promoted,
+        "{:?}",
+        promoted.error
+    );
+    for sim in sims {
+        assert_eq!(
+            sim.weights().live().and_then(|s| sim.version_on(s)),
+            Some(version(NEW))
+        );
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    }
 }
