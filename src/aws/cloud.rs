@@ -43,6 +43,8 @@ pub struct AwsCloud {
     pub(super) lock_parameter: String,
     checks: LocalChecks,
     credentials_expiry: Option<std::time::SystemTime>,
+    /// Shared with the other members of a train: reads made at once go as one call.
+    batches: std::sync::OnceLock<std::sync::Arc<super::batch::Batches>>,
 }
 
 impl AwsCloud {
@@ -105,11 +107,22 @@ impl AwsCloud {
             lock_parameter: format!("{base}/lock"),
             checks: LocalChecks::new(&settings.traffic.test_url),
             credentials_expiry: None,
+            batches: std::sync::OnceLock::new(),
         }
     }
 
     pub fn production(&self) -> &Production {
         &self.production
+    }
+
+    /// Read with the other members of a train through `batches` (once; later calls keep
+    /// the first).
+    pub fn share_batches(&self, batches: std::sync::Arc<super::batch::Batches>) {
+        let _ = self.batches.set(batches);
+    }
+
+    pub(super) fn batch(&self) -> Option<&super::batch::Batches> {
+        self.batches.get().map(|b| &**b)
     }
 
     pub fn slot_service(&self, slot: Slot) -> &str {
@@ -225,7 +238,10 @@ impl AwsCloud {
 
 impl Compute for AwsCloud {
     async fn read_slot(&self, slot: Slot) -> PortResult<SlotState> {
-        let view = self.ecs.service(self.slot_service(slot)).await?;
+        let view = self
+            .ecs
+            .service(self.slot_service(slot), self.batch())
+            .await?;
         self.slot_state(slot, view).await
     }
 
@@ -237,10 +253,13 @@ impl Compute for AwsCloud {
         }
         let mut views = self
             .ecs
-            .services(&[
-                self.slot_service(Slot::Blue),
-                self.slot_service(Slot::Green),
-            ])
+            .services(
+                &[
+                    self.slot_service(Slot::Blue),
+                    self.slot_service(Slot::Green),
+                ],
+                self.batch(),
+            )
             .await?
             .into_iter();
         let (blue, green) = (
@@ -298,7 +317,10 @@ impl Traffic for AwsCloud {
         if self.settings.worker.is_some() {
             return Ok(WORKER_WEIGHTS);
         }
-        let forward = self.elb.production_forward(&self.production).await?;
+        let forward = self
+            .elb
+            .production_forward(&self.production, self.batch())
+            .await?;
         self.weights_of(&forward)
     }
 
@@ -308,7 +330,11 @@ impl Traffic for AwsCloud {
         }
         let (forward, test) = self
             .elb
-            .production_and_test(&self.production, &self.settings.traffic.test_listener_arn)
+            .production_and_test(
+                &self.production,
+                &self.settings.traffic.test_listener_arn,
+                self.batch(),
+            )
             .await?;
         Ok((
             self.weights_of(&forward)?,
@@ -401,7 +427,7 @@ impl AwsCloud {
 
 impl Signals for AwsCloud {
     async fn alarm_states(&self, names: &[String]) -> PortResult<BTreeMap<String, AlarmState>> {
-        self.cloudwatch.alarm_states(names).await
+        self.cloudwatch.alarm_states(names, self.batch()).await
     }
 }
 

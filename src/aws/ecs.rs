@@ -8,11 +8,12 @@ use std::sync::Mutex;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    DeploymentRolloutState, DesiredStatus, SortOrder, TaskDefinitionField, TaskDefinitionStatus,
-    TaskStopCode,
+    DeploymentRolloutState, DesiredStatus, Service, SortOrder, TaskDefinitionField,
+    TaskDefinitionStatus, TaskStopCode,
 };
 use aws_smithy_types::body::SdkBody;
 
+use super::batch::{Batches, read, shared};
 use super::errors::Call;
 use crate::ports::{Digest, LoadBalancer, PortError, PortResult, Rollout};
 use crate::version::Version;
@@ -101,27 +102,26 @@ impl Ecs {
         Ok(out.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
     }
 
-    pub async fn service(&self, name: &str) -> PortResult<ServiceView> {
-        let mut views = self.services(&[name]).await?;
+    pub async fn service(&self, name: &str, batch: Option<&Batches>) -> PortResult<ServiceView> {
+        let mut views = self.services(&[name], batch).await?;
         Ok(views.remove(0))
     }
 
-    /// Several services of the cluster in one DescribeServices call, in the order asked.
-    pub async fn services(&self, names: &[&str]) -> PortResult<Vec<ServiceView>> {
-        let joined = names.join(",");
-        let out = Call::read("ecs:DescribeServices", &joined)
-            .send(
-                self.client
-                    .describe_services()
-                    .cluster(&self.cluster)
-                    .set_services(Some(names.iter().map(|n| n.to_string()).collect()))
-                    .send(),
-            )
-            .await?;
+    /// Several services of the cluster in one DescribeServices call, in the order asked
+    /// (with `batch`, in one call with other members' services of the cluster).
+    pub async fn services(
+        &self,
+        names: &[&str],
+        batch: Option<&Batches>,
+    ) -> PortResult<Vec<ServiceView>> {
+        let owned = names.iter().map(|n| n.to_string()).collect();
+        let services = batch.map(|b| &b.services);
+        let all = read(services, &self.cluster, owned, |all| self.describe(all)).await;
+        let services = shared(&all)?;
         names
             .iter()
             .map(|name| {
-                out.services()
+                services
                     .iter()
                     .find(|s| {
                         s.status() != Some("INACTIVE")
@@ -136,6 +136,20 @@ impl Ecs {
                     })
             })
             .collect()
+    }
+
+    async fn describe(&self, names: Vec<String>) -> PortResult<Vec<Service>> {
+        let joined = names.join(",");
+        let out = Call::read("ecs:DescribeServices", &joined)
+            .send(
+                self.client
+                    .describe_services()
+                    .cluster(&self.cluster)
+                    .set_services(Some(names))
+                    .send(),
+            )
+            .await?;
+        Ok(out.services().to_vec())
     }
 
     /// Why the service's recently stopped tasks stopped, newest first; the failures among

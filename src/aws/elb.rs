@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple, TargetHealthStateEnum,
+    Action, ActionTypeEnum, ForwardActionConfig, Listener, TargetGroupTuple, TargetHealthStateEnum,
 };
 
+use super::batch::{Batches, read, shared};
 use super::errors::Call;
 use crate::ports::{HealthCheckTiming, PortError, PortResult, TargetHealth, TargetState};
 
@@ -79,31 +80,48 @@ impl Elb {
         }
     }
 
-    pub async fn listener_actions(&self, listener: &str) -> PortResult<Vec<Action>> {
-        Ok(self.listeners_actions(&[listener]).await?.remove(0))
+    pub async fn listener_actions(
+        &self,
+        listener: &str,
+        batch: Option<&Batches>,
+    ) -> PortResult<Vec<Action>> {
+        Ok(self.listeners_actions(&[listener], batch).await?.remove(0))
     }
 
-    /// The default actions of several listeners in one DescribeListeners call, in order.
-    async fn listeners_actions(&self, listeners: &[&str]) -> PortResult<Vec<Vec<Action>>> {
-        let joined = listeners.join(",");
-        let out = Call::read("elasticloadbalancing:DescribeListeners", &joined)
-            .send(
-                self.client
-                    .describe_listeners()
-                    .set_listener_arns(Some(listeners.iter().map(|l| l.to_string()).collect()))
-                    .send(),
-            )
-            .await?;
+    /// The default actions of several listeners in one DescribeListeners call, in order
+    /// (with `batch`, in one call with other members' listeners).
+    async fn listeners_actions(
+        &self,
+        listeners: &[&str],
+        batch: Option<&Batches>,
+    ) -> PortResult<Vec<Vec<Action>>> {
+        let arns = listeners.iter().map(|l| l.to_string()).collect();
+        let coalescer = batch.map(|b| &b.listeners);
+        let all = read(coalescer, "elb", arns, |all| self.describe_listeners(all)).await;
+        let described = shared(&all)?;
         listeners
             .iter()
             .map(|arn| {
-                out.listeners()
+                described
                     .iter()
                     .find(|l| l.listener_arn() == Some(arn))
                     .map(|l| l.default_actions().to_vec())
                     .ok_or_else(|| PortError::NotFound(format!("listener {arn}")))
             })
             .collect()
+    }
+
+    async fn describe_listeners(&self, arns: Vec<String>) -> PortResult<Vec<Listener>> {
+        let joined = arns.join(",");
+        let out = Call::read("elasticloadbalancing:DescribeListeners", &joined)
+            .send(
+                self.client
+                    .describe_listeners()
+                    .set_listener_arns(Some(arns))
+                    .send(),
+            )
+            .await?;
+        Ok(out.listeners().to_vec())
     }
 
     async fn rule_actions(&self, rule: &str) -> PortResult<Vec<Action>> {
@@ -117,9 +135,13 @@ impl Elb {
         Ok(r.actions().to_vec())
     }
 
-    async fn actions(&self, production: &Production) -> PortResult<Vec<Action>> {
+    async fn actions(
+        &self,
+        production: &Production,
+        batch: Option<&Batches>,
+    ) -> PortResult<Vec<Action>> {
         let actions = match production {
-            Production::Listener(arn) => self.listener_actions(arn).await?,
+            Production::Listener(arn) => self.listener_actions(arn, batch).await?,
             Production::Rule(arn) => self.rule_actions(arn).await?,
         };
         self.remember(production.arn(), &actions);
@@ -127,8 +149,12 @@ impl Elb {
     }
 
     /// The forward target groups and weights of the production listener or rule.
-    pub async fn production_forward(&self, production: &Production) -> PortResult<Forward> {
-        let actions = self.actions(production).await?;
+    pub async fn production_forward(
+        &self,
+        production: &Production,
+        batch: Option<&Batches>,
+    ) -> PortResult<Forward> {
+        let actions = self.actions(production, batch).await?;
         production_forward_of(production, &actions)
     }
 
@@ -138,17 +164,22 @@ impl Elb {
         &self,
         production: &Production,
         test: &str,
+        batch: Option<&Batches>,
     ) -> PortResult<(Forward, Option<String>)> {
         let (production_actions, test_actions) = match production {
             Production::Listener(arn) => {
-                let mut both = self.listeners_actions(&[arn, test]).await?.into_iter();
+                let mut both = self
+                    .listeners_actions(&[arn, test], batch)
+                    .await?
+                    .into_iter();
                 let production_actions = both.next().expect("one per listener");
                 self.remember(arn, &production_actions);
                 (production_actions, both.next().expect("one per listener"))
             }
-            Production::Rule(_) => {
-                tokio::try_join!(self.actions(production), self.listener_actions(test))?
-            }
+            Production::Rule(_) => tokio::try_join!(
+                self.actions(production, batch),
+                self.listener_actions(test, batch)
+            )?,
         };
         Ok((
             production_forward_of(production, &production_actions)?,
@@ -164,7 +195,8 @@ impl Elb {
     ) -> PortResult<()> {
         let actions = match self.remembered(production.arn()) {
             Some(actions) => actions,
-            None => self.actions(production).await?,
+            // A write's own read: not worth batching (the cache usually answers).
+            None => self.actions(production, None).await?,
         };
         let updated = with_forward(&actions, forward);
         match production {
@@ -187,12 +219,14 @@ impl Elb {
 
     /// The target group the test listener forwards to (the one with weight, if several).
     pub async fn test_target(&self, listener: &str) -> PortResult<Option<String>> {
-        Ok(test_target_of(&self.listener_actions(listener).await?))
+        Ok(test_target_of(
+            &self.listener_actions(listener, None).await?,
+        ))
     }
 
     /// Point the test listener at one target group.
     pub async fn point_test(&self, listener: &str, target_group: &str) -> PortResult<()> {
-        let actions = self.listener_actions(listener).await?;
+        let actions = self.listener_actions(listener, None).await?;
         let updated = with_forward(&actions, &vec![(target_group.to_string(), 1)]);
         self.modify_listener(listener, updated).await
     }

@@ -44,6 +44,8 @@ impl<'a> Call<'a> {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
     {
+        // `-vv` and finer: every AWS call by action and resource (names and ARNs only).
+        tracing::trace!(action = self.action, resource = self.resource, "aws call");
         sent.await.map_err(|e| port_error(self, e))
     }
 

@@ -3,6 +3,7 @@
 //! Endpoints come only from the SDK's standard settings (`AWS_ENDPOINT_URL`, …), which is
 //! also how tests point cutover at moto.
 
+pub mod batch;
 pub mod cloud;
 pub mod cloudwatch;
 pub mod ecr;

@@ -3,10 +3,11 @@
 //! overwrite=false, so creation is an atomic create-if-absent).
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+use aws_sdk_ssm::types::{Parameter, ParameterTier, ParameterType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::batch::{Batches, read, shared};
 use super::errors::Call;
 use crate::ports::{PortError, PortResult};
 
@@ -37,20 +38,20 @@ impl Ssm {
 
     /// Several parameters' values in one GetParameters call, in the order asked; None for
     /// each that does not exist. Parse each with [`parse`].
-    pub async fn get_many(&self, names: &[&str]) -> PortResult<Vec<Option<String>>> {
-        let joined = names.join(",");
-        let out = Call::read("ssm:GetParameters", &joined)
-            .send(
-                self.client
-                    .get_parameters()
-                    .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
-                    .send(),
-            )
-            .await?;
+    /// With `batch`, in one call with other members' parameters.
+    pub async fn get_many(
+        &self,
+        names: &[&str],
+        batch: Option<&Batches>,
+    ) -> PortResult<Vec<Option<String>>> {
+        let owned = names.iter().map(|n| n.to_string()).collect();
+        let parameters = batch.map(|b| &b.parameters);
+        let all = read(parameters, "ssm", owned, |all| self.fetch(all)).await;
+        let parameters = shared(&all)?;
         Ok(names
             .iter()
             .map(|name| {
-                out.parameters()
+                parameters
                     .iter()
                     .find(|p| p.name() == Some(name))
                     .map(|p| p.value().unwrap_or_default().to_string())
@@ -59,6 +60,14 @@ impl Ssm {
     }
 
     /// Write the parameter. With `overwrite = false` an existing parameter is a `Conflict`.
+    async fn fetch(&self, names: Vec<String>) -> PortResult<Vec<Parameter>> {
+        let joined = names.join(",");
+        let out = Call::read("ssm:GetParameters", &joined)
+            .send(self.client.get_parameters().set_names(Some(names)).send())
+            .await?;
+        Ok(out.parameters().to_vec())
+    }
+
     pub async fn put<T: Serialize>(
         &self,
         name: &str,

@@ -61,7 +61,7 @@ impl Store for AwsCloud {
             self.history_parameter.as_str(),
             self.lock_parameter.as_str(),
         ];
-        let values = self.ssm.get_many(&names).await?;
+        let values = self.ssm.get_many(&names, self.batch()).await?;
         let history = values[0]
             .as_deref()
             .map(|v| super::ssm::parse(names[0], v))
@@ -99,7 +99,16 @@ impl Store for AwsCloud {
     }
 
     async fn read_lock(&self) -> PortResult<Option<Lock>> {
-        let lock = self.ssm.get(&self.lock_parameter).await?;
+        let name = self.lock_parameter.as_str();
+        let lock = match self.batch() {
+            // A train's members check their locks together (before each step's writes):
+            // one GetParameters for all of them.
+            Some(batch) => match self.ssm.get_many(&[name], Some(batch)).await?.remove(0) {
+                Some(text) => Some(super::ssm::parse(name, &text)?),
+                None => None,
+            },
+            None => self.ssm.get(name).await?,
+        };
         self.read_lock_state(&lock);
         Ok(lock)
     }

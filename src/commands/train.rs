@@ -104,6 +104,9 @@ pub(super) async fn sessions(
     io: &Io<'_>,
 ) -> anyhow::Result<Vec<(String, Session)>> {
     let mut out = Vec::new();
+    // The members read together (one environment: one region, account and credentials):
+    // reads made at the same moment go as one call (`aws::batch`).
+    let batches = crate::aws::batch::Batches::new();
     for service in services {
         let target = Target {
             service: service.clone(),
@@ -112,10 +115,9 @@ pub(super) async fn sessions(
         let loaded = load_config(&target, version, None, None)?;
         let mut reporters = io.reporters.clone();
         reporters.extend(io.member_reporters(service));
-        out.push((
-            service.clone(),
-            Session::open(&target, loaded, &reporters).await?,
-        ));
+        let session = Session::open(&target, loaded, &reporters).await?;
+        session.cloud.share_batches(batches.clone());
+        out.push((service.clone(), session));
     }
     Ok(out)
 }

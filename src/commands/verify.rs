@@ -74,7 +74,7 @@ async fn ecs_checks(session: &Session, checks: &mut Vec<Check>) {
         let (name, tg) = (cloud.slot_service(slot), cloud.slot_target_group(slot));
         checks.push(check(
             format!("{slot} service `{name}` exists and registers in its target group"),
-            match cloud.ecs.service(name).await {
+            match cloud.ecs.service(name, None).await {
                 Ok(view) if view.load_balancers.iter().any(|lb| lb.target_group == tg) => None,
                 Ok(view) => Some(format!(
                     "`{name}` is attached to [{}], not to {tg}: fix [slots.{slot}] target_group_arn, or the service's load balancer",
@@ -91,7 +91,7 @@ async fn traffic_checks(session: &Session, checks: &mut Vec<Check>) {
     let cloud = &session.cloud;
     checks.push(check(
         "the production listener/rule forwards to both target groups".into(),
-        match cloud.elb.production_forward(cloud.production()).await {
+        match cloud.elb.production_forward(cloud.production(), None).await {
             Ok(forward) => {
                 let missing: Vec<&str> = [Slot::Blue, Slot::Green]
                     .into_iter()
@@ -115,7 +115,7 @@ async fn traffic_checks(session: &Session, checks: &mut Vec<Check>) {
         "the test listener exists".into(),
         cloud
             .elb
-            .listener_actions(test)
+            .listener_actions(test, None)
             .await
             .err()
             .map(|e| format!("{e}: fix [traffic] test_listener_arn")),

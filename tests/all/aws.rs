@@ -265,7 +265,11 @@ async fn missing_resources_map_to_not_found() {
         return;
     };
     let cloud = cloud(&stack).await;
-    let err = cloud.ecs.service("no-such-service").await.unwrap_err();
+    let err = cloud
+        .ecs
+        .service("no-such-service", None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, PortError::NotFound(_)), "{err}");
     assert_eq!(cloud.digest_for_tag("v9.9.9").await.unwrap(), None);
 }
