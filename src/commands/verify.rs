@@ -45,8 +45,13 @@ pub fn run(target: &Target, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
 
 async fn checks(session: &Session) -> Vec<Check> {
     let mut checks = Vec::new();
-    ecs_checks(session, &mut checks).await;
-    traffic_checks(session, &mut checks).await;
+    match &session.loaded.service.worker {
+        Some(worker) => worker_checks(session, &worker.service, &mut checks).await,
+        None => {
+            ecs_checks(session, &mut checks).await;
+            traffic_checks(session, &mut checks).await;
+        }
+    }
     access_checks(session, &mut checks).await;
     checks.extend(rollback_target_check(session).await);
     checks
@@ -56,8 +61,23 @@ fn check(what: String, problem: Option<String>) -> Check {
     Check { what, problem }
 }
 
-/// The cluster, and each slot's service attached to its own target group.
-async fn ecs_checks(session: &Session, checks: &mut Vec<Check>) {
+/// A worker: the cluster, and its one service, attached to no load balancer.
+async fn worker_checks(session: &Session, service: &str, checks: &mut Vec<Check>) {
+    cluster_check(session, checks).await;
+    checks.push(check(
+        format!("worker service `{service}` exists, with no load balancer"),
+        match session.cloud.ecs.service(service, None).await {
+            Ok(view) if view.load_balancers.is_empty() => None,
+            Ok(view) => Some(format!(
+                "`{service}` registers in [{}]: a service behind a load balancer ships blue/green; remove [worker] and give it [slots] and [traffic]",
+                view.load_balancers.iter().map(|lb| lb.target_group.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            Err(e) => Some(format!("{e}: fix [worker] service in service.toml")),
+        },
+    ));
+}
+
+async fn cluster_check(session: &Session, checks: &mut Vec<Check>) {
     let cloud = &session.cloud;
     let cluster = cloud.ecs.cluster();
     checks.push(check(
@@ -70,6 +90,12 @@ async fn ecs_checks(session: &Session, checks: &mut Vec<Check>) {
             Err(e) => Some(e.to_string()),
         },
     ));
+}
+
+/// The cluster, and each slot's service attached to its own target group.
+async fn ecs_checks(session: &Session, checks: &mut Vec<Check>) {
+    cluster_check(session, checks).await;
+    let cloud = &session.cloud;
     for slot in [Slot::Blue, Slot::Green] {
         let (name, tg) = (cloud.slot_service(slot), cloud.slot_target_group(slot));
         checks.push(check(

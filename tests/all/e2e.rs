@@ -573,6 +573,60 @@ fn verify_names_what_to_fix() {
     w.expect(0, &["verify"]);
 }
 
+/// `verify` of a worker (issue 17.4) checks its cluster and its one service, attached to
+/// no load balancer; a service behind one, or a missing one, is named with the fix.
+#[test]
+fn verify_a_worker_checks_its_one_service() {
+    let Some(w) = World::new("vw") else { return };
+    let cluster = w.stack.str("cutover_service.ecs.cluster");
+    let ecs =
+        w.rt.block_on(async { aws_sdk_ecs::Client::new(&w.stack.sdk().await) });
+    let initial = w.stack.str("initial_task_definition");
+    w.rt.block_on(
+        ecs.create_service()
+            .cluster(&cluster)
+            .service_name("jobs")
+            .task_definition(&initial)
+            .desired_count(0)
+            .send(),
+    )
+    .unwrap();
+    let dir = w.root.join("deploy/services/jobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let web = w.root.join(format!("deploy/services/{}", w.stack.name));
+    std::fs::copy(web.join("taskdef.json"), dir.join("taskdef.json")).unwrap();
+    if web.join("variables.json").exists() {
+        std::fs::copy(web.join("variables.json"), dir.join("variables.json")).unwrap();
+    }
+    let worker = |service: &str| {
+        format!(
+            "[image]\nrepository = \"{}\"\n\n[ecs]\ncluster = \"{cluster}\"\ncontainer = \"web\"\n\n[worker]\nservice = \"{service}\"\n",
+            w.stack.name
+        )
+    };
+    let verify = |service: &str| {
+        std::fs::write(dir.join("service.toml"), worker(service)).unwrap();
+        w.run(&["verify", "--service", "jobs"])
+    };
+    let (code, out, _) = verify("jobs");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok    worker service `jobs` exists, with no load balancer"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("listener"),
+        "a worker has no listener to check: {out}"
+    );
+    let green = w.stack.str("cutover_service.slots.green.service");
+    let (code, out, _) = verify(&green);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("ships blue/green; remove [worker]"), "{out}");
+    let (code, out, _) = verify("no-such-worker");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("fix [worker] service"), "{out}");
+}
+
 /// Credentials for another account: `stage` refuses before any call; `rollback`, which
 /// checks the account only if it fails (one call less on its fast path), fails and then
 /// names the account as the cause, with the same exit code.
