@@ -618,6 +618,18 @@ fn verify_a_worker_checks_its_one_service() {
         !out.contains("listener"),
         "a worker has no listener to check: {out}"
     );
+    // Its dry run says it rolls in place, not which slot it would stage on.
+    let (code, out, err) = w.run(&[
+        "deploy",
+        "--dry-run",
+        "--service",
+        "jobs",
+        "--tag",
+        "v1.0.0",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("roll      in place to v1.0.0"), "{out}");
+    assert!(!out.contains("idle") && !out.contains("green"), "{out}");
     let green = w.stack.str("cutover_service.slots.green.service");
     let (code, out, _) = verify(&green);
     assert_eq!(code, 2, "{out}");
