@@ -243,8 +243,8 @@ pub struct ValidationSettings {
     /// HTTP probes against the test listener (`traffic.test_url`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<Probe>,
-    /// CloudWatch alarms about the whole service (an SLO, a dependency), watched during
-    /// every shift step and the bake. One already in ALARM when traffic starts moving is the
+    /// CloudWatch alarms about the whole service (an SLO, a dependency; for a worker, its
+    /// only alarms: queue age, errors), watched during every shift step and the bake. One already in ALARM when traffic starts moving is the
     /// incident being left: a gate again once it has been seen OK.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_alarms: Vec<String>,

@@ -41,6 +41,9 @@ struct WorkerLeg<'t, 'a, C: Cloud> {
     before: Option<String>,
     desired: u32,
     from: Option<Version>,
+    /// Its `[validation] service_alarms` (a worker's only signal beyond ECS's rollout),
+    /// watched in every hold of the train and through its own bake.
+    alarms: AlarmWatch,
     /// Its roll began: a failure now rolls it back and records so.
     started: bool,
 }
@@ -108,7 +111,7 @@ impl<C: Cloud> Train<'_, C> {
             match roll_workers(&mut workers).await {
                 Ok(()) => {
                     let rolled = tokio::time::Instant::now();
-                    match shift_all(&mut legs).await {
+                    match shift_all(&mut legs, &workers).await {
                         Ok(()) => bake_workers(&workers, rolled).await,
                         Err(e) => Err(e),
                     }
@@ -274,6 +277,16 @@ async fn prepare_worker<'t, 'a, C: Cloud>(
         Ok(r) => r.clone(),
         Err(e) => return Ready::Refused(e, from),
     };
+    let alarms = match eng
+        .watch_alarms(Gate::Traffic(super::worker::SERVICE))
+        .await
+    {
+        Ok(Ok(alarms)) => alarms,
+        Ok(Err(reason)) => {
+            return Ready::Refused(EngineError::failed(Status::Shifting(100), reason), from);
+        }
+        Err(e) => return Ready::Refused(e, from),
+    };
     let on_it = state.running().map(|r| &r.task_definition) == Some(&release.task_definition);
     let before = if on_it {
         state.previous_good().map(|r| r.task_definition.clone())
@@ -287,6 +300,7 @@ async fn prepare_worker<'t, 'a, C: Cloud>(
         before,
         desired: state.service.desired,
         from,
+        alarms,
         started: on_it,
     }))
 }
@@ -348,14 +362,9 @@ async fn bake_workers<C: Cloud>(
         .max()
         .unwrap_or_default();
     let rest = bake.saturating_sub(rolled.elapsed());
-    if let Some(w) = workers.first()
-        && !rest.is_zero()
-    {
-        w.member
-            .engine
-            .pause(rest)
-            .await
-            .map_err(|e| (w.member.service.clone(), e))?;
+    if !rest.is_zero() {
+        let watched = workers.iter().map(|w| (w.member, &w.alarms));
+        hold(watched, rest, Status::Baking).await?;
     }
     let results = join_all(workers.iter().map(|w| {
         w.member
@@ -379,7 +388,10 @@ fn first_failed<'m>(
 
 /// The lockstep: every step on every member, read back, then one hold watching them all.
 /// Err names the first member that failed.
-async fn shift_all<C: Cloud>(legs: &mut [Leg<'_, '_, C>]) -> Result<(), (String, EngineError)> {
+async fn shift_all<C: Cloud>(
+    legs: &mut [Leg<'_, '_, C>],
+    workers: &[WorkerLeg<'_, '_, C>],
+) -> Result<(), (String, EngineError)> {
     let Some(lowest) = legs.iter().map(|l| l.weight).min() else {
         return Ok(());
     };
@@ -449,26 +461,18 @@ async fn shift_all<C: Cloud>(legs: &mut [Leg<'_, '_, C>]) -> Result<(), (String,
             })
             .await?;
         }
-        // One hold for the train, ended by the first member whose alarms or probes fail.
-        let mut watches: FuturesUnordered<_> = legs
+        // One hold for the train, ended by the first member whose alarms or probes fail
+        // (the workers', rolled already, too).
+        let during = if p == 100 {
+            Status::Baking
+        } else {
+            Status::Shifting(p)
+        };
+        let watched = legs
             .iter()
-            .map(|leg| async move {
-                let r = leg.member.engine.watch(&leg.alarms, step.hold).await;
-                (leg.member.service.clone(), r)
-            })
-            .collect();
-        while let Some((service, r)) = watches.next().await {
-            let during = if p == 100 {
-                Status::Baking
-            } else {
-                Status::Shifting(p)
-            };
-            match r {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => return Err((service, EngineError::failed(during, reason))),
-                Err(e) => return Err((service, e)),
-            }
-        }
+            .map(|l| (l.member, &l.alarms))
+            .chain(workers.iter().map(|w| (w.member, &w.alarms)));
+        hold(watched, step.hold, during).await?;
     }
     each(legs, |leg| async move {
         leg.member
@@ -477,6 +481,28 @@ async fn shift_all<C: Cloud>(legs: &mut [Leg<'_, '_, C>]) -> Result<(), (String,
             .await
     })
     .await
+}
+
+/// Watch every member's alarms (and probes) for `time`; the first that fails ends it.
+async fn hold<'m, 'a: 'm, C: Cloud + 'a>(
+    watched: impl Iterator<Item = (&'m Member<'a, C>, &'m AlarmWatch)>,
+    time: Duration,
+    during: Status,
+) -> Result<(), (String, EngineError)> {
+    let mut watches: FuturesUnordered<_> = watched
+        .map(|(m, alarms)| async move {
+            let r = m.engine.watch(alarms, time).await;
+            (m.service.clone(), r)
+        })
+        .collect();
+    while let Some((service, r)) = watches.next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err((service, EngineError::failed(during, reason))),
+            Err(e) => return Err((service, e)),
+        }
+    }
+    Ok(())
 }
 
 /// `work` on every leg at once; the first member (in lock order) that failed, if any.

@@ -108,6 +108,11 @@ impl World {
             self.metrics.ready_at = ready;
             self.metrics.ready_acted_at = None;
         }
+        // A worker's one service does all its work: a new task definition there is the
+        // release the alarms judge from now on.
+        if self.worker {
+            self.carry(now);
+        }
         Ok(())
     }
 

@@ -284,14 +284,23 @@ pub fn digest(tag: &str) -> Digest {
     ))
 }
 
-/// A worker's settings for simulations: [`settings`] with `[worker]` (the slots and
-/// traffic it carries are never read for a worker).
+/// A worker's settings for simulations: [`settings`] with `[worker]`.
 pub fn worker_settings(strategy: StrategyKind) -> ServiceSettings {
+    let web = settings(strategy, OldSlotPolicy::KeepWarm);
     ServiceSettings {
         worker: Some(crate::config::settings::WorkerSettings {
             service: "jobs".into(),
         }),
-        ..settings(strategy, OldSlotPolicy::KeepWarm)
+        // As a worker's service.toml must be: no slots, no traffic, nothing to probe;
+        // the service-wide alarm is its signal.
+        slots: Default::default(),
+        traffic: Default::default(),
+        validation: ValidationSettings {
+            probes: Vec::new(),
+            command: None,
+            ..web.validation.clone()
+        },
+        ..web
     }
 }
 

@@ -68,13 +68,13 @@ impl TrainScenario {
         let strategies = (0..size)
             .map(|_| StrategyKind::ALL[rng.range(0, StrategyKind::ALL.len() as u64) as usize])
             .collect();
-        // A quarter of the members are workers; what can go wrong in one is ECS's (it has
-        // no probes, no alarms, no traffic).
+        // A quarter of the members are workers; what can go wrong in one is ECS's or what
+        // its alarms see (it has no probes and no traffic to shift).
         let workers: Vec<bool> = (0..size).map(|_| rng.chance(0.25)).collect();
         for (profile, _) in profiles.iter_mut().zip(&workers).filter(|(_, w)| **w) {
-            if !matches!(
+            if matches!(
                 profile,
-                Profile::Calm | Profile::FlakyApi | Profile::EcsFailure
+                Profile::NeverHealthy | Profile::BadProbe | Profile::Flapping
             ) {
                 *profile = Profile::EcsFailure;
             }

@@ -186,6 +186,35 @@ fn train_an_alarm_in_a_web_member_rolls_the_rolled_worker_back_too() {
     );
 }
 
+/// A worker's only signal beyond ECS's rollout is its service-wide alarm: one that fires
+/// once the worker runs the new release (mid-shift or in the bake) rolls every member back,
+/// the worker to its previous task definition. (Before, a worker's alarms were never read.)
+#[test]
+fn train_a_workers_alarm_after_its_roll_rolls_the_whole_train_back() {
+    let report = (1..300)
+        .map(|seed| {
+            block_on(run_train(TrainScenario {
+                seed,
+                ..with_worker(Profile::Alarm)
+            }))
+        })
+        .find(|r| {
+            r.outcomes[0].starts_with("deploy: RolledBack") && r.outcomes[0].contains("svc02: ")
+        })
+        .expect("some seed fires the worker's alarm after its roll");
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
+        "{:?}",
+        report.outcomes
+    );
+    assert!(
+        report.outcomes[0].contains("in ALARM"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
 /// Issue 17's benchmark in virtual time: 1, 5 and 20 services in one run. Targets: 20
 /// services within 1.5× one's wall time and 20× one's AWS calls.
 #[test]
