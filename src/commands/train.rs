@@ -217,18 +217,13 @@ pub fn rollback(
             )
         });
     }
-    if req.to.is_some() {
-        return Err(Coded::new(
-            ExitCode::Usage,
-            "rollback --to names one release of one service: roll back a train without --to (each member to its previous release), or one service with --to",
-        )
-        .into());
-    }
     runtime()?.block_on(async {
         let sessions = sessions(&req.target, &services, None, io).await?;
         let named = named(&sessions);
         let train = train_of(&sessions, &named, Vec::new())?;
-        let outcome = train.rollback().await;
+        // With --to: every member to its own entry of that tag (a train's members share
+        // its tags), concurrently; a member that cannot is named, the others still go.
+        let outcome = train.rollback_to(req.to.as_ref()).await;
         end(outcome, io, MemberOutcomes::default())
     })
 }

@@ -277,12 +277,18 @@ impl<'a, C: Cloud> Train<'a, C> {
     /// A member whose rollback fails is named; the others are still rolled back (a
     /// recovery never waits on the member it cannot fix).
     pub async fn rollback(&self) -> TrainOutcome {
+        self.rollback_to(None).await
+    }
+
+    /// Every member back to `to` (a train's members share its tags: each to its own entry
+    /// of that version), concurrently, or to its previous good release without `to`.
+    pub async fn rollback_to(&self, to: Option<&Version>) -> TrainOutcome {
         let started = tokio::time::Instant::now();
         self.locked(true, |leases| async move {
             let ends = join_all(self.members.iter().zip(leases.iter()).map(
                 |(m, lease)| async move {
                     let from = m.engine.live_version().await;
-                    let r = m.engine.rollback_member(lease).await;
+                    let r = m.engine.rollback_member(lease, to).await;
                     (from, r)
                 },
             ))
@@ -499,13 +505,17 @@ impl<C: Cloud> Engine<'_, C> {
         o.weights.live().and_then(|s| o.slot(s).version().cloned())
     }
 
-    /// A train rollback of this member: a web service to its previous good release, a
-    /// worker to its previous task definition in place.
-    async fn rollback_member(&self, lease: &Lease) -> Result<super::RollbackOutcome, EngineError> {
+    /// A train rollback of this member: a web service to its previous good release (or
+    /// `to`), a worker to its previous task definition (or `to`'s) in place.
+    async fn rollback_member(
+        &self,
+        lease: &Lease,
+        to: Option<&Version>,
+    ) -> Result<super::RollbackOutcome, EngineError> {
         if self.is_worker() {
-            self.rollback_worker(lease).await
+            self.rollback_worker(lease, to).await
         } else {
-            self.rollback_locked(lease, None).await
+            self.rollback_locked(lease, to).await
         }
     }
 }

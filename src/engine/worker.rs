@@ -55,6 +55,27 @@ impl WorkerState {
             .find(|r| r.status == Status::Promoted && Some(&r.task_definition) != now)
     }
 
+    /// Where a rollback goes: `to` (once promoted), or the previous good release.
+    fn rollback_target(&self, to: Option<&Version>) -> Result<&Release, EngineError> {
+        let Some(to) = to else {
+            return self.previous_good().ok_or_else(|| {
+                EngineError::Usage(
+                    "no earlier good release in the worker's history to roll back to".into(),
+                )
+            });
+        };
+        match self.history.iter().rev().find(|r| &r.version == to) {
+            Some(r) if r.was_promoted() => Ok(r),
+            Some(r) => Err(EngineError::Usage(format!(
+                "{to} never took this worker to a promoted release (its history ends {}): roll back only to a release that was once promoted",
+                r.status
+            ))),
+            None => Err(EngineError::Usage(format!(
+                "{to} is not in this worker's release history; deploy it as a new release"
+            ))),
+        }
+    }
+
     /// The entry of `version` a promote may roll: staged, or rolled by a train that died.
     pub(crate) fn staged(&self, version: &Version) -> Result<&Release, EngineError> {
         match self.history.iter().rev().find(|r| &r.version == version) {
@@ -231,17 +252,22 @@ impl<C: Cloud> Engine<'_, C> {
         })
     }
 
-    /// A train rollback of a worker: back to its previous good release in place.
+    /// A train rollback of a worker: back to `to`, or to its previous good release, in
+    /// place.
     pub(crate) async fn rollback_worker(
         &self,
         lease: &Lease,
+        to: Option<&Version>,
     ) -> Result<super::RollbackOutcome, EngineError> {
         let state = self.observe_worker(lease).await?;
-        let target = state.previous_good().cloned().ok_or_else(|| {
-            EngineError::Usage(
-                "no earlier good release in the worker's history to roll back to".into(),
-            )
-        })?;
+        let target = state.rollback_target(to)?.clone();
+        if state.running().map(|r| &r.task_definition) == Some(&target.task_definition) {
+            return Ok(super::RollbackOutcome {
+                version: Some(target.version.clone()),
+                slot: SERVICE,
+                path: super::RollbackPath::Nothing,
+            });
+        }
         let current = state.running().cloned();
         let desired = state.service.desired;
         self.report(

@@ -214,7 +214,10 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
     if scenario.rollback && last.status == Status::Promoted {
         let ops: Vec<SimCloud> = sims.iter().map(|s| s.runner("ops", None)).collect();
         let back = train_of(&sims, &ops, "ops");
-        last = budget(back.rollback(), &mut violations).await;
+        // Half the seeds name the release (`rollback --to v1.0.0`, every member to its
+        // own entry of that tag), half take each member's previous good release.
+        let to = scenario.seed.is_multiple_of(2).then(|| version(OLD));
+        last = budget(back.rollback_to(to.as_ref()), &mut violations).await;
         outcomes.push(describe("rollback", &last));
         check_train(&sims, &last, &mut violations);
     }

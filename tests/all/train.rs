@@ -1230,3 +1230,55 @@ async fn promote_whole_train(
         assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     }
 }
+
+/// `rollback --to` of a train (the action's `rollback: v1.0.0` with several services):
+/// every member, workers too, back to its own entry of that tag at once; a tag no member
+/// ran is refused for each, nothing moved. (Before, `--to` was refused for a train and the
+/// action rolled services back one after another.)
+#[test]
+fn train_rollback_to_a_tag_returns_every_member_to_it() {
+    use cutover::ports::Status;
+    use cutover::sim::{Faults, NEW, OLD, Sim, settings, version, worker_settings};
+
+    block_on(async {
+        let sims: Vec<Sim> = (0..3)
+            .map(|i| {
+                let s = if i == 2 {
+                    worker_settings(StrategyKind::AllAtOnce)
+                } else {
+                    settings(
+                        StrategyKind::AllAtOnce,
+                        cutover::config::settings::OldSlotPolicy::KeepWarm,
+                    )
+                };
+                Sim::new(500 + i as u64, Faults::default(), s)
+            })
+            .collect();
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
+        let deployed = train().deploy(&new_release(&sims)).await;
+        assert_eq!(deployed.status, Status::Promoted, "{:?}", deployed.error);
+
+        let unknown = version("v9.9.9");
+        let refused = train().rollback_to(Some(&unknown)).await;
+        assert_eq!(refused.status, Status::Failed, "{:?}", refused.error);
+        assert!(
+            refused
+                .members
+                .iter()
+                .all(|m| m.status == Status::Failed && m.detail.contains("v9.9.9")),
+            "{:?}",
+            refused.members
+        );
+        let live = |s: &Sim| s.weights().live().and_then(|slot| s.version_on(slot));
+        assert!(sims.iter().all(|s| live(s) == Some(version(NEW))));
+
+        let back = train().rollback_to(Some(&version(OLD))).await;
+        assert_eq!(back.status, Status::RolledBack, "{:?}", back.error);
+        for sim in &sims {
+            assert_eq!(live(sim), Some(version(OLD)));
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+            assert_eq!(sim.lock_holder(), None);
+        }
+    });
+}

@@ -66,8 +66,9 @@ impl ActionVerb {
         matches!(self, ActionVerb::Rollback(_))
     }
 
-    /// Verbs that run several services as one release (a train): all or nothing.
-    /// `rollback: v1.2.3` names one release of each service: those run one by one.
+    /// Verbs that run several services as one release (a train): all or nothing; a
+    /// rollback (`true` or `v1.2.3`, each member to its own entry of that tag) moves every
+    /// member at once and never waits on one it cannot fix.
     fn trains(&self) -> bool {
         matches!(
             self,
@@ -75,7 +76,7 @@ impl ActionVerb {
                 | ActionVerb::Deploy
                 | ActionVerb::Stage
                 | ActionVerb::Promote
-                | ActionVerb::Rollback(None)
+                | ActionVerb::Rollback(_)
         )
     }
 
