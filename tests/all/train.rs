@@ -1258,6 +1258,14 @@ fn train_rollback_to_a_tag_returns_every_member_to_it() {
         let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
         let deployed = train().deploy(&new_release(&sims)).await;
         assert_eq!(deployed.status, Status::Promoted, "{:?}", deployed.error);
+        // Each member's "from → to", the worker's read from its one service.
+        for m in &deployed.members {
+            assert_eq!(
+                (m.from.clone(), m.to.clone()),
+                (Some(version(OLD)), Some(version(NEW))),
+                "{m:?}"
+            );
+        }
 
         let unknown = version("v9.9.9");
         let refused = train().rollback_to(Some(&unknown)).await;
