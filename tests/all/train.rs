@@ -1142,22 +1142,10 @@ fn train_rollback_with_nothing_earlier_is_refused_not_stranded() {
 fn train_a_train_staged_release_is_not_promoted_by_part_of_the_train() {
     use cutover::engine::Train;
     use cutover::ports::Status;
-    use cutover::sim::{Faults, NEW, OLD, Sim, member_name, settings, version, worker_settings};
+    use cutover::sim::{NEW, OLD, member_name, version};
 
     block_on(async {
-        let sims: Vec<Sim> = (0..3)
-            .map(|i| {
-                let s = if i == 2 {
-                    worker_settings(StrategyKind::AllAtOnce)
-                } else {
-                    settings(
-                        StrategyKind::AllAtOnce,
-                        cutover::config::settings::OldSlotPolicy::KeepWarm,
-                    )
-                };
-                Sim::new(300 + i as u64, Faults::default(), s)
-            })
-            .collect();
+        let sims = with_a_worker(300);
         let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
         let staged = Train::new(members(&sims, &clouds, "ci"))
             .unwrap()
@@ -1231,6 +1219,89 @@ async fn promote_whole_train(
     }
 }
 
+/// Two web services and a worker (last), each its own calm world.
+fn with_a_worker(seed: u64) -> Vec<cutover::sim::Sim> {
+    use cutover::sim::{Faults, Sim, settings, worker_settings};
+    (0..3)
+        .map(|i| {
+            let s = if i == 2 {
+                worker_settings(StrategyKind::AllAtOnce)
+            } else {
+                settings(
+                    StrategyKind::AllAtOnce,
+                    cutover::config::settings::OldSlotPolicy::KeepWarm,
+                )
+            };
+            Sim::new(seed + i as u64, Faults::default(), s)
+        })
+        .collect()
+}
+
+/// A worker's staged entry is promotable only while staged (or rolled by a train that
+/// died): one recorded Failed with its failed train is refused with its own reason, and a
+/// worker already running the release stages nothing.
+#[test]
+fn train_a_worker_is_promoted_only_from_a_staged_entry() {
+    use cutover::ports::Status;
+    use cutover::sim::{NEW, member_name, version};
+
+    block_on(async {
+        let sims = with_a_worker(700);
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
+        let deployed = train().deploy(&new_release(&sims)).await;
+        assert_eq!(deployed.status, Status::Promoted, "{:?}", deployed.error);
+        // Staged again: the worker already runs it, nothing to stage.
+        let again = train().stage(&new_release(&sims)).await;
+        let worker = again
+            .members
+            .iter()
+            .find(|m| m.service == member_name(2))
+            .expect("the worker's outcome");
+        assert_eq!(worker.status, Status::Promoted, "{worker:?}");
+        assert_eq!(
+            sims[2]
+                .history()
+                .iter()
+                .filter(|r| r.version == version(NEW))
+                .count(),
+            1,
+            "nothing recorded again"
+        );
+    });
+    block_on(async {
+        let mut sims = with_a_worker(710);
+        // The first web member never validates: the stage fails, the worker's entry is
+        // recorded Failed with the train.
+        sims[0] = cutover::sim::Sim::new(
+            710,
+            cutover::sim::Faults {
+                bad_probe: true,
+                ..Default::default()
+            },
+            sims[0].settings.clone(),
+        );
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
+        let staged = train().stage(&new_release(&sims)).await;
+        assert_eq!(staged.status, Status::Failed, "{:?}", staged.error);
+        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+        let refused = train().promote(&versions).await;
+        let worker = refused
+            .members
+            .iter()
+            .find(|m| m.service == member_name(2))
+            .expect("the worker's outcome");
+        assert_eq!(worker.status, Status::Failed, "{worker:?}");
+        assert!(
+            worker
+                .detail
+                .contains("stage it again with the whole train"),
+            "{worker:?}"
+        );
+    });
+}
+
 /// `rollback --to` of a train (the action's `rollback: v1.0.0` with several services):
 /// every member, workers too, back to its own entry of that tag at once; a tag no member
 /// ran is refused for each, nothing moved. (Before, `--to` was refused for a train and the
@@ -1238,22 +1309,10 @@ async fn promote_whole_train(
 #[test]
 fn train_rollback_to_a_tag_returns_every_member_to_it() {
     use cutover::ports::Status;
-    use cutover::sim::{Faults, NEW, OLD, Sim, settings, version, worker_settings};
+    use cutover::sim::{NEW, OLD, Sim, version};
 
     block_on(async {
-        let sims: Vec<Sim> = (0..3)
-            .map(|i| {
-                let s = if i == 2 {
-                    worker_settings(StrategyKind::AllAtOnce)
-                } else {
-                    settings(
-                        StrategyKind::AllAtOnce,
-                        cutover::config::settings::OldSlotPolicy::KeepWarm,
-                    )
-                };
-                Sim::new(500 + i as u64, Faults::default(), s)
-            })
-            .collect();
+        let sims = with_a_worker(500);
         let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
         let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
         let deployed = train().deploy(&new_release(&sims)).await;
