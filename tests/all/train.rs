@@ -1302,6 +1302,42 @@ fn train_a_worker_is_promoted_only_from_a_staged_entry() {
     });
 }
 
+/// A worker whose service stops running the release during the bake (someone scaled it
+/// down by hand) fails the train at the check after the bake: every member back on the
+/// release from before the train, the worker rolled back in place.
+#[test]
+fn train_a_worker_no_longer_rolled_out_after_the_bake_rolls_the_train_back() {
+    use cutover::ports::{Slot, Status};
+    use cutover::sim::{Degradation, NEW, OLD, member_name, version};
+
+    block_on(async {
+        let sims = with_a_worker(720);
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let train = cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
+        let staged = train.stage(&new_release(&sims)).await;
+        assert_eq!(
+            staged.status,
+            Status::AwaitingApproval,
+            "{:?}",
+            staged.error
+        );
+        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+        // Half-way through the 180 s bake (the roll and the shift take well under 2 min).
+        let by_hand = async {
+            tokio::time::sleep(std::time::Duration::from_secs(200)).await;
+            sims[2].degrade(Slot::Blue, Degradation::ScaledDown);
+        };
+        let (promoted, ()) = tokio::join!(train.promote(&versions), by_hand);
+        assert_eq!(promoted.status, Status::RolledBack, "{:?}", promoted.error);
+        let why = promoted.error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(why.contains("no longer runs the release"), "{why}");
+        let live = |s: &cutover::sim::Sim| s.weights().live().and_then(|slot| s.version_on(slot));
+        for sim in &sims {
+            assert_eq!(live(sim), Some(version(OLD)));
+        }
+    });
+}
+
 /// `rollback --to` of a train (the action's `rollback: v1.0.0` with several services):
 /// every member, workers too, back to its own entry of that tag at once; a tag no member
 /// ran is refused for each, nothing moved. (Before, `--to` was refused for a train and the
