@@ -16,6 +16,7 @@ mod engine_abort;
 mod engine_ecs;
 mod engine_focused;
 mod engine_mutants;
+mod engine_mutants_calls;
 mod engine_mutants_lease;
 mod engine_mutants_slots;
 mod engine_mutants_validate;
