@@ -19,6 +19,7 @@ mod engine_mutants;
 mod engine_mutants_calls;
 mod engine_mutants_lease;
 mod engine_mutants_slots;
+mod engine_mutants_train;
 mod engine_mutants_validate;
 mod engine_plans;
 mod engine_resume;
