@@ -2,6 +2,8 @@
 //! idle slot's count — checked where mutation testing (scripts/mutants.sh) found it
 //! unchecked.
 
+use std::time::Duration;
+
 use cutover::engine::{Engine, StageRequest};
 use cutover::ports::{Compute, Slot, Status, TaskSpec, Traffic, Weights};
 use cutover::sim::{NEW, OLD, Sim, SimCloud, digest, version};
@@ -116,7 +118,9 @@ fn staging_again_onto_a_slot_scaled_to_zero_brings_it_back_to_capacity() {
 }
 
 /// NEW staged on green, then green scaled to 0 by hand: a promote finds no task to send
-/// traffic to, so it moves none — a slot asked to run nothing is not ready for production.
+/// traffic to, so it moves none — a slot asked to run nothing is not ready for production,
+/// even once its last tasks have drained (nothing pending, no target at all, so none
+/// unhealthy).
 #[test]
 fn a_promote_onto_a_staged_slot_scaled_to_zero_moves_no_traffic() {
     block_on(async {
@@ -124,6 +128,8 @@ fn a_promote_onto_a_staged_slot_scaled_to_zero_moves_no_traffic() {
         let ci = sim.runner("ci", None);
         let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
         staged_then_scaled_to_zero(&sim, &engine).await;
+        // Past the target group's deregistration delay (30 s): green's targets are gone.
+        tokio::time::sleep(Duration::from_secs(60)).await;
         let err = engine.promote(&version(NEW)).await.unwrap_err();
         assert!(err.to_string().contains("is not healthy"), "{err}");
         assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));

@@ -18,6 +18,7 @@ mod engine_focused;
 mod engine_mutants;
 mod engine_mutants_calls;
 mod engine_mutants_lease;
+mod engine_mutants_ready;
 mod engine_mutants_slots;
 mod engine_mutants_train;
 mod engine_mutants_validate;
