@@ -17,6 +17,7 @@ mod engine_ecs;
 mod engine_focused;
 mod engine_mutants;
 mod engine_mutants_calls;
+mod engine_mutants_history;
 mod engine_mutants_lease;
 mod engine_mutants_ready;
 mod engine_mutants_slots;
