@@ -55,13 +55,6 @@ pub struct Plan {
     pub longest: Duration,
 }
 
-impl Plan {
-    /// The hold after the last (100%) step: the bake.
-    pub fn bake(&self) -> Duration {
-        self.steps.last().map_or(Duration::ZERO, |s| s.hold)
-    }
-}
-
 /// The weight steps of a strategy, ending at 100% held for the bake.
 pub fn steps(strategy: &Strategy) -> Result<Vec<Step>, EngineError> {
     let step = |percent, hold: &crate::config::duration::Duration| Step {

@@ -2,11 +2,13 @@
 //! idle slot's count — checked where mutation testing (scripts/mutants.sh) found it
 //! unchecked.
 
+use std::time::Duration;
+
 use cutover::engine::{Engine, StageRequest};
 use cutover::ports::{Compute, Slot, Status, TaskSpec, Traffic, Weights};
 use cutover::sim::{NEW, OLD, Sim, SimCloud, digest, version};
 
-use crate::engine_mutants::stage;
+use crate::engine_mutants::{stage, timeline};
 use crate::sim_support::{all_at_once, block_on};
 
 /// NEW promoted on green, then staged again on blue under the same version with another
@@ -116,7 +118,9 @@ fn staging_again_onto_a_slot_scaled_to_zero_brings_it_back_to_capacity() {
 }
 
 /// NEW staged on green, then green scaled to 0 by hand: a promote finds no task to send
-/// traffic to, so it moves none — a slot asked to run nothing is not ready for production.
+/// traffic to, so it moves none — a slot asked to run nothing is not ready for production,
+/// even once its last tasks have drained (nothing pending, no target at all, so none
+/// unhealthy).
 #[test]
 fn a_promote_onto_a_staged_slot_scaled_to_zero_moves_no_traffic() {
     block_on(async {
@@ -124,6 +128,8 @@ fn a_promote_onto_a_staged_slot_scaled_to_zero_moves_no_traffic() {
         let ci = sim.runner("ci", None);
         let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
         staged_then_scaled_to_zero(&sim, &engine).await;
+        // Past the target group's deregistration delay (30 s): green's targets are gone.
+        tokio::time::sleep(Duration::from_secs(60)).await;
         let err = engine.promote(&version(NEW)).await.unwrap_err();
         assert!(err.to_string().contains("is not healthy"), "{err}");
         assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
@@ -139,4 +145,55 @@ async fn staged_then_scaled_to_zero(sim: &Sim, engine: &Engine<'_, SimCloud>) ->
         .await
         .expect("scaled to 0 by hand");
     staged_td
+}
+
+/// Production's own slot scaled to 0 by hand (the service shut down over a weekend, say):
+/// nothing runs to copy a task count from, so a stage brings the new release up with one
+/// task, as on a fresh service — not with the live slot's zero, which never turns ready.
+#[test]
+fn a_stage_while_production_is_scaled_to_zero_runs_one_task() {
+    block_on(async {
+        let sim = all_at_once(Default::default());
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        let hand = sim.runner("hand", None);
+        let live_td = hand
+            .read_slot(Slot::Blue)
+            .await
+            .expect("read")
+            .task_definition
+            .expect("blue runs OLD")
+            .id;
+        hand.update_slot(Slot::Blue, &live_td, 0)
+            .await
+            .expect("scaled to 0 by hand");
+        let outcome = engine
+            .stage(&StageRequest {
+                spec: sim.spec(NEW),
+            })
+            .await
+            .expect("stage");
+        assert_eq!(outcome.plan.desired, 1);
+        assert_eq!(sim.desired_on(Slot::Green), 1);
+    });
+}
+
+/// What a stage says when it starts (the job summary's and the deployment's first line):
+/// the slot it stages on, with how many tasks, whether it registers a task definition, and
+/// how long it should and may take.
+#[test]
+fn a_stage_says_where_it_stages_with_how_many_tasks_and_how_long_it_may_take() {
+    block_on(async {
+        let sim = all_at_once(Default::default());
+        let ci = sim.runner("ci", None);
+        let engine = Engine::new(&ci, &ci, &sim.settings, "ci");
+        stage(&engine, &sim, NEW).await;
+        let first = timeline(&sim, "ci").into_iter().next().expect("a status");
+        assert!(
+            first
+                .starts_with("Staging onto green with 2 task(s), registering a task definition; ~")
+                && first.contains("s expected, at most "),
+            "{first}"
+        );
+    });
 }

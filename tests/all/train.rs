@@ -347,7 +347,7 @@ fn train_overlapping_trains_never_deadlock_and_leave_no_lock() {
     });
 }
 
-fn members<'a>(
+pub(crate) fn members<'a>(
     sims: &'a [cutover::sim::Sim],
     clouds: &'a [(usize, cutover::sim::SimCloud)],
     who: &str,
@@ -677,7 +677,7 @@ fn train_rerun_after_a_crash_converges_every_member_onto_one_release() {
 }
 
 /// Two calm simulated services (seeds `seed`, `seed + 1`) and a runner's cloud for each.
-fn pair(seed: u64) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
+pub(crate) fn pair(seed: u64) -> (Vec<cutover::sim::Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
     pair_with(seed, StrategyKind::AllAtOnce)
 }
 
@@ -706,7 +706,9 @@ fn pair_kept(
 }
 
 /// Every member's request to stage the new release.
-fn new_release(sims: &[cutover::sim::Sim]) -> Vec<(String, cutover::engine::StageRequest)> {
+pub(crate) fn new_release(
+    sims: &[cutover::sim::Sim],
+) -> Vec<(String, cutover::engine::StageRequest)> {
     (0..sims.len())
         .map(|i| {
             let spec = sims[i].spec(cutover::sim::NEW);

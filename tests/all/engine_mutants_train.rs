@@ -1,0 +1,156 @@
+//! A train's failure paths that only a member losing its lock reaches: which members go
+//! back, which are stranded, and what the train's error quotes — checked where mutation
+//! testing (scripts/mutants.sh) found them unchecked. (The module name keeps these tests
+//! in the mutants' filter.)
+
+use std::time::Duration;
+
+use cutover::config::settings::OldSlotPolicy;
+use cutover::engine::{MemberOutcome, Train, TrainOutcome};
+use cutover::ports::{Slot, Status, Store, Weights};
+use cutover::sim::{AwsErrorAt, Faults, NEW, Sim, StrategyKind, member_name, settings, version};
+
+use crate::engine_mutants::hold_lock;
+use crate::sim_support::block_on;
+use crate::train::{members, new_release, pair};
+
+/// Stage NEW on every member as one train (awaiting approval), then promote it, no sooner
+/// than `at` into the simulation, while `meanwhile` runs.
+async fn staged_then_promoted(
+    sims: &[Sim],
+    clouds: &[(usize, cutover::sim::SimCloud)],
+    at: Duration,
+    meanwhile: impl Future<Output = ()>,
+) -> TrainOutcome {
+    let train = Train::new(members(sims, clouds, "ci")).expect("train");
+    let staged = train.stage(&new_release(sims)).await;
+    assert_eq!(
+        staged.status,
+        Status::AwaitingApproval,
+        "{:?}",
+        staged.error
+    );
+    tokio::time::sleep_until(sims[0].start() + at).await;
+    let versions: Vec<_> = (0..sims.len())
+        .map(|i| (member_name(i), version(NEW)))
+        .collect();
+    let (out, ()) = tokio::join!(train.promote(&versions), meanwhile);
+    out
+}
+
+/// Two calm all-at-once services (seeds `seed`, `seed + 1`), the first with `faults`, and
+/// a runner's cloud for each.
+fn pair_faulty(seed: u64, faults: Faults) -> (Vec<Sim>, Vec<(usize, cutover::sim::SimCloud)>) {
+    let sims: Vec<Sim> = [faults, Faults::default()]
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Sim::new(
+                seed + i as u64,
+                f,
+                settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+            )
+        })
+        .collect();
+    let clouds = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+    (sims, clouds)
+}
+
+/// Every call whose name starts with `op` is throttled from `from` on.
+fn throttled_from(op: &'static str, from: Duration) -> Faults {
+    Faults {
+        aws_errors: vec![AwsErrorAt {
+            op,
+            from,
+            code: "ThrottlingException",
+            lasting: true,
+        }],
+        ..Faults::default()
+    }
+}
+
+fn status_of(out: &TrainOutcome, i: usize) -> Status {
+    let service = member_name(i);
+    let m: &MemberOutcome = out
+        .members
+        .iter()
+        .find(|m| m.service == service)
+        .unwrap_or_else(|| panic!("no {service} in {:#?}", out.members));
+    m.status
+}
+
+/// An operator breaks svc00's lock in the middle of the bake and another run takes it.
+/// svc00 is left to that run: stranded (RollbackFailed, production still on the new
+/// release, a human must look), not reported as merely failed. svc01 goes back to its old
+/// release as for any failure of the train — it does not inherit svc00's lost lock. The
+/// train's error says why the stranded member is stranded, and quotes nothing of the
+/// member that went back fine.
+#[test]
+fn a_train_member_whose_lock_is_taken_mid_bake_is_stranded_and_the_others_go_back() {
+    block_on(async {
+        let (sims, clouds) = pair(120);
+        let out = staged_then_promoted(&sims, &clouds, Duration::ZERO, async {
+            // The shift to 100% is done well within a minute; the bake lasts 180 s and
+            // svc00's heartbeat first reads its lock 75-100 s into the promote.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            assert_eq!(sims[0].weights(), Weights::all_on(Slot::Green), "baking");
+            sims[0]
+                .runner("ops", None)
+                .delete_lock()
+                .await
+                .expect("unlock");
+            hold_lock(&sims[0], 0, 300).await;
+        })
+        .await;
+        let error = out.error.as_ref().map(ToString::to_string);
+        assert_eq!(out.status, Status::RollbackFailed, "{error:?}");
+        assert_eq!(out.stranded(), vec![member_name(0).as_str()], "{error:?}");
+        assert_eq!(status_of(&out, 0), Status::RollbackFailed);
+        assert_eq!(status_of(&out, 1), Status::RolledBack, "{error:?}");
+        assert_eq!(sims[0].weights(), Weights::all_on(Slot::Green));
+        assert_eq!(sims[1].weights(), Weights::all_on(Slot::Blue));
+        let error = error.expect("an error");
+        assert!(error.contains(&format!("{}: ", member_name(0))), "{error}");
+        assert!(
+            !error.contains(&member_name(1)),
+            "quotes a member that went back: {error}"
+        );
+    });
+}
+
+/// The train fails before any traffic moved (svc00's history writes throttled until its
+/// retries give up) while svc01's lock was broken: svc01 never moved, so it is Failed, not
+/// stranded — nobody needs to look at it — and the train is not a failed rollback.
+#[test]
+fn a_train_member_that_lost_its_lock_before_moving_traffic_is_failed_not_stranded() {
+    block_on(async {
+        let promote_at = Duration::from_secs(1000);
+        let (sims, clouds) = pair_faulty(130, throttled_from("record(", promote_at));
+        let throttled = || {
+            sims[0]
+                .log()
+                .iter()
+                .any(|l| l.contains(" ci record(") && l.contains("ThrottlingException"))
+        };
+        let out = staged_then_promoted(&sims, &clouds, promote_at, async {
+            // svc00's first record of the shift is refused and retried for up to 45 s;
+            // svc01's went through. The operator breaks svc01's lock meanwhile.
+            while !throttled() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            sims[1]
+                .runner("ops", None)
+                .delete_lock()
+                .await
+                .expect("unlock");
+        })
+        .await;
+        let error = out.error.as_ref().map(ToString::to_string);
+        assert_eq!(status_of(&out, 1), Status::Failed, "{:#?}", out.members);
+        assert!(out.stranded().is_empty(), "{:#?}", out.members);
+        assert_ne!(out.status, Status::RollbackFailed, "{error:?}");
+        for sim in &sims {
+            assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
+        }
+    });
+}
