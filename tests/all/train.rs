@@ -1304,6 +1304,46 @@ fn train_a_worker_is_promoted_only_from_a_staged_entry() {
     });
 }
 
+/// A promote of a train already promoted moves nothing: every member, the worker too,
+/// says it already runs the release.
+#[test]
+fn train_a_promote_of_a_train_already_promoted_moves_nothing() {
+    use cutover::ports::Status;
+    use cutover::sim::{NEW, member_name, version};
+
+    block_on(async {
+        let sims = with_a_worker(730);
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
+        let deployed = train().deploy(&new_release(&sims)).await;
+        assert_eq!(deployed.status, Status::Promoted, "{:?}", deployed.error);
+        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+        let again = train().promote(&versions).await;
+        assert_eq!(again.status, Status::Promoted, "{:?}", again.error);
+        let worker = &again.members[2];
+        assert_eq!(
+            (worker.status, worker.detail.as_str()),
+            (Status::Promoted, "already running it"),
+            "{worker:?}"
+        );
+    });
+}
+
+/// A train of workers only (no web member to shift) still bakes each worker for its
+/// whole bake before recording it Promoted (the simulation's I9 judges it).
+#[test]
+fn train_of_workers_only_bakes_them_in_full() {
+    let mut s = TrainScenario::calm(2, StrategyKind::AllAtOnce);
+    s.workers = vec![true, true];
+    let report = block_on(run_train(s));
+    assert_clean(&report);
+    assert!(
+        report.outcomes[0].starts_with("deploy: Promoted [svc00 Promoted, svc01 Promoted]"),
+        "{:?}",
+        report.outcomes
+    );
+}
+
 /// A worker whose service stops running the release during the bake (someone scaled it
 /// down by hand) fails the train at the check after the bake: every member back on the
 /// release from before the train, the worker rolled back in place.
