@@ -1393,6 +1393,18 @@ fn train_rollback_to_a_tag_returns_every_member_to_it() {
         let sims = with_a_worker(500);
         let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
         let train = || cutover::engine::Train::new(members(&sims, &clouds, "ci")).unwrap();
+        let staged = train().stage(&new_release(&sims)).await;
+        let checked: Vec<_> = staged.members.iter().map(|m| m.detail.as_str()).collect();
+        assert_eq!(
+            checked,
+            [
+                "validated on green",
+                "validated on green",
+                "registered; rolls in place with the train"
+            ],
+            "{:?}",
+            staged.members
+        );
         let deployed = train().deploy(&new_release(&sims)).await;
         assert_eq!(deployed.status, Status::Promoted, "{:?}", deployed.error);
         // Each member's "from → to", the worker's read from its one service.
@@ -1420,6 +1432,22 @@ fn train_rollback_to_a_tag_returns_every_member_to_it() {
 
         let back = train().rollback_to(Some(&version(OLD))).await;
         assert_eq!(back.status, Status::RolledBack, "{:?}", back.error);
+        // Each member's line: from what it ran, how it went back.
+        let lines: Vec<_> = back
+            .members
+            .iter()
+            .map(|m| (m.from.clone(), m.detail.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(version(NEW)), "fast path, on blue"),
+                (Some(version(NEW)), "fast path, on blue"),
+                (Some(version(NEW)), "in place path, on blue"),
+            ],
+            "{:?}",
+            back.members
+        );
         for sim in &sims {
             assert_eq!(live(sim), Some(version(OLD)));
             assert!(sim.violations().is_empty(), "{:?}", sim.violations());
