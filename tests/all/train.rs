@@ -1455,3 +1455,40 @@ fn train_rollback_to_a_tag_returns_every_member_to_it() {
         }
     });
 }
+
+/// Members staged on their own — web services alone, a worker alone (a train of one) —
+/// may be promoted together as one train: only a train of several binds its members.
+#[test]
+fn train_members_staged_on_their_own_are_promoted_together() {
+    use cutover::ports::Status;
+    use cutover::sim::{NEW, member_name, version};
+
+    block_on(async {
+        let sims = with_a_worker(740);
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let requests = new_release(&sims);
+        for (i, (_, request)) in requests.iter().enumerate().take(2) {
+            let cloud = &clouds[i].1;
+            let staged = cutover::engine::Engine::new(cloud, cloud, &sims[i].settings, "ci")
+                .stage(request)
+                .await;
+            assert!(staged.is_ok(), "{staged:?}");
+        }
+        let worker = cutover::engine::Train::new(members(&sims, &clouds[2..], "ci"))
+            .unwrap()
+            .stage(&requests[2..])
+            .await;
+        assert_eq!(
+            worker.status,
+            Status::AwaitingApproval,
+            "{:?}",
+            worker.error
+        );
+        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+        let promoted = cutover::engine::Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .promote(&versions)
+            .await;
+        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
+    });
+}
