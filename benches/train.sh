@@ -7,6 +7,8 @@
 #   scripts/services.sh start && eval "$(scripts/services.sh env)"
 #   cargo build
 #   benches/train.sh [SIZES ("1 5 20")]
+#   CLUSTERS=own benches/train.sh   each service in its own cluster (default: the services
+#                                   of a size share one cluster, as one app's usually do)
 #
 # Each size gets fresh stacks and first deploys v1.0.0 (untimed); the timed run deploys
 # v1.1.0, whose images `build --service …` pushed beforehand, so the figures are the
@@ -18,6 +20,8 @@
 set -euo pipefail
 
 SIZES="${1:-1 5 20}"
+CLUSTERS="${CLUSTERS:-shared}"
+case "$CLUSTERS" in shared|own) ;; *) echo "CLUSTERS: shared or own, not '$CLUSTERS'" >&2; exit 2 ;; esac
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=benches/moto_app.sh
 source "$ROOT/benches/moto_app.sh"
@@ -47,6 +51,7 @@ project() { # N
   for i in $(seq "$n"); do
     NAME="t$$n${n}s$i" WORK="$dir/stack-$i"
     mkdir -p "$WORK"
+    if [ "$CLUSTERS" = shared ]; then export MOTO_STACK_CLUSTER="t$$n${n}"; fi
     moto_app
     echo "$WEB_PID" >>"$BASE/pids"
     (cd "$WORK" && "$BIN" init --env test --service "$NAME" --from-terraform tf.json >/dev/null)
@@ -83,6 +88,7 @@ for n in $SIZES; do
   cd "$ROOT"
 done
 
+echo "clusters: $CLUSTERS"
 echo "| services | wall | AWS calls | wall vs one | calls vs one |"
 echo "| --- | --- | --- | --- | --- |"
 one_wall= one_calls=

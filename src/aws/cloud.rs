@@ -58,11 +58,28 @@ impl AwsCloud {
         env: &EnvironmentSettings,
         settings: &ServiceSettings,
     ) -> Result<Self, super::CredentialsError> {
-        let sdk = super::load(target).await;
-        let expiry = super::resolve_credentials(&sdk, target).await?;
-        let mut cloud = Self::new(&sdk, &target.environment, service_name, env, settings);
-        cloud.credentials_expiry = expiry;
-        Ok(cloud)
+        let connection = super::Connection::open(target).await?;
+        Ok(Self::on(&connection, service_name, env, settings))
+    }
+
+    /// Every client built from `connection`, which other services' clouds may share (a
+    /// train's members: one environment, one connection).
+    pub fn on(
+        connection: &super::Connection,
+        service_name: &str,
+        env: &EnvironmentSettings,
+        settings: &ServiceSettings,
+    ) -> Self {
+        let mut cloud = Self::build(
+            &connection.sdk,
+            connection.probes.clone(),
+            &connection.target.environment,
+            service_name,
+            env,
+            settings,
+        );
+        cloud.credentials_expiry = connection.expiry;
+        cloud
     }
 
     /// When the credentials resolved at connect expire, if their provider says (SSO,
@@ -72,8 +89,27 @@ impl AwsCloud {
         self.credentials_expiry
     }
 
+    /// Every client built from `sdk` alone (tests: no credentials resolved, no expiry).
     pub fn new(
         sdk: &SdkConfig,
+        env_name: &str,
+        service_name: &str,
+        env: &EnvironmentSettings,
+        settings: &ServiceSettings,
+    ) -> Self {
+        Self::build(
+            sdk,
+            LocalChecks::client(),
+            env_name,
+            service_name,
+            env,
+            settings,
+        )
+    }
+
+    fn build(
+        sdk: &SdkConfig,
+        probes: reqwest::Client,
         env_name: &str,
         service_name: &str,
         env: &EnvironmentSettings,
@@ -105,7 +141,7 @@ impl AwsCloud {
             production,
             history_parameter: format!("{base}/history"),
             lock_parameter: format!("{base}/lock"),
-            checks: LocalChecks::new(&settings.traffic.test_url),
+            checks: LocalChecks::with_client(&settings.traffic.test_url, probes),
             credentials_expiry: None,
             batches: std::sync::OnceLock::new(),
         }

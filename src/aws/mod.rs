@@ -25,7 +25,7 @@ use aws_credential_types::provider::ProvideCredentials as _;
 use aws_credential_types::provider::error::CredentialsError as SdkCredentialsError;
 
 /// Where an environment's AWS calls go and as whom.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsTarget {
     pub environment: String,
     pub region: String,
@@ -82,6 +82,26 @@ fn environment_source() -> String {
     }
 }
 
+/// The SDK's default HTTPS client (rustls with aws-lc, the proxy from the environment, as
+/// `aws_smithy_runtime` builds it for the latest behaviour version), as one value: every
+/// client given it shares its connectors and connection pool. Left to themselves, each SDK
+/// client builds its own and loads the system's root certificates again — seven clients
+/// per service, 140 loads (about a second) for a train of 20.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
 pub async fn load(target: &AwsTarget) -> SdkConfig {
     let region = Region::new(target.region.clone());
     let imds = aws_config::imds::Client::builder()
@@ -93,6 +113,7 @@ pub async fn load(target: &AwsTarget) -> SdkConfig {
         .region(region.clone())
         .imds_client(imds);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(region)
         .app_name(aws_config::AppName::new("cutover").expect("a valid app name"));
     if let Some(profile) = choose_profile(target) {
@@ -104,6 +125,31 @@ pub async fn load(target: &AwsTarget) -> SdkConfig {
         .credentials_provider(chain.build().await)
         .load()
         .await
+}
+
+/// An environment's SDK configuration with its credentials resolved: what every client of
+/// it is built from. One per environment and run: a train's members share it (one
+/// credentials resolution, one connection pool).
+#[derive(Clone)]
+pub struct Connection {
+    pub target: AwsTarget,
+    sdk: SdkConfig,
+    expiry: Option<SystemTime>,
+    /// The test listener probes' HTTP client (not AWS, but built once with the rest).
+    probes: reqwest::Client,
+}
+
+impl Connection {
+    pub async fn open(target: &AwsTarget) -> Result<Self, CredentialsError> {
+        let sdk = load(target).await;
+        let expiry = resolve_credentials(&sdk, target).await?;
+        Ok(Self {
+            target: target.clone(),
+            sdk,
+            expiry,
+            probes: crate::probe::LocalChecks::client(),
+        })
+    }
 }
 
 /// Resolve the credentials once, before any call, so a missing or broken chain is one

@@ -82,21 +82,16 @@ pub fn image_job(
         version: version.clone(),
         git_sha,
         source_url: source_url(),
-        previous_image: None,
         force_rebuild,
     })
 }
 
-/// `job` with the image the live slot runs as its cache (`[image] cache_from_previous`).
+/// The image the live slot runs, as the build's cache (`[image] cache_from_previous`).
 /// Best effort: when nothing is live, or the slots cannot be read, the build goes on
 /// without a cache and says why.
-pub async fn with_live_release_cache(
-    mut job: ImageJob,
-    cloud: &AwsCloud,
-    loaded: &Loaded,
-) -> ImageJob {
+pub async fn live_release_cache(cloud: &AwsCloud, loaded: &Loaded) -> Option<String> {
     if !loaded.service.image.cache_from_previous {
-        return job;
+        return None;
     }
     let reference = match live_digest(cloud).await {
         Ok(Some(digest)) => cloud.image_reference(&digest).await.map(Some),
@@ -106,12 +101,17 @@ pub async fn with_live_release_cache(
     match reference {
         Ok(Some(reference)) => {
             tracing::info!(%reference, "build cache: the live release's image");
-            job.previous_image = Some(reference);
+            Some(reference)
         }
-        Ok(None) => tracing::info!("build cache: none (no release is live yet)"),
-        Err(e) => tracing::warn!("build cache: none, cannot tell what is live: {e}"),
+        Ok(None) => {
+            tracing::info!("build cache: none (no release is live yet)");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("build cache: none, cannot tell what is live: {e}");
+            None
+        }
     }
-    job
 }
 
 /// The digest the live slot runs: the slot with all production weight, or the larger share
@@ -139,8 +139,8 @@ pub async fn build_in(
 ) -> anyhow::Result<Published> {
     session
         .cancellable("the image build", async {
-            let job = with_live_release_cache(job, &session.cloud, &session.loaded).await;
-            publish(&session.cloud, job, out, &session.reporter).await
+            let previous = live_release_cache(&session.cloud, &session.loaded);
+            publish(&session.cloud, job, out, &session.reporter, previous).await
         })
         .await
 }
@@ -152,6 +152,7 @@ async fn publish(
     job: ImageJob,
     out: &mut dyn Write,
     reporter: &dyn Reporter,
+    previous: impl Future<Output = Option<String>>,
 ) -> anyhow::Result<Published> {
     let auth = cloud.registry_auth().await?;
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
@@ -161,7 +162,7 @@ async fn publish(
         out.flush()?;
     }
     let registry = Registry::new(&auth)?;
-    image::publish(&registry, &auth, job, reporter).await
+    image::publish(&registry, &auth, job, reporter, previous).await
 }
 
 /// The commit becomes an image tag, so it must fit Docker's tag grammar.

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::Target;
 use super::signals::spawn_signal_watch;
-use crate::aws::{AwsTarget, cloud::AwsCloud};
+use crate::aws::{AwsTarget, Connection, cloud::AwsCloud};
 use crate::clock;
 use crate::config::Loaded;
 use crate::engine::{Cancel, Engine, Reach};
@@ -61,6 +61,19 @@ impl Session {
         reporters: &[Arc<dyn Reporter + Send + Sync>],
         account_check: AccountCheck,
     ) -> anyhow::Result<Self> {
+        Self::open_on(&mut Vec::new(), target, loaded, reporters, account_check).await
+    }
+
+    /// Open on a connection of `connections` to the same environment when there is one
+    /// (its account already checked), else on a new one, added. A train's members share
+    /// one environment: one credentials resolution, one connection pool, one check.
+    pub async fn open_on(
+        connections: &mut Vec<Connection>,
+        target: &Target,
+        loaded: Loaded,
+        reporters: &[Arc<dyn Reporter + Send + Sync>],
+        account_check: AccountCheck,
+    ) -> anyhow::Result<Self> {
         // Signals are watched before the first AWS call, so none of them can hang unstoppably.
         let (handle, cancel) = Cancel::new();
         spawn_signal_watch(handle);
@@ -70,10 +83,18 @@ impl Session {
             region: env.region.clone(),
             profile: env.profile.clone(),
         };
-        let cloud = AwsCloud::connect(&aws, &target.service, env, &loaded.service).await?;
-        if account_check == AccountCheck::First {
-            check_account(&cloud, &target.env, env.account_id.as_deref()).await?;
-        }
+        let cloud = match connections.iter().find(|c| c.target == aws) {
+            Some(shared) => AwsCloud::on(shared, &target.service, env, &loaded.service),
+            None => {
+                let connection = Connection::open(&aws).await?;
+                let cloud = AwsCloud::on(&connection, &target.service, env, &loaded.service);
+                if account_check == AccountCheck::First {
+                    check_account(&cloud, &target.env, env.account_id.as_deref()).await?;
+                }
+                connections.push(connection);
+                cloud
+            }
+        };
         let reporter = reporters
             .iter()
             .fold(Fanout::default().with(Console::stderr()), |f, r| {

@@ -4,7 +4,7 @@
 //! today's single-service path, unchanged.
 
 use super::load::load_config;
-use super::session::{Session, runtime};
+use super::session::{AccountCheck, Session, runtime};
 use super::{Io, MemberEnd, Outcome, PromoteRequest, RollbackRequest, Target};
 use crate::engine::{Member, Reach, Train, TrainOutcome};
 use crate::exit::{Coded, ExitCode};
@@ -107,6 +107,7 @@ pub(super) async fn sessions(
     // The members read together (one environment: one region, account and credentials):
     // reads made at the same moment go as one call (`aws::batch`).
     let batches = crate::aws::batch::Batches::new();
+    let mut connections = Vec::new();
     for service in services {
         let target = Target {
             service: service.clone(),
@@ -115,7 +116,14 @@ pub(super) async fn sessions(
         let loaded = load_config(&target, version, None, None)?;
         let mut reporters = io.reporters.clone();
         reporters.extend(io.member_reporters(service));
-        let session = Session::open(&target, loaded, &reporters).await?;
+        let session = Session::open_on(
+            &mut connections,
+            &target,
+            loaded,
+            &reporters,
+            AccountCheck::First,
+        )
+        .await?;
         session.cloud.share_batches(batches.clone());
         out.push((service.clone(), session));
     }

@@ -1,11 +1,9 @@
 //! `build`, `stage` and `deploy` of several services as one release (`--service api,web`,
 //! the action's `services: api,web`). Every member's config is checked before any AWS call;
-//! images build concurrently (bounded), except that members building the same context one
-//! after another, so the later ones reuse the daemon's layers and a shared repository gets
-//! its tag once; `[versions]` is judged for every member before any lock; then the engine's
+//! images build concurrently (bounded), except that of members building the same context the
+//! first builds alone, so the others reuse its layers (and a shared repository gets its tag
+//! once); `[versions]` is judged for every member before any lock; then the engine's
 //! `Train` stages them together (and, for `deploy`, promotes them together).
-
-use futures_util::StreamExt as _;
 
 use super::build::{build_in, head_commit, image_job, resolve_git_sha};
 use super::deploy::{ReleaseRequest, Verb};
@@ -22,9 +20,6 @@ use crate::ports::TaskSpec;
 /// Images built at once: each build is a docker daemon's CPU and a push's bandwidth, and a
 /// runner has two to four cores.
 const BUILDS_AT_ONCE: usize = 3;
-
-/// How one build ended: its member's index and name, the result, the lines it printed.
-type Built = (usize, String, anyhow::Result<Published>, Vec<u8>);
 
 /// One member's build: its job, and the session that publishes it.
 struct Build<'s> {
@@ -45,43 +40,76 @@ fn builds(sessions: &[(String, Session)], jobs: Vec<ImageJob>) -> Vec<Build<'_>>
         .collect()
 }
 
-/// Publish every member's image: groups sharing a build input run one member after another,
-/// groups run concurrently. Results in the members' order; the first error is the train's
-/// (a failed build is before any deploy, so stopping there loses nothing).
+/// Publish every member's image (see [`grouped`]). Results in the members' order; the
+/// first error is the train's (a failed build is before any deploy, so stopping there
+/// loses nothing).
 async fn publish_all(
     builds: Vec<Build<'_>>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<Vec<Published>> {
-    let mut groups: Vec<Vec<(usize, Build<'_>)>> = Vec::new();
-    for (i, b) in builds.into_iter().enumerate() {
-        match groups.iter_mut().find(|g| same_input(&g[0].1.job, &b.job)) {
-            Some(g) => g.push((i, b)),
-            None => groups.push(vec![(i, b)]),
-        }
-    }
-    let ran: Vec<Vec<Built>> =
-        futures_util::stream::iter(groups.into_iter().map(|group| async move {
-            let mut ends = Vec::new();
-            for (i, b) in group {
-                // Each build's lines (the registry masks under GitHub Actions) are its own,
-                // written out once it ends, never interleaved with another's.
-                let mut lines = Vec::new();
-                let r = build_in(b.session, b.job, &mut lines).await;
-                ends.push((i, b.service.to_string(), r, lines));
-            }
-            ends
-        }))
-        .buffer_unordered(BUILDS_AT_ONCE)
-        .collect()
-        .await;
-    let mut ends: Vec<_> = ran.into_iter().flatten().collect();
-    ends.sort_by_key(|(i, ..)| *i);
+    let same = |a: &Build<'_>, b: &Build<'_>| same_input(&a.job, &b.job);
+    let ends = grouped(builds, same, BUILDS_AT_ONCE, |b| async move {
+        // Each build's lines (the registry masks under GitHub Actions) are its own, written
+        // out once it ends, never interleaved with another's.
+        let mut lines = Vec::new();
+        let r = build_in(b.session, b.job, &mut lines).await;
+        (b.service, r, lines)
+    })
+    .await;
     let mut published = Vec::new();
-    for (_, service, r, lines) in ends {
+    for (service, r, lines) in ends {
         out.write_all(&lines)?;
         published.push(r.map_err(|e| e.context(format!("building {service}")))?);
     }
     Ok(published)
+}
+
+/// Runs `run` on every item, at most `at_once` at a time: items `same` groups together
+/// (members with one build input) run their first alone, then the rest of the group at
+/// once — the rest find the first's layers in the daemon's cache, or its version already
+/// pushed (a check, not a build), where started together they would all build the same
+/// layers. Groups run concurrently. Results in the items' order.
+async fn grouped<T, R, F: Future<Output = R>>(
+    items: Vec<T>,
+    same: impl Fn(&T, &T) -> bool,
+    at_once: usize,
+    run: impl Fn(T) -> F,
+) -> Vec<R> {
+    let mut groups: Vec<Vec<(usize, T)>> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match groups.iter_mut().find(|g| same(&g[0].1, &item)) {
+            Some(g) => g.push((i, item)),
+            None => groups.push(vec![(i, item)]),
+        }
+    }
+    let slots = tokio::sync::Semaphore::new(at_once);
+    let one = |(i, item): (usize, T)| {
+        let (slots, run) = (&slots, &run);
+        async move {
+            let _slot = slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            (i, run(item).await)
+        }
+    };
+    let ran = futures_util::future::join_all(groups.into_iter().map(|group| {
+        let mut group = group.into_iter();
+        let first = group.next().map(one);
+        let rest: Vec<_> = group.map(one).collect();
+        async move {
+            let mut ends = Vec::new();
+            if let Some(first) = first {
+                ends.push(first.await);
+            }
+            ends.extend(futures_util::future::join_all(rest).await);
+            ends
+        }
+    }))
+    .await;
+    let mut ends: Vec<_> = ran.into_iter().flatten().collect();
+    ends.sort_by_key(|(i, _)| *i);
+    ends.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Two jobs that make the same image from the same inputs (the repository aside).
@@ -288,4 +316,80 @@ fn compile(
     )?;
     crate::config::write_build(&loaded)?;
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::grouped;
+
+    /// Each item's result, when it started and ended (ms of virtual time, sorted by item),
+    /// and the most that ran at once (spans are half-open: one ending as another starts at
+    /// the same millisecond do not overlap).
+    async fn schedule(
+        items: &[&'static str],
+        at_once: usize,
+    ) -> (Vec<String>, Vec<(&'static str, u64, u64)>, usize) {
+        let t0 = Instant::now();
+        let spans = Mutex::new(Vec::new());
+        let out = grouped(
+            items.to_vec(),
+            |a, b| a[..1] == b[..1],
+            at_once,
+            |item| {
+                let spans = &spans;
+                async move {
+                    let start = t0.elapsed().as_millis() as u64;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    let end = t0.elapsed().as_millis() as u64;
+                    spans.lock().unwrap().push((item, start, end));
+                    item.to_uppercase()
+                }
+            },
+        )
+        .await;
+        let mut spans = spans.into_inner().unwrap();
+        spans.sort();
+        let most = spans
+            .iter()
+            .map(|&(_, at, _)| spans.iter().filter(|s| s.1 <= at && at < s.2).count())
+            .max()
+            .unwrap_or(0);
+        (out, spans, most)
+    }
+
+    /// a1, a2 and a3 share a build input, b1 and c1 have their own: a2 and a3 start only once
+    /// a1 has ended (before, with the group run one after another, a3 also waited for a2),
+    /// b1 and c1 beside a1; results in the items' order.
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_input_builds_its_first_alone_then_the_rest_at_once() {
+        let (out, spans, most) = schedule(&["a1", "b1", "a2", "c1", "a3"], 5).await;
+        assert_eq!(out, ["A1", "B1", "A2", "C1", "A3"]);
+        assert_eq!(
+            spans,
+            [
+                ("a1", 0, 10),
+                ("a2", 10, 20),
+                ("a3", 10, 20),
+                ("b1", 0, 10),
+                ("c1", 0, 10)
+            ]
+        );
+        assert_eq!(most, 3);
+    }
+
+    /// The bound holds across groups and within one: never more than `at_once` running.
+    #[tokio::test(start_paused = true)]
+    async fn never_more_builds_at_once_than_the_bound() {
+        let (out, spans, most) = schedule(&["a1", "a2", "a3", "a4", "b1", "c1"], 2).await;
+        assert_eq!(out.len(), 6);
+        assert_eq!(most, 2);
+        let end = spans.iter().map(|s| s.2).max().unwrap();
+        // Six builds of 10 ms, two at a time, a1 before the other a's: 30 ms, no idle slot.
+        assert_eq!(end, 30, "{spans:?}");
+    }
 }

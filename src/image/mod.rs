@@ -171,8 +171,6 @@ pub struct ImageJob {
     pub git_sha: String,
     /// `org.opencontainers.image.source`, e.g. the GitHub repository URL.
     pub source_url: Option<String>,
-    /// The image the live slot runs (`host/repo@sha256:…`), to seed the build cache.
-    pub previous_image: Option<String>,
     pub force_rebuild: bool,
 }
 
@@ -188,15 +186,18 @@ pub struct Published {
 
 /// Publishes `job` to the registry `auth` names: reuse, or build + push, then resolve.
 /// Bad input is a usage error (exit 2); anything else that fails is a build failure (4).
-/// `reporter` hears Building and Pushing, the lifecycle's first steps.
+/// `reporter` hears Building and Pushing, the lifecycle's first steps. `previous` finds the
+/// image the live slot runs (`host/repo@sha256:…`) to seed the build cache; it is awaited
+/// only when there is something to build (finding it reads the slots and the registry).
 pub async fn publish(
     registry: &Registry,
     auth: &RegistryAuth,
     job: ImageJob,
     reporter: &dyn Reporter,
+    previous: impl Future<Output = Option<String>>,
 ) -> anyhow::Result<Published> {
     job.spec.validate()?;
-    build_and_push(registry, auth, job, reporter)
+    build_and_push(registry, auth, job, reporter, previous)
         .await
         .map_err(|e| auth.build_failure(e))
 }
@@ -206,6 +207,7 @@ async fn build_and_push(
     auth: &RegistryAuth,
     job: ImageJob,
     reporter: &dyn Reporter,
+    previous: impl Future<Output = Option<String>>,
 ) -> anyhow::Result<Published> {
     let step = |status: Status, detail: String| {
         reporter.status(&StatusEvent {
@@ -246,7 +248,7 @@ async fn build_and_push(
     let docker = docker::connect().await?;
     let builder = docker::choose_builder(&docker, spec.builder).await;
     spec.builder = builder.into();
-    if let Some(previous) = &job.previous_image {
+    if let Some(previous) = &previous.await {
         // BuildKit reads the cache from the registry itself; the classic builder only
         // uses what the daemon holds.
         if builder == docker::Builder::Classic {

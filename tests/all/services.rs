@@ -59,10 +59,30 @@ impl Services {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Builds [`BUSYBOX_IMAGE`] once per test run.
+    /// Builds [`BUSYBOX_IMAGE`] once per daemon. nextest runs each test in a process of
+    /// its own, so a `OnceLock` alone let several tests build it at the same moment: the
+    /// classic builder then reused another build's intermediate image, which a third
+    /// test's `rmi` (of an image whose untagged parents they were) deleted mid-build
+    /// ("unable to find image sha256:…"). One process builds it under a lock (a directory:
+    /// `mkdir` is atomic, and std's file locks need a newer Rust than the crate's minimum);
+    /// the others wait and find it built.
     pub fn busybox_image(&self) -> &'static str {
         static BUILT: OnceLock<()> = OnceLock::new();
         BUILT.get_or_init(|| {
+            let _lock = DirLock::take(&std::env::temp_dir().join(format!(
+                "cutover-busybox-{:x}.lock",
+                self.docker_host.bytes().fold(0u64, |h, b| h.wrapping_mul(31) ^ u64::from(b))
+            )));
+            let present = self
+                .docker()
+                .args(["image", "inspect", "--format", "{{.Id}}", BUSYBOX_IMAGE])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if present {
+                return;
+            }
             let dir = tempfile::tempdir().unwrap();
             std::fs::copy("/bin/busybox", dir.path().join("busybox"))
                 .expect("busybox-static (scripts/install.sh) provides /bin/busybox");
@@ -226,4 +246,25 @@ pub fn required_env(vars: &[&str]) -> Option<Vec<String>> {
     }
     eprintln!("skipping: {msg}");
     None
+}
+
+/// A lock between test processes: held while its directory exists. One left behind by a
+/// killed process is taken over after two minutes (a build of the busybox image takes
+/// seconds).
+struct DirLock(PathBuf);
+
+impl DirLock {
+    fn take(path: &Path) -> Self {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::fs::create_dir(path).is_err() && std::time::Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self(path.to_path_buf())
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
