@@ -126,6 +126,7 @@ mod tests {
             transitions: Vec::new(),
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         };
         record_release(history, &release, 3);
     }
@@ -201,6 +202,7 @@ mod tests {
             ],
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         };
         record_release(&mut history, &r, 3);
         r.transitions = vec![t(Status::Shifting(10), 40)];
@@ -308,6 +310,7 @@ mod size {
             transitions: Vec::new(),
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         }
     }
 }

@@ -364,6 +364,11 @@ pub struct Release {
     /// single service. A promote of fewer refuses it: a train moves whole (issue 17.3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub train: Vec<String>,
+    /// The id of the train run that staged it (8 hex digits), shared by every member's
+    /// entry of that run: two stagings of one train and tag are told apart, and `status`
+    /// of any member names its train. Empty for a single service.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub train_id: String,
 }
 
 /// A rollback rehearsal after a bake: production back to the previous release and forward

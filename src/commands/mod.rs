@@ -117,6 +117,8 @@ pub struct Outcome {
     pub live_slot: Option<String>,
     pub previous_version: Option<String>,
     pub status: Option<OutcomeStatus>,
+    /// The train run a member's release belongs to (see `TrainOutcome::id`).
+    pub train_id: Option<String>,
     /// What a stage or deploy changes against the live slot, for the job summary; no output.
     #[serde(skip)]
     pub diff: Option<String>,

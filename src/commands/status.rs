@@ -82,6 +82,7 @@ pub fn run(req: &StatusRequest, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
 }
 
 /// One member as the train's verdict needs it: what it runs, and its newest history entry.
+#[derive(Clone)]
 struct Seen {
     service: String,
     live: Option<String>,
@@ -167,8 +168,13 @@ fn train_verdict(services: &[String], seen: &[Seen]) -> String {
             members.sort();
             let mut wanted = services.to_vec();
             wanted.sort();
-            members == wanted && r.version == newest[0].version
+            members == wanted && r.version == newest[0].version && r.train_id == newest[0].train_id
         });
+    // Which run staged it, when the entries say (written before train ids: they do not).
+    let run = newest
+        .first()
+        .filter(|r| !r.train_id.is_empty())
+        .map_or_else(String::new, |r| format!(" (train run {})", r.train_id));
     let moving = |r: &&&Release| {
         matches!(
             r.status,
@@ -187,14 +193,14 @@ fn train_verdict(services: &[String], seen: &[Seen]) -> String {
             .map(|(m, r)| format!("{} {}", m.service, r.status))
             .collect();
         return format!(
-            "train      {v} left half-way by a run that stopped ({}): finish it with `cutover promote --service {names} --tag {v}`, or return every member with `cutover rollback --service {names}`",
+            "train      {v}{run} left half-way by a run that stopped ({}): finish it with `cutover promote --service {names} --tag {v}`, or return every member with `cutover rollback --service {names}`",
             states.join(", ")
         );
     }
     if one_train && newest.iter().all(|r| r.status == Status::AwaitingApproval) {
         let v = &newest[0].version;
         return format!(
-            "train      {v} staged on every member, waiting for `cutover promote --service {names} --tag {v}`"
+            "train      {v} staged on every member{run}, waiting for `cutover promote --service {names} --tag {v}`"
         );
     }
     let first = seen.first().and_then(|m| m.live.as_ref());
@@ -262,10 +268,21 @@ fn write_text(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             rel.version, rel.slot, rel.version
         )?;
         if rel.train.len() > 1 {
-            writeln!(out, "train      {}", rel.train.join(", "))?;
+            writeln!(out, "train      {}", train_of(rel))?;
         }
     }
     write_lock_and_history(r, out)
+}
+
+/// A train's members, after the id of the run that staged them when recorded:
+/// `3fa9c1e2: api, web`.
+fn train_of(rel: &Release) -> String {
+    let members = rel.train.join(", ");
+    if rel.train_id.is_empty() {
+        members
+    } else {
+        format!("{}: {members}", rel.train_id)
+    }
 }
 
 fn write_lock_and_history(r: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
@@ -292,7 +309,7 @@ fn write_lock_and_history(r: &Report<'_>, out: &mut dyn Write) -> std::io::Resul
             rel.status.to_string(),
             rel.by,
             if rel.train.len() > 1 {
-                format!(" (train: {})", rel.train.join(", "))
+                format!(" (train {})", train_of(rel))
             } else {
                 String::new()
             }
@@ -384,6 +401,7 @@ mod tests {
                 transitions: Vec::new(),
                 rehearsal: None,
                 train: vec!["api".into(), "web".into()],
+                train_id: String::new(),
             }),
         }
     }
@@ -411,6 +429,25 @@ mod tests {
             train_verdict(&services, &staged).contains("v1.7.0 staged on every member"),
             "{}",
             train_verdict(&services, &staged)
+        );
+        // Staged by one train run: the line names it. By two runs (one member staged
+        // again by another train of the same tag): not one train's staging.
+        let by = |mut m: Seen, id: &str| {
+            m.newest.as_mut().expect("an entry").train_id = id.into();
+            m
+        };
+        let one_run = staged.clone().map(|m| by(m, "0a1b2c3d"));
+        assert!(
+            train_verdict(&services, &one_run)
+                .contains("v1.7.0 staged on every member (train run 0a1b2c3d), waiting"),
+            "{}",
+            train_verdict(&services, &one_run)
+        );
+        let [web, api] = staged;
+        let two_runs = [by(web, "0a1b2c3d"), by(api, "ffff0000")];
+        assert_eq!(
+            train_verdict(&services, &two_runs),
+            "train      every member runs v1.6.0"
         );
         let done = [
             member("web", "v1.7.0", Some(("v1.7.0", Status::Promoted))),

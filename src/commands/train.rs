@@ -248,7 +248,10 @@ pub(super) fn end(
     io: &mut Io<'_>,
     mut prepared: MemberOutcomes,
 ) -> anyhow::Result<ExitCode> {
-    writeln!(io.out, "train {}", outcome.status)?;
+    match &outcome.id {
+        Some(id) => writeln!(io.out, "train {}  id {id}", outcome.status)?,
+        None => writeln!(io.out, "train {}", outcome.status)?,
+    }
     let show = |v: &Option<crate::version::Version>| {
         v.as_ref().map_or("-".to_string(), ToString::to_string)
     };
@@ -274,6 +277,7 @@ pub(super) fn end(
             o.previous_version = Some(from.to_string());
         }
         o.status = Some(m.status.into());
+        o.train_id = outcome.id.clone();
         io.members.push(MemberEnd {
             service: m.service.clone(),
             outcome: o,

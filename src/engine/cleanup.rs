@@ -457,6 +457,7 @@ mod tests {
             transitions: Vec::new(),
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         }
     }
 

@@ -103,6 +103,11 @@ impl<C: Cloud> Train<'_, C> {
                 Ready::Refused(e, from) => refused.push((m.service.clone(), e, from)),
             }
         }
+        let id = one_train_id(
+            legs.iter()
+                .map(|l| &l.shift.release)
+                .chain(workers.iter().map(|w| &w.release)),
+        );
         let result = if let Some((service, e, _)) = refused.first() {
             Err((service.clone(), e.clone()))
         } else {
@@ -155,8 +160,17 @@ impl<C: Cloud> Train<'_, C> {
             }
         }
         members.sort_by(|a, b| a.service.cmp(&b.service));
-        conclude(members, errors, Status::Promoted)
+        TrainOutcome {
+            id,
+            ..conclude(members, errors, Status::Promoted)
+        }
     }
+}
+
+/// The train run that staged these releases, when they all name the same one.
+fn one_train_id<'r>(mut releases: impl Iterator<Item = &'r Release>) -> Option<String> {
+    let first = releases.next()?.train_id.clone();
+    (!first.is_empty() && releases.all(|r| r.train_id == first)).then_some(first)
 }
 
 /// Read one member and decide its shift (the single-service `start`); point its test

@@ -65,6 +65,8 @@ pub struct Engine<'a, C: Cloud> {
     /// The services this engine moves as one train with (sorted, itself included); empty
     /// alone. Staged releases record it; a promote refuses a release staged by another.
     train: Vec<String>,
+    /// The id of the train run (see `Train::new`); staged releases record it.
+    train_id: String,
 }
 
 impl<'a, C: Cloud> Engine<'a, C> {
@@ -87,6 +89,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             left_alarming: Default::default(),
             pinned: None,
             train: Vec::new(),
+            train_id: String::new(),
         }
     }
 
@@ -96,9 +99,10 @@ impl<'a, C: Cloud> Engine<'a, C> {
         self
     }
 
-    /// This engine is a member of the train of `services` (see `Train::new`).
-    pub(crate) fn with_train(mut self, services: Vec<String>) -> Self {
+    /// This engine is a member of the train of `services`, run `id` (see `Train::new`).
+    pub(crate) fn with_train(mut self, services: Vec<String>, id: String) -> Self {
         self.train = services;
+        self.train_id = id;
         self
     }
 
@@ -134,6 +138,7 @@ impl<'a, C: Cloud> Engine<'a, C> {
             left_alarming: self.left_alarming.clone(),
             pinned: self.pinned.clone(),
             train: self.train.clone(),
+            train_id: self.train_id.clone(),
             ..Engine::new(self.cloud, self.reporter, self.settings, self.owner.clone())
         }
     }

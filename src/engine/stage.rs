@@ -278,6 +278,7 @@ impl<C: Cloud> Engine<'_, C> {
             transitions: Vec::new(),
             rehearsal: None,
             train: self.train.clone(),
+            train_id: self.train_id.clone(),
         }
     }
 

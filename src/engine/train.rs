@@ -22,6 +22,8 @@ pub struct Member<'a, C: Cloud> {
 /// Several services as one release. A train of one is the single-service engine's path.
 pub struct Train<'a, C: Cloud> {
     members: Vec<Member<'a, C>>,
+    /// This run's id: what a stage records on every member's entry.
+    id: String,
 }
 
 /// How one member ended.
@@ -45,6 +47,9 @@ pub struct TrainOutcome {
     pub members: Vec<MemberOutcome>,
     /// Why the train did not reach its goal: what the command's exit code comes from.
     pub error: Option<EngineError>,
+    /// The id of the train run whose release this is: a stage's own, or the one the staged
+    /// entries a promote moved record. None for a rollback, or members staged apart.
+    pub id: Option<String>,
 }
 
 impl TrainOutcome {
@@ -63,6 +68,7 @@ impl TrainOutcome {
             status: Status::Failed,
             members,
             error: Some(error),
+            id: None,
         }
     }
 
@@ -128,14 +134,23 @@ impl<'a, C: Cloud> Train<'a, C> {
             )));
         }
         let names: Vec<String> = members.iter().map(|m| m.service.clone()).collect();
+        // Random, not derived from the members and tag: a train staged again is another run.
+        let id = members.first().map_or_else(String::new, |m| {
+            format!("{:08x}", m.engine.cloud.random() as u32)
+        });
         let members = members
             .into_iter()
             .map(|m| Member {
-                engine: m.engine.with_train(names.clone()),
+                engine: m.engine.with_train(names.clone(), id.clone()),
                 service: m.service,
             })
             .collect();
-        Ok(Train { members })
+        Ok(Train { members, id })
+    }
+
+    /// This run's id (what a stage records on every member's entry).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub(super) fn members(&self) -> &[Member<'a, C>] {
@@ -219,6 +234,7 @@ impl<'a, C: Cloud> Train<'a, C> {
                     status: Status::AwaitingApproval,
                     members,
                     error: None,
+                    id: Some(self.id.clone()),
                 },
                 Err(failed) => failed,
             }
@@ -561,6 +577,7 @@ pub(super) fn conclude(
             status: Status::RollbackFailed,
             members,
             error: Some(error),
+            id: None,
         };
     }
     if errors.is_empty() {
@@ -568,6 +585,7 @@ pub(super) fn conclude(
             status: goal,
             members,
             error: None,
+            id: None,
         };
     }
     let moved = members.iter().any(|m| m.status == Status::RolledBack);
@@ -584,5 +602,6 @@ pub(super) fn conclude(
         },
         members,
         error: Some(error),
+        id: None,
     }
 }

@@ -146,6 +146,8 @@ pub struct TrainSummary<'a> {
     pub verb: &'a str,
     pub environment: &'a str,
     pub status: String,
+    /// The train run whose release it is (`TrainOutcome::id`), when known.
+    pub id: Option<&'a str>,
     pub rows: &'a [TrainRow<'a>],
 }
 
@@ -166,12 +168,13 @@ pub fn train_markdown(t: &TrainSummary<'_>) -> String {
     let services: Vec<&str> = t.rows.iter().map(|r| r.service).collect();
     let _ = writeln!(
         md,
-        "## cutover {} — train of {} in {}: {}
+        "## cutover {} — train of {} in {}: {}{}
 ",
         t.verb,
         services.len(),
         t.environment,
-        t.status
+        t.status,
+        t.id.map_or_else(String::new, |id| format!(" (train run `{id}`)"))
     );
     let _ = writeln!(
         md,
@@ -312,9 +315,13 @@ mod tests {
             verb: "deploy",
             environment: "production",
             status: "RolledBack".into(),
+            id: Some("0a1b2c3d"),
             rows: &rows,
         });
-        assert!(md.contains("train of 2 in production: RolledBack"), "{md}");
+        assert!(
+            md.contains("train of 2 in production: RolledBack (train run `0a1b2c3d`)"),
+            "{md}"
+        );
         assert!(
             md.contains("| api | v1.0.0 | v1.1.0 | RolledBack | 312s | back on blue \\| alarm |"),
             "{md}"

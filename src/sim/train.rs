@@ -211,6 +211,7 @@ pub async fn run_train(scenario: TrainScenario) -> TrainReport {
     };
     check_train(&sims, &last, &mut violations);
     check_workers_rolled_last(&sims, &mut violations);
+    check_run_recorded(&sims, train.id(), &last, &mut violations);
     if scenario.rollback && last.status == Status::Promoted {
         let ops: Vec<SimCloud> = sims.iter().map(|s| s.runner("ops", None)).collect();
         let back = train_of(&sims, &ops, "ops");
@@ -304,6 +305,7 @@ async fn budget(
                 status: Status::RollbackFailed,
                 members: Vec::new(),
                 error: None,
+                id: None,
             }
         }
     }
@@ -394,6 +396,30 @@ fn check_workers_rolled_last(sims: &[Sim], violations: &mut Vec<String>) {
                 first.map_or("never".into(), |at| format!("{at} ms"))
             ));
         }
+    }
+}
+
+/// The train run is recorded (issue 17.3): every member's entry of the release names the
+/// run that staged it, whatever path wrote it last (a rollback's, a repair's), and the
+/// outcome names that run.
+fn check_run_recorded(sims: &[Sim], id: &str, o: &TrainOutcome, violations: &mut Vec<String>) {
+    for (i, sim) in sims.iter().enumerate() {
+        let history = sim.history();
+        if let Some(e) = history.iter().find(|r| r.version == version(NEW))
+            && e.train_id != id
+        {
+            violations.push(format!(
+                "train: {}'s entry of {NEW} ({}) records train run {:?}, not this run {id}",
+                member_name(i),
+                e.status,
+                e.train_id
+            ));
+        }
+    }
+    if let Some(named) = o.id.as_deref().filter(|named| *named != id) {
+        violations.push(format!(
+            "train: the outcome names run {named}, not this run {id}"
+        ));
     }
 }
 

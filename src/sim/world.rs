@@ -325,6 +325,7 @@ impl World {
             transitions: Vec::new(),
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         });
     }
 

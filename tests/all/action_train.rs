@@ -52,9 +52,28 @@ fn the_action_runs_several_services_as_one_train_all_or_nothing() {
             .filter(|r| r.url.path() == "/repos/o/r/tags")
             .count();
     assert_eq!(listed, 1, "{}", first.all());
-    // One train: both promoted, one table, a section per member, outputs per member.
+    // One train: both promoted, one table, a section per member, outputs per member, and
+    // the train run's id (issue 17.3) in the table's heading and each member's output.
     assert!(
-        first.summary.contains("train of 2 in test: Promoted"),
+        first
+            .summary
+            .contains("train of 2 in test: Promoted (train run `"),
+        "{}",
+        first.all()
+    );
+    let ids = first.output("train-id");
+    let ids: Vec<&str> = ids
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(_, id)| id)
+        .collect();
+    assert!(
+        ids.len() == 2 && ids[0] == ids[1] && ids[0].len() == 8,
+        "{}",
+        first.all()
+    );
+    assert!(
+        first.summary.contains(&format!("(train run `{}`)", ids[0])),
         "{}",
         first.all()
     );
@@ -126,15 +145,18 @@ fn the_action_runs_several_services_as_one_train_all_or_nothing() {
         second.all()
     );
 
-    // `status` of the train: every member, its history entries naming the train.
+    // `status` of the train: every member, its history entries naming the train's run
+    // (the first deploy's run for v1.0.0, the failed one's for v1.1.0) and members.
     let (code, stdout, stderr) = a.run(&["status", "--service", &services]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let train = format!("(train: {}, {})", a.stack.name, b.stack.name);
+    let train = format!("(train {}: {}, {})", ids[0], a.stack.name, b.stack.name);
     for w in [&a, &b] {
         let heading = stdout.find(&format!("test/{}\n", w.stack.name));
         assert!(heading.is_some(), "{stdout}");
     }
-    assert_eq!(stdout.matches(&train).count(), 4, "{stdout}");
+    assert_eq!(stdout.matches(&train).count(), 2, "{stdout}");
+    let members = format!(": {}, {})", a.stack.name, b.stack.name);
+    assert_eq!(stdout.matches(&members).count(), 4, "{stdout}");
     let (code, stdout, stderr) = a.run(&["status", "--json", "--service", &services]);
     assert_eq!(code, 0, "{stderr}");
     let reports: Vec<Value> = serde_json::from_str(&stdout).unwrap();

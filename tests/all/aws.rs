@@ -184,6 +184,7 @@ async fn the_lock_is_create_if_absent_and_history_is_capped() {
             transitions: Vec::new(),
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         };
         cloud.record(&release, 3).await.unwrap();
     }
@@ -314,6 +315,7 @@ async fn one_call_reads_match_the_single_reads() {
         transitions: Vec::new(),
         rehearsal: None,
         train: Vec::new(),
+        train_id: String::new(),
     };
     cloud.record(&release, 10).await.unwrap();
 

@@ -121,6 +121,7 @@ async fn cleanup_lists_then_removes_only_what_nothing_references() {
         transitions: Vec::new(),
         rehearsal: None,
         train: Vec::new(),
+        train_id: String::new(),
     };
     c.record(&release, 10).await.unwrap();
     // A dead run's lock, long expired.

@@ -8,7 +8,7 @@ use cutover::ports::{Digest, Release, Slot, Status, Transition};
 use cutover::version::Version;
 
 /// A release as long as an entry gets (a long prerelease version, the longest run URL as
-/// its author), with `status`, a full timeline and `train` as its member list.
+/// its author), with `status`, a full timeline and `train` as its member list (and an id).
 fn long_release(n: u32, status: Status, train: &[String]) -> Release {
     let at = 1_800_000_000_000 + u64::from(n) * 3_600_000;
     Release {
@@ -40,6 +40,12 @@ fn long_release(n: u32, status: Status, train: &[String]) -> Release {
             .collect(),
         rehearsal: None,
         train: train.to_vec(),
+        // A train run's id is always 8 hex digits.
+        train_id: if train.is_empty() {
+            String::new()
+        } else {
+            "0123abcd".into()
+        },
     }
 }
 

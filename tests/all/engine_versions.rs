@@ -28,6 +28,7 @@ fn release(version: &str, d: char, status: Status) -> Release {
         transitions: Vec::new(),
         rehearsal: None,
         train: Vec::new(),
+        train_id: String::new(),
     }
 }
 

@@ -115,6 +115,7 @@ fn a_release_recorded_again_keeps_the_rehearsal_it_passed() {
         transitions: Vec::new(),
         rehearsal,
         train: Vec::new(),
+        train_id: String::new(),
     };
     let passed = Rehearsal {
         to: version("v1.0.0"),

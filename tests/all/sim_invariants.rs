@@ -135,6 +135,7 @@ fn invariant_checker_catches_promoted_recorded_before_the_bake() {
             transitions: Vec::new(),
             rehearsal: None,
             train: Vec::new(),
+            train_id: String::new(),
         };
         bad.record(&release, 10).await.unwrap();
         assert_caught(&sim, "I9:");

@@ -1102,6 +1102,7 @@ fn train_stranded_names_exactly_the_members_not_back() {
             member("worker", Status::Failed),
         ],
         error: None,
+        id: None,
     };
     assert_eq!(outcome.stranded(), vec!["web"]);
 }
@@ -1490,5 +1491,64 @@ fn train_members_staged_on_their_own_are_promoted_together() {
             .promote(&versions)
             .await;
         assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
+    });
+}
+
+/// The train run is recorded (issue 17.3): a stage writes one id on every member's entry
+/// (the worker's too) and names it in its outcome; staging the same train and tag again is
+/// another run with another id; the promote names the run whose staging it moved.
+#[test]
+fn train_a_stage_records_one_run_id_on_every_member_and_the_promote_names_it() {
+    use cutover::engine::Train;
+    use cutover::ports::Status;
+    use cutover::sim::{NEW, member_name, version};
+
+    block_on(async {
+        let sims = with_a_worker(310);
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let entry_ids = || -> Vec<String> {
+            sims.iter()
+                .map(|sim| {
+                    let h = sim.history();
+                    let e = h
+                        .iter()
+                        .find(|r| r.version == version(NEW))
+                        .expect("staged");
+                    e.train_id.clone()
+                })
+                .collect()
+        };
+        let stage = || async {
+            Train::new(members(&sims, &clouds, "ci"))
+                .unwrap()
+                .stage(&new_release(&sims))
+                .await
+        };
+        let first = stage().await;
+        assert_eq!(first.status, Status::AwaitingApproval, "{:?}", first.error);
+        let id = first.id.clone().expect("a stage names its run");
+        assert!(
+            id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(entry_ids(), vec![id.clone(); 3]);
+
+        let again = stage().await;
+        assert_eq!(again.status, Status::AwaitingApproval, "{:?}", again.error);
+        let second = again.id.clone().expect("a stage names its run");
+        assert_ne!(second, id, "staging again is another run");
+        assert_eq!(entry_ids(), vec![second.clone(); 3]);
+
+        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+        let promoted = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .promote(&versions)
+            .await;
+        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
+        assert_eq!(promoted.id, Some(second.clone()), "the run it promoted");
+        assert_eq!(entry_ids(), vec![second; 3], "kept through the promote");
+        for sim in &sims {
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        }
     });
 }

@@ -33,6 +33,7 @@ fn entry(version: &str, digest: &str, status: Status, rehearsed: bool) -> Releas
             at: 1_767_225_700_000,
         }),
         train: Vec::new(),
+        train_id: String::new(),
     }
 }
 

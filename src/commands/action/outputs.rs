@@ -30,6 +30,7 @@ fn output_values(runs: &[(&str, &Outcome)]) -> Vec<(&'static str, String)> {
             "task-definition-arn" => o.task_definition_arn.clone(),
             "live-slot" => o.live_slot.clone(),
             "previous-version" => o.previous_version.clone(),
+            "train-id" => o.train_id.clone(),
             _ => o.status.map(|s| s.to_string()),
         }
     };
@@ -41,6 +42,7 @@ fn output_values(runs: &[(&str, &Outcome)]) -> Vec<(&'static str, String)> {
         "live-slot",
         "previous-version",
         "status",
+        "train-id",
     ];
     names
         .into_iter()
@@ -87,7 +89,7 @@ mod tests {
             two.contains(&("live-slot", "web=green\napi=".to_string())),
             "{two:?}"
         );
-        assert_eq!(two.len(), 7, "every output of action.yml");
+        assert_eq!(two.len(), 8, "every output of action.yml");
     }
 
     /// The keys of a top-level mapping of action.yml (`inputs:` or `outputs:`).

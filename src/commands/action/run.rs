@@ -192,6 +192,9 @@ fn write_train_summary(
         verb: req.verb.name(),
         environment: &req.environment,
         status: status.map_or_else(|| "unknown".to_string(), |s| s.to_string()),
+        id: runs
+            .iter()
+            .find_map(|(_, end)| end.outcome.train_id.as_deref()),
         rows: &rows,
     });
     let mut all = md;
