@@ -103,6 +103,10 @@ pub struct InitArgs {
     /// Fill service.toml from `terraform output -json` of terraform/examples/complete.
     #[arg(long, env = "CUTOVER_FROM_TERRAFORM", value_name = "FILE")]
     pub from_terraform: Option<PathBuf>,
+    /// Scaffold a worker: a service with no load balancer, run as this one ECS service and
+    /// rolled in place with its train (`[worker]` instead of slots and traffic).
+    #[arg(long, value_name = "ECS_SERVICE")]
+    pub worker: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +325,7 @@ impl Cli {
                 env: a.env,
                 service: a.service,
                 from_terraform: a.from_terraform,
+                worker: a.worker,
             }),
             Command::Render(a) => Request::Render(RenderRequest {
                 version: Version::parse(&a.tag.tag)?,

@@ -13,6 +13,7 @@ pub fn run(req: &InitRequest, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         &req.env,
         &req.service,
         req.from_terraform.as_deref(),
+        req.worker.as_deref(),
     )?;
     for path in written {
         writeln!(out, "{}", path.display())?;

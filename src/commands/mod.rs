@@ -168,6 +168,8 @@ pub struct InitRequest {
     pub env: String,
     pub service: String,
     pub from_terraform: Option<PathBuf>,
+    /// The worker's ECS service (`init --worker`).
+    pub worker: Option<String>,
 }
 
 #[derive(Debug, Clone)]

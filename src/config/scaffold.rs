@@ -12,16 +12,19 @@ use super::{ConfigError, Layout};
 const ENVIRONMENT_TOML: &str = include_str!("scaffold/environment.toml");
 const ENV_VARIABLES: &str = include_str!("scaffold/env-variables.json");
 const SERVICE_TOML: &str = include_str!("scaffold/service.toml");
+const WORKER_TOML: &str = include_str!("scaffold/worker.toml");
 const TASKDEF: &str = include_str!("scaffold/taskdef.json");
 const SERVICE_VARIABLES: &str = include_str!("scaffold/service-variables.json");
 
 /// Write the scaffold. Refuses to overwrite any existing file, and checks all of them
-/// before writing one, so a refusal leaves the folder as it was.
+/// before writing one, so a refusal leaves the folder as it was. `worker`: the service is
+/// a worker running as that ECS service (`[worker]`, no slots, traffic or port).
 pub fn init(
     layout: &Layout,
     env: &str,
     service: &str,
     terraform: Option<&Path>,
+    worker: Option<&str>,
 ) -> Result<Vec<PathBuf>, ConfigError> {
     for (kind, name) in [("environment", env), ("service", service)] {
         if name.is_empty()
@@ -36,10 +39,31 @@ pub fn init(
             .hint("use letters, digits, - and _ (it becomes a folder and part of SSM paths)"));
         }
     }
-    let values = match terraform {
-        Some(file) => from_terraform(file)?,
-        None => placeholders(),
+    let mut values = match (terraform, worker) {
+        // terraform/ creates blue/green services only: its outputs would fill a worker
+        // with the web service's repository, family and container.
+        (Some(file), Some(_)) => {
+            return Err(ConfigError::new(
+                file,
+                "--from-terraform fills a blue/green service; terraform/ has no worker module",
+            )
+            .hint("scaffold the worker with `--worker` alone and fill its values (cluster, roles, log group) from your stack"));
+        }
+        (Some(file), None) => from_terraform(file)?,
+        (None, _) => placeholders(),
     };
+    if let Some(ecs_service) = worker {
+        if ecs_service.trim().is_empty() {
+            return Err(
+                ConfigError::new(&layout.root, "--worker names no ECS service")
+                    .hint("give the worker's ECS service, e.g. `--worker jobs`"),
+            );
+        }
+        values.insert("WORKER_SERVICE", ecs_service.to_string());
+        for key in ["REPOSITORY", "CONTAINER"] {
+            values.insert(key, "@@SERVICE@@".into());
+        }
+    }
     let fill = |template: &str| {
         // Values first: a placeholder value may itself name the environment or service.
         let mut out = template.to_string();
@@ -53,16 +77,41 @@ pub fn init(
     let files = [
         (env_dir.join("environment.toml"), fill(ENVIRONMENT_TOML)),
         (env_dir.join("variables.json"), fill(ENV_VARIABLES)),
-        (svc_dir.join("service.toml"), fill(SERVICE_TOML)),
-        (svc_dir.join("taskdef.json"), fill(TASKDEF)),
+        (
+            svc_dir.join("service.toml"),
+            fill(if worker.is_some() {
+                WORKER_TOML
+            } else {
+                SERVICE_TOML
+            }),
+        ),
+        (
+            svc_dir.join("taskdef.json"),
+            fill(&taskdef(worker.is_some())),
+        ),
         (svc_dir.join("variables.json"), fill(SERVICE_VARIABLES)),
     ];
-    if let Some((path, _)) = files.iter().find(|(path, _)| path.exists()) {
+    // Two units: the environment's files (shared by its services) and the service's (shared
+    // by its environments). A unit whose files exist is kept as it is — a second service of
+    // an environment, or a second environment of a service — and written only when none of
+    // its files exists (never a half of one beside the other's edits). Both there: refused.
+    let (env_files, service_files) = files.split_at(2);
+    let absent = |unit: &[(PathBuf, String)]| unit.iter().all(|(path, _)| !path.exists());
+    if !absent(env_files) && !absent(service_files) {
+        let (path, _) = service_files
+            .iter()
+            .find(|(path, _)| path.exists())
+            .expect("a service file exists");
         return Err(
             ConfigError::new(path, "already exists; cutover init never overwrites")
                 .hint("remove it, or scaffold another --env / --service"),
         );
     }
+    let files: Vec<_> = [env_files, service_files]
+        .into_iter()
+        .filter(|unit| absent(unit))
+        .flatten()
+        .collect();
     for (path, text) in &files {
         let dir = path.parent().expect("scaffold files live in folders");
         std::fs::create_dir_all(dir)
@@ -70,7 +119,19 @@ pub fn init(
         std::fs::write(path, text)
             .map_err(|e| ConfigError::new(path, format!("cannot write: {e}")))?;
     }
-    Ok(files.into_iter().map(|(path, _)| path).collect())
+    Ok(files.into_iter().map(|(path, _)| path.clone()).collect())
+}
+
+/// The task definition template; a worker's container maps no port (nothing routes to it).
+fn taskdef(worker: bool) -> String {
+    if !worker {
+        return TASKDEF.to_string();
+    }
+    TASKDEF
+        .lines()
+        .filter(|line| !line.contains("\"portMappings\""))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 fn placeholders() -> BTreeMap<&'static str, String> {

@@ -114,6 +114,68 @@ fn init_then_render_writes_the_trail() {
     assert_eq!(leftovers, ["web"]);
 }
 
+/// `init --worker`: a worker's scaffold beside the web service's, rendered unchanged into a
+/// worker's settings (its one ECS service, no slots, traffic or port) and a task definition
+/// whose container maps no port; its service.toml names the train it ships with.
+#[test]
+fn init_scaffolds_a_worker_that_renders_unchanged() {
+    let dir = scaffold();
+    cutover(dir.path())
+        .args(["init", "--service", "jobs", "--worker", "jobs-worker"])
+        .assert()
+        .success();
+    let toml =
+        std::fs::read_to_string(dir.path().join("deploy/services/jobs/service.toml")).unwrap();
+    assert!(toml.contains("--service web,jobs"), "{toml}");
+    cutover(dir.path())
+        .args([
+            "render",
+            "--env",
+            "production",
+            "--service",
+            "jobs",
+            "--tag",
+            "v0.1.0",
+        ])
+        .args(["--image", IMAGE, "--git-sha", "abc123"])
+        .assert()
+        .success();
+    let built = dir.path().join("build/production/jobs");
+    let compiled: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(built.join("settings.json")).unwrap())
+            .unwrap();
+    let settings = &compiled["settings"];
+    assert_eq!(settings["worker"]["service"], "jobs-worker", "{settings}");
+    assert_eq!(settings["ecs"]["container"], "jobs", "{settings}");
+    assert_eq!(settings["image"]["repository"], "jobs", "{settings}");
+    let taskdef = std::fs::read_to_string(built.join("taskdef.json")).unwrap();
+    assert!(!taskdef.contains("portMappings"), "{taskdef}");
+    assert!(taskdef.contains(IMAGE), "{taskdef}");
+
+    // terraform/ has no worker module: its outputs would fill the web service's values.
+    let refused = cutover(dir.path())
+        .args([
+            "init",
+            "--service",
+            "jobs2",
+            "--worker",
+            "jobs2",
+            "--from-terraform",
+            "tf.json",
+        ])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("terraform/ has no worker module"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("deploy/services/jobs2").exists(),
+        "nothing written"
+    );
+}
+
 #[test]
 fn render_accepts_describe_task_definition_output() {
     let dir = scaffold();
@@ -575,17 +637,30 @@ fn init_never_overwrites() {
     text.push_str(marker);
     std::fs::write(&env_file, &text).unwrap();
     let err = stderr_of(&cutover(dir.path()).arg("init").assert().code(2));
-    assert!(err.contains("environment.toml: already exists"), "{err}");
+    assert!(err.contains("web/service.toml: already exists"), "{err}");
     assert!(
         std::fs::read_to_string(&env_file)
             .unwrap()
             .ends_with(marker)
     );
-    // A second service next to the first is fine, and nothing of the first changes.
-    cutover(dir.path())
+    // A second service next to the first is fine, and nothing of the first changes: the
+    // environment's files are kept as they are (before, this was refused because they
+    // existed, so no second service of an environment could be scaffolded).
+    let out = cutover(dir.path())
         .args(["init", "--service", "api"])
         .assert()
-        .code(2);
+        .success();
+    let written = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        written.contains("deploy/services/api/service.toml"),
+        "{written}"
+    );
+    assert!(!written.contains("environment.toml"), "{written}");
+    assert!(
+        std::fs::read_to_string(&env_file)
+            .unwrap()
+            .ends_with(marker)
+    );
     cutover(dir.path())
         .args(["init", "--env", "staging", "--service", "api"])
         .assert()

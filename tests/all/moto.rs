@@ -98,8 +98,14 @@ impl Stack {
     pub fn config_dir(&self, dir: &Path) -> std::path::PathBuf {
         std::fs::write(dir.join("tf.json"), self.outputs.to_string()).unwrap();
         let layout = cutover::config::Layout::new(dir.join("deploy"));
-        cutover::config::scaffold::init(&layout, "test", &self.name, Some(&dir.join("tf.json")))
-            .unwrap();
+        cutover::config::scaffold::init(
+            &layout,
+            "test",
+            &self.name,
+            Some(&dir.join("tf.json")),
+            None,
+        )
+        .unwrap();
         // The HTTP server these tests put at `test_url` answers /health for whatever is
         // "behind" it and cannot tell which release that is, so the scaffold's version probe
         // stays out here; the sandbox (real containers behind a test listener that follows
