@@ -148,12 +148,18 @@ impl<C: Cloud> Train<'_, C> {
             }
             Err((culprit, e)) => {
                 let ends = abort(&legs, &workers, &culprit, &e, started).await;
-                if !errors.iter().any(|x| x.to_string().starts_with(&culprit)) {
-                    errors.insert(0, named(&culprit, e));
+                // Each error once: the culprit may be a refused member (quoted above) or
+                // stranded by the same error it failed with (its lock lost mid-bake).
+                let first = named(&culprit, e);
+                if !quoted(&errors, &first) {
+                    errors.insert(0, first);
                 }
                 for (m, err) in ends {
                     if let Some(err) = err.filter(|_| m.status == Status::RollbackFailed) {
-                        errors.push(named(&m.service, err));
+                        let err = named(&m.service, err);
+                        if !quoted(&errors, &err) {
+                            errors.push(err);
+                        }
                     }
                     members.push(m);
                 }
@@ -165,6 +171,12 @@ impl<C: Cloud> Train<'_, C> {
             ..conclude(members, errors, Status::Promoted)
         }
     }
+}
+
+/// Whether `errors` already says what `err` says.
+fn quoted(errors: &[EngineError], err: &EngineError) -> bool {
+    let text = err.to_string();
+    errors.iter().any(|e| e.to_string() == text)
 }
 
 /// The train run that staged these releases, when they all name the same one.
