@@ -17,6 +17,16 @@ fn assert_clean(r: &TrainReport) {
     );
 }
 
+/// The report's `i`th outcome starts with `prefix` (all its outcomes shown if not).
+fn assert_starts(r: &TrainReport, i: usize, prefix: &str) {
+    assert!(r.outcomes[i].starts_with(prefix), "{:?}", r.outcomes);
+}
+
+/// The report's `i`th outcome says `text` (all its outcomes shown if not).
+fn assert_says(r: &TrainReport, i: usize, text: &str) {
+    assert!(r.outcomes[i].contains(text), "{:?}", r.outcomes);
+}
+
 #[test]
 fn train_every_seed_keeps_the_train_invariant() {
     let seeds = seeds_from_env(150);
@@ -93,11 +103,7 @@ fn train_one_member_failing_validation_leaves_every_member_on_its_old_release() 
     s.profiles[1] = Profile::BadProbe;
     let report = block_on(run_train(s));
     assert_clean(&report);
-    assert!(
-        report.outcomes[0].starts_with("deploy: Failed [svc00 Failed, svc01 Failed]"),
-        "{:?}",
-        report.outcomes
-    );
+    assert_starts(&report, 0, "deploy: Failed [svc00 Failed, svc01 Failed]");
 }
 
 #[test]
@@ -114,10 +120,10 @@ fn train_alarm_in_one_member_during_the_canary_rolls_every_member_back() {
         .find(|r| r.outcomes[0].starts_with("deploy: RolledBack"))
         .expect("some seed fires the alarm mid-shift");
     assert_clean(&report);
-    assert!(
-        report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
-        "{:?}",
-        report.outcomes
+    assert_says(
+        &report,
+        0,
+        "svc00 RolledBack, svc01 RolledBack, svc02 RolledBack",
     );
 }
 
@@ -179,10 +185,10 @@ fn train_an_alarm_in_a_web_member_rolls_the_rolled_worker_back_too() {
         .expect("some seed fires the alarm while the train shifts");
     // The invariants check the worker ended on the old release.
     assert_clean(&report);
-    assert!(
-        report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
-        "{:?}",
-        report.outcomes
+    assert_says(
+        &report,
+        0,
+        "svc00 RolledBack, svc01 RolledBack, svc02 RolledBack",
     );
 }
 
@@ -203,16 +209,12 @@ fn train_a_workers_alarm_after_its_roll_rolls_the_whole_train_back() {
         })
         .expect("some seed fires the worker's alarm after its roll");
     assert_clean(&report);
-    assert!(
-        report.outcomes[0].contains("svc00 RolledBack, svc01 RolledBack, svc02 RolledBack"),
-        "{:?}",
-        report.outcomes
+    assert_says(
+        &report,
+        0,
+        "svc00 RolledBack, svc01 RolledBack, svc02 RolledBack",
     );
-    assert!(
-        report.outcomes[0].contains("in ALARM"),
-        "{:?}",
-        report.outcomes
-    );
+    assert_says(&report, 0, "in ALARM");
 }
 
 /// Issue 17's benchmark in virtual time: 1, 5 and 20 services in one run. Targets: 20
@@ -580,16 +582,8 @@ fn train_rolls_back_whole_while_a_member_fails_and_aws_throttles() {
     calm.throttle = 0.33;
     let report = block_on(run_train(calm));
     assert_clean(&report);
-    assert!(
-        report.outcomes[0].starts_with("deploy: Promoted"),
-        "{:?}",
-        report.outcomes
-    );
-    assert!(
-        report.outcomes[1].starts_with("rollback: RolledBack [svc00 RolledBack"),
-        "{:?}",
-        report.outcomes
-    );
+    assert_starts(&report, 0, "deploy: Promoted");
+    assert_starts(&report, 1, "rollback: RolledBack [svc00 RolledBack");
 }
 
 /// The runner dies mid-train (the process gone at an await point: every member stops at
@@ -1338,10 +1332,10 @@ fn train_of_workers_only_bakes_them_in_full() {
     s.workers = vec![true, true];
     let report = block_on(run_train(s));
     assert_clean(&report);
-    assert!(
-        report.outcomes[0].starts_with("deploy: Promoted [svc00 Promoted, svc01 Promoted]"),
-        "{:?}",
-        report.outcomes
+    assert_starts(
+        &report,
+        0,
+        "deploy: Promoted [svc00 Promoted, svc01 Promoted]",
     );
 }
 
