@@ -1546,3 +1546,51 @@ fn train_a_stage_records_one_run_id_on_every_member_and_the_promote_names_it() {
         }
     });
 }
+
+/// Members staged by different runs (the train's, then one member again on its own): the
+/// promote moves them together but names no run — none staged the release it shipped.
+#[test]
+fn train_a_promote_of_members_staged_by_different_runs_names_no_run() {
+    use cutover::engine::{Engine, Train};
+    use cutover::ports::Status;
+    use cutover::sim::{NEW, member_name, version};
+
+    block_on(async {
+        let sims = with_a_worker(320);
+        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let requests = new_release(&sims);
+        let staged = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .stage(&requests)
+            .await;
+        let run = staged.id.expect("a stage names its run");
+        let cloud = &clouds[1].1;
+        let again = Engine::new(cloud, cloud, &sims[1].settings, "ci")
+            .stage(&requests[1].1)
+            .await;
+        assert!(again.is_ok(), "{again:?}");
+        let ids: Vec<String> = sims
+            .iter()
+            .map(|sim| {
+                let h = sim.history();
+                h.iter()
+                    .find(|r| r.version == version(NEW))
+                    .expect("staged")
+                    .train_id
+                    .clone()
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [run.clone(), String::new(), run],
+            "svc01 staged on its own"
+        );
+        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
+        let promoted = Train::new(members(&sims, &clouds, "ci"))
+            .unwrap()
+            .promote(&versions)
+            .await;
+        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
+        assert_eq!(promoted.id, None);
+    });
+}
