@@ -1192,7 +1192,7 @@ fn train_a_train_staged_release_is_not_promoted_by_part_of_the_train() {
 async fn promote_whole_train(
     sims: &[cutover::sim::Sim],
     clouds: &[(usize, cutover::sim::SimCloud)],
-) {
+) -> cutover::engine::TrainOutcome {
     use cutover::sim::{NEW, member_name, version};
     let versions: Vec<_> = (0..sims.len())
         .map(|i| (member_name(i), version(NEW)))
@@ -1214,6 +1214,38 @@ async fn promote_whole_train(
         );
         assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     }
+    promoted
+}
+
+/// The train run id on each member's entry of the new release.
+fn staged_run_ids(sims: &[cutover::sim::Sim]) -> Vec<String> {
+    use cutover::sim::{NEW, version};
+    sims.iter()
+        .map(|sim| {
+            let h = sim.history();
+            let e = h
+                .iter()
+                .find(|r| r.version == version(NEW))
+                .expect("staged");
+            e.train_id.clone()
+        })
+        .collect()
+}
+
+/// Two web services and a worker (last), each its own calm world; their runner `ci`; and
+/// the release each stages.
+#[allow(clippy::type_complexity)]
+fn worker_train(
+    seed: u64,
+) -> (
+    Vec<cutover::sim::Sim>,
+    Vec<(usize, cutover::sim::SimCloud)>,
+    Vec<(String, cutover::engine::StageRequest)>,
+) {
+    let sims = with_a_worker(seed);
+    let clouds = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
+    let requests = new_release(&sims);
+    (sims, clouds, requests)
 }
 
 /// Two web services and a worker (last), each its own calm world.
@@ -1459,9 +1491,7 @@ fn train_members_staged_on_their_own_are_promoted_together() {
     use cutover::sim::{NEW, member_name, version};
 
     block_on(async {
-        let sims = with_a_worker(740);
-        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
-        let requests = new_release(&sims);
+        let (sims, clouds, requests) = worker_train(740);
         for (i, (_, request)) in requests.iter().enumerate().take(2) {
             let cloud = &clouds[i].1;
             let staged = cutover::engine::Engine::new(cloud, cloud, &sims[i].settings, "ci")
@@ -1495,23 +1525,10 @@ fn train_members_staged_on_their_own_are_promoted_together() {
 fn train_a_stage_records_one_run_id_on_every_member_and_the_promote_names_it() {
     use cutover::engine::Train;
     use cutover::ports::Status;
-    use cutover::sim::{NEW, member_name, version};
 
     block_on(async {
         let sims = with_a_worker(310);
         let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
-        let entry_ids = || -> Vec<String> {
-            sims.iter()
-                .map(|sim| {
-                    let h = sim.history();
-                    let e = h
-                        .iter()
-                        .find(|r| r.version == version(NEW))
-                        .expect("staged");
-                    e.train_id.clone()
-                })
-                .collect()
-        };
         let stage = || async {
             Train::new(members(&sims, &clouds, "ci"))
                 .unwrap()
@@ -1525,25 +1542,21 @@ fn train_a_stage_records_one_run_id_on_every_member_and_the_promote_names_it() {
             id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()),
             "{id}"
         );
-        assert_eq!(entry_ids(), vec![id.clone(); 3]);
+        assert_eq!(staged_run_ids(&sims), vec![id.clone(); 3]);
 
         let again = stage().await;
         assert_eq!(again.status, Status::AwaitingApproval, "{:?}", again.error);
         let second = again.id.clone().expect("a stage names its run");
         assert_ne!(second, id, "staging again is another run");
-        assert_eq!(entry_ids(), vec![second.clone(); 3]);
+        assert_eq!(staged_run_ids(&sims), vec![second.clone(); 3]);
 
-        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
-        let promoted = Train::new(members(&sims, &clouds, "ci"))
-            .unwrap()
-            .promote(&versions)
-            .await;
-        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
+        let promoted = promote_whole_train(&sims, &clouds).await;
         assert_eq!(promoted.id, Some(second.clone()), "the run it promoted");
-        assert_eq!(entry_ids(), vec![second; 3], "kept through the promote");
-        for sim in &sims {
-            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-        }
+        assert_eq!(
+            staged_run_ids(&sims),
+            vec![second; 3],
+            "kept through the promote"
+        );
     });
 }
 
@@ -1552,13 +1565,9 @@ fn train_a_stage_records_one_run_id_on_every_member_and_the_promote_names_it() {
 #[test]
 fn train_a_promote_of_members_staged_by_different_runs_names_no_run() {
     use cutover::engine::{Engine, Train};
-    use cutover::ports::Status;
-    use cutover::sim::{NEW, member_name, version};
 
     block_on(async {
-        let sims = with_a_worker(320);
-        let clouds: Vec<_> = (0..3).map(|i| (i, sims[i].runner("ci", None))).collect();
-        let requests = new_release(&sims);
+        let (sims, clouds, requests) = worker_train(320);
         let staged = Train::new(members(&sims, &clouds, "ci"))
             .unwrap()
             .stage(&requests)
@@ -1569,28 +1578,12 @@ fn train_a_promote_of_members_staged_by_different_runs_names_no_run() {
             .stage(&requests[1].1)
             .await;
         assert!(again.is_ok(), "{again:?}");
-        let ids: Vec<String> = sims
-            .iter()
-            .map(|sim| {
-                let h = sim.history();
-                h.iter()
-                    .find(|r| r.version == version(NEW))
-                    .expect("staged")
-                    .train_id
-                    .clone()
-            })
-            .collect();
+        let ids = staged_run_ids(&sims);
         assert_eq!(
             ids,
             [run.clone(), String::new(), run],
             "svc01 staged on its own"
         );
-        let versions: Vec<_> = (0..3).map(|i| (member_name(i), version(NEW))).collect();
-        let promoted = Train::new(members(&sims, &clouds, "ci"))
-            .unwrap()
-            .promote(&versions)
-            .await;
-        assert_eq!(promoted.status, Status::Promoted, "{:?}", promoted.error);
-        assert_eq!(promoted.id, None);
+        assert_eq!(promote_whole_train(&sims, &clouds).await.id, None);
     });
 }
