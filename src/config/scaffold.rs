@@ -39,31 +39,34 @@ pub fn init(
             .hint("use letters, digits, - and _ (it becomes a folder and part of SSM paths)"));
         }
     }
-    let mut values = match (terraform, worker) {
-        // terraform/ creates blue/green services only: its outputs would fill a worker
-        // with the web service's repository, family and container.
+    let (mut values, worker) = match (terraform, worker) {
+        // A terraform worker's ECS service is its output's; naming one too could only
+        // disagree with it.
         (Some(file), Some(_)) => {
             return Err(ConfigError::new(
                 file,
-                "--from-terraform fills a blue/green service; terraform/ has no worker module",
+                "--worker with --from-terraform: the worker's ECS service comes from the `cutover_workers` output",
             )
-            .hint("scaffold the worker with `--worker` alone and fill its values (cluster, roles, log group) from your stack"));
+            .hint("drop --worker: `--from-terraform FILE --service <worker>` scaffolds a worker of terraform's `workers`"));
         }
-        (Some(file), None) => from_terraform(file)?,
-        (None, _) => placeholders(),
+        (Some(file), None) => from_terraform(file, service)?,
+        (None, worker) => (placeholders(), worker.map(str::to_string)),
     };
-    if let Some(ecs_service) = worker {
+    if let Some(ecs_service) = &worker {
         if ecs_service.trim().is_empty() {
             return Err(
                 ConfigError::new(&layout.root, "--worker names no ECS service")
                     .hint("give the worker's ECS service, e.g. `--worker jobs`"),
             );
         }
-        values.insert("WORKER_SERVICE", ecs_service.to_string());
-        for key in ["REPOSITORY", "CONTAINER"] {
-            values.insert(key, "@@SERVICE@@".into());
+        values.insert("WORKER_SERVICE", ecs_service.clone());
+        if terraform.is_none() {
+            for key in ["REPOSITORY", "CONTAINER"] {
+                values.insert(key, "@@SERVICE@@".into());
+            }
         }
     }
+    let worker = worker.is_some();
     let fill = |template: &str| {
         // Values first: a placeholder value may itself name the environment or service.
         let mut out = template.to_string();
@@ -79,16 +82,9 @@ pub fn init(
         (env_dir.join("variables.json"), fill(ENV_VARIABLES)),
         (
             svc_dir.join("service.toml"),
-            fill(if worker.is_some() {
-                WORKER_TOML
-            } else {
-                SERVICE_TOML
-            }),
+            fill(if worker { WORKER_TOML } else { SERVICE_TOML }),
         ),
-        (
-            svc_dir.join("taskdef.json"),
-            fill(&taskdef(worker.is_some())),
-        ),
+        (svc_dir.join("taskdef.json"), fill(&taskdef(worker))),
         (svc_dir.join("variables.json"), fill(SERVICE_VARIABLES)),
     ];
     // Two units: the environment's files (shared by its services) and the service's (shared
@@ -185,8 +181,12 @@ fn placeholders() -> BTreeMap<&'static str, String> {
 
 /// Values from `terraform output -json`: the `cutover_service` and `cutover_environment`
 /// outputs mirror service.toml and environment.toml; role ARNs and the log group come from
-/// their own outputs.
-fn from_terraform(file: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+/// their own outputs. A `service` that `cutover_workers` names is a worker of the stack:
+/// its values are that entry's, and its ECS service is returned.
+fn from_terraform(
+    file: &Path,
+    service: &str,
+) -> Result<(BTreeMap<&'static str, String>, Option<String>), ConfigError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ConfigError::new(file, format!("cannot read: {e}")))?;
     let outputs: Value = serde_json::from_str(&text).map_err(|e| {
@@ -234,10 +234,12 @@ fn from_terraform(file: &Path) -> Result<BTreeMap<&'static str, String>, ConfigE
             .collect::<Vec<_>>()
             .join(", "))
     };
+    let worker = format!("cutover_workers.{service}");
+    let is_worker = get(&worker).is_ok();
     let blue_alarms = names("cutover_service.slots.blue.alarms")?;
     let green_alarms = names("cutover_service.slots.green.alarms")?;
     let service_alarms = names("cutover_service.validation.service_alarms")?;
-    Ok(BTreeMap::from([
+    let mut values = BTreeMap::from([
         ("REGION", text_of("cutover_environment.region")?),
         (
             "ACCOUNT_LINE",
@@ -286,5 +288,17 @@ fn from_terraform(file: &Path) -> Result<BTreeMap<&'static str, String>, ConfigE
         ("TASK_ROLE", text_of("task_role_arn")?),
         ("LOG_GROUP", text_of("log_group_name")?),
         ("FAMILY", text_of("task_definition_family")?),
-    ]))
+    ]);
+    if !is_worker {
+        return Ok((values, None));
+    }
+    for (key, path) in [
+        ("REPOSITORY", "image.repository"),
+        ("CLUSTER", "ecs.cluster"),
+        ("CONTAINER", "ecs.container"),
+        ("FAMILY", "family"),
+    ] {
+        values.insert(key, text_of(&format!("{worker}.{path}"))?);
+    }
+    Ok((values, Some(text_of(&format!("{worker}.worker.service"))?)))
 }

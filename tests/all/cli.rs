@@ -152,7 +152,8 @@ fn init_scaffolds_a_worker_that_renders_unchanged() {
     assert!(!taskdef.contains("portMappings"), "{taskdef}");
     assert!(taskdef.contains(IMAGE), "{taskdef}");
 
-    // terraform/ has no worker module: its outputs would fill the web service's values.
+    // With terraform, a worker's ECS service is its `cutover_workers` entry's: naming one
+    // as well is refused, nothing written.
     let refused = cutover(dir.path())
         .args([
             "init",
@@ -167,7 +168,7 @@ fn init_scaffolds_a_worker_that_renders_unchanged() {
         .code(2);
     let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("terraform/ has no worker module"),
+        stderr.contains("--worker with --from-terraform"),
         "{stderr}"
     );
     assert!(
@@ -672,6 +673,28 @@ fn init_never_overwrites() {
     );
 }
 
+/// `init --env staging --service SERVICE --from-terraform tf.json` in `dir`; the
+/// service.toml it wrote.
+fn staging_from_terraform(dir: &Path, service: &str) -> String {
+    cutover(dir)
+        .args(["init", "--env", "staging", "--service", service])
+        .args(["--from-terraform", "tf.json"])
+        .assert()
+        .success();
+    std::fs::read_to_string(dir.join(format!("deploy/services/{service}/service.toml"))).unwrap()
+}
+
+/// `render` of SERVICE's v2.0.0 in staging; the task definition it wrote.
+fn staging_rendered(dir: &Path, service: &str) -> String {
+    cutover(dir)
+        .args([
+            "render", "-e", "staging", "-s", service, "-t", "v2.0.0", "--image", IMAGE,
+        ])
+        .assert()
+        .success();
+    std::fs::read_to_string(dir.join(format!("build/staging/{service}/taskdef.json"))).unwrap()
+}
+
 #[test]
 fn init_from_terraform_outputs() {
     let dir = TempDir::new().unwrap();
@@ -687,23 +710,16 @@ fn init_from_terraform_outputs() {
         "execution_role_arn": {"value": "arn:aws:iam::210987654321:role/exec"},
         "task_role_arn": {"value": "arn:aws:iam::210987654321:role/task"},
         "log_group_name": {"value": "/ecs/shop"},
-        "task_definition_family": {"value": "shop-staging"}
+        "task_definition_family": {"value": "shop-staging"},
+        "cutover_workers": {"sensitive": false, "value": {"jobs": {
+            "image": {"repository": "shop"},
+            "ecs": {"cluster": "shop-cluster", "container": "jobs"},
+            "worker": {"service": "jobs-staging"},
+            "history": {"depth": 10},
+            "family": "jobs-staging"}}}
     });
     std::fs::write(dir.path().join("tf.json"), outputs.to_string()).unwrap();
-    cutover(dir.path())
-        .args([
-            "init",
-            "--env",
-            "staging",
-            "--service",
-            "shop",
-            "--from-terraform",
-            "tf.json",
-        ])
-        .assert()
-        .success();
-    let service =
-        std::fs::read_to_string(dir.path().join("deploy/services/shop/service.toml")).unwrap();
+    let service = staging_from_terraform(dir.path(), "shop");
     for needle in [
         "cluster = \"shop-cluster\"",
         "container_port = 3000",
@@ -723,18 +739,32 @@ fn init_from_terraform_outputs() {
         env.contains("account_id = \"210987654321\"")
             && env.contains("region = \"ap-southeast-1\"")
     );
-    cutover(dir.path())
-        .args([
-            "render", "-e", "staging", "-s", "shop", "-t", "v2.0.0", "--image", IMAGE,
-        ])
-        .assert()
-        .success();
-    let taskdef =
-        std::fs::read_to_string(dir.path().join("build/staging/shop/taskdef.json")).unwrap();
+    let taskdef = staging_rendered(dir.path(), "shop");
     assert!(
         taskdef.contains("\"family\": \"shop-staging\""),
         "{taskdef}"
     );
+
+    // A worker of the stack (terraform's `workers`): named by --service, filled from its
+    // `cutover_workers` entry — the shared image and cluster, its container, its ECS
+    // service and its own family — and rendered unchanged.
+    let jobs = staging_from_terraform(dir.path(), "jobs");
+    for needle in [
+        "[worker]\n",
+        "service = \"jobs-staging\"",
+        "repository = \"shop\"",
+        "cluster = \"shop-cluster\"",
+        "container = \"jobs\"",
+    ] {
+        assert!(jobs.contains(needle), "{needle}:\n{jobs}");
+    }
+    assert!(!jobs.contains("container_port"), "{jobs}");
+    let taskdef = staging_rendered(dir.path(), "jobs");
+    assert!(
+        taskdef.contains("\"family\": \"jobs-staging\""),
+        "{taskdef}"
+    );
+    assert!(!taskdef.contains("portMappings"), "{taskdef}");
 
     std::fs::write(
         dir.path().join("bad.json"),

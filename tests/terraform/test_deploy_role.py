@@ -216,3 +216,27 @@ def test_broken_trust_is_rejected(breaks, name):
     sts, st = real(name, "sts:AssumeRoleWithWebIdentity")
     breaks(st)
     assert trust_problems(sts) != []
+
+
+def _resources_of(document: str, action: str) -> str:
+    """Every resource expression of `document`'s statements granting `action`, as text."""
+    return " ".join(str(attr(st, "resources")) for st in statements(document) if action in attr(st, "actions"))
+
+
+def test_only_the_promote_role_rolls_a_worker():
+    # A worker's one service is production: rolling it waits for the approval. The stage
+    # role registers its task definition (a train's stage) and reads it, nothing more.
+    assert "local.worker_service_arns" in _resources_of("promote", "ecs:UpdateService")
+    assert "worker" not in _resources_of("stage", "ecs:UpdateService")
+    assert "local.worker_family_arns" in _resources_of("stage", "ecs:RegisterTaskDefinition")
+    assert "local.worker_family_arns" in _resources_of("stage", "ecs:TagResource")
+    assert "local.worker_service_arns" in _resources_of("deploy_read", "ecs:DescribeServices")
+    assert "local.worker_ssm_path_arns" in _resources_of("deploy_read", "ssm:PutParameter")
+
+
+def test_worker_arns_are_scoped_to_their_own_family_path_and_services():
+    workers = module_locals()
+    families = str(workers["worker_family_arns"])
+    assert ":task-definition/${name}:*" in families and "local.worker_names" in families
+    assert "parameter${var.ssm_prefix}/${var.environment}/${w}/*" in str(workers["worker_ssm_path_arns"])
+    assert "aws_ecs_service.worker" in str(workers["worker_service_arns"])

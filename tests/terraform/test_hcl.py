@@ -4,6 +4,7 @@ cutover_service output has exactly the shape of service.toml."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
@@ -152,7 +153,7 @@ def test_production_traffic_is_a_listener_not_a_rule():
 
 def test_example_passes_composite_outputs_through():
     example = TERRAFORM / "examples" / "complete"
-    for name in ("cutover_service", "cutover_environment"):
+    for name in ("cutover_service", "cutover_environment", "cutover_workers"):
         assert attr(find("output", "", name, example).body, "value") == f"${{module.service.{name}}}"
 
 
@@ -165,3 +166,32 @@ def test_alarms_are_listed_by_slot_and_service():
     locals_ = [b.body for b in iter_blocks() if b.kind == "locals" and "slot_alarm_names" in b.body]
     assert len(locals_) == 1
     assert "if local.alarms[key].slot == slot" in str(attr(locals_[0], "slot_alarm_names"))
+
+
+# --- workers (cutover's [worker], issue 17.4) -------------------------------------------
+
+
+def test_workers_have_no_load_balancer_and_the_circuit_breaker_without_ecs_rollback():
+    svc = find("resource", "aws_ecs_service", "worker").body
+    assert blocks_of(svc, "load_balancer") == []
+    breaker = blocks_of(svc, "deployment_circuit_breaker")[0]
+    assert attr(breaker, "enable") is True and attr(breaker, "rollback") is False
+    # cutover owns what runs and how many, as for the slots.
+    assert {"task_definition", "desired_count"} <= ignored(find("resource", "aws_ecs_service", "worker"))
+    td = find("resource", "aws_ecs_task_definition", "worker").body
+    assert "portMappings" not in str(attr(td, "container_definitions"))
+
+
+def test_cutover_workers_output_has_the_worker_config_shape():
+    # `{ for w, cfg in var.workers : w => {...} }` parses as one string holding the object
+    # the for expression builds: read it back and check it as a worker's service.toml
+    # (ServiceSettings with [worker], no slots or traffic), `family` aside (init reads it
+    # for taskdef.json).
+    text = attr(find("output", "", "cutover_workers").body, "value")
+    m = re.fullmatch(r"\$\{\{for w , cfg in var\.workers : w => (\{.*\})\}\}", text)
+    assert m, text
+    value = ast.literal_eval(m.group(1))
+    assert value.pop("family") == "${aws_ecs_task_definition.worker[w].family}"
+    assert value["worker"] == {"service": "${aws_ecs_service.worker[w].name}"}
+    assert "slots" not in value and "traffic" not in value
+    assert shape_problems(value, "ServiceSettings", rust_structs(), "cutover_workers") == []

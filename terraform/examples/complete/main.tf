@@ -26,6 +26,7 @@ module "service" {
   deletion_protection = var.deletion_protection
   access_logs_bucket  = var.access_logs_bucket
   initial_image       = var.initial_image
+  workers             = var.workers
 
   github_repository           = var.github_repository
   github_stage_environments   = var.github_stage_environments

@@ -3,6 +3,11 @@ output "cutover_service" {
   value       = module.service.cutover_service
 }
 
+output "cutover_workers" {
+  description = "Each worker's service.toml as an object, by worker: `cutover init --from-terraform tf.json --service <worker>`."
+  value       = module.service.cutover_workers
+}
+
 output "cutover_environment" {
   description = "environment.toml as an object (region, account_id, ssm_prefix)."
   value       = module.service.cutover_environment

@@ -43,6 +43,12 @@ variable "initial_image" {
   default     = null
 }
 
+variable "workers" {
+  description = "Workers released with the service as one train (no load balancer), e.g. { jobs = { container_name = \"jobs\" } }; the module's `workers` says what each may set."
+  type        = map(any)
+  default     = {}
+}
+
 variable "github_repository" {
   description = "GitHub repository (`owner/name`) whose workflows deploy."
   type        = string

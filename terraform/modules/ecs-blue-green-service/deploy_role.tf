@@ -87,7 +87,7 @@ data "aws_iam_policy_document" "deploy_read" {
   statement {
     sid       = "EcsReadSlots"
     actions   = ["ecs:DescribeServices"]
-    resources = local.service_arns
+    resources = concat(local.service_arns, local.worker_service_arns)
   }
 
   statement {
@@ -174,7 +174,8 @@ data "aws_iam_policy_document" "deploy_read" {
       "ssm:GetParameters",
       "ssm:PutParameter",
     ]
-    resources = [local.ssm_path_arn]
+    # The workers' too (workers.tf): each keeps its own history and lock.
+    resources = concat([local.ssm_path_arn], local.worker_ssm_path_arns)
   }
 
   statement {
@@ -199,9 +200,10 @@ data "aws_iam_policy_document" "stage" {
   }
 
   statement {
-    sid       = "EcsRegisterTaskDefinition"
+    sid = "EcsRegisterTaskDefinition"
+    # The slots' family and each worker's: a train's stage registers every member's.
     actions   = ["ecs:RegisterTaskDefinition"]
-    resources = [local.family_arn]
+    resources = concat([local.family_arn], local.worker_family_arns)
   }
 
   statement {
@@ -209,7 +211,7 @@ data "aws_iam_policy_document" "stage" {
     # RegisterTaskDefinition with tags also authorizes ecs:TagResource; allow it only as
     # part of that call.
     actions   = ["ecs:TagResource"]
-    resources = [local.family_arn]
+    resources = concat([local.family_arn], local.worker_family_arns)
     condition {
       test     = "StringEquals"
       variable = "ecs:CreateAction"
@@ -255,9 +257,11 @@ data "aws_iam_policy_document" "promote" {
   statement {
     sid = "EcsScaleSlots"
     # Scale the old slot down after a promote (scale-to-zero policy), back up for a cold
-    # rollback, or return a slot to a release that already ran in production.
+    # rollback, or return a slot to a release that already ran in production. And roll the
+    # workers (workers.tf): a worker's one service is production, so only this role, after
+    # the approval, updates it; the stage role only registers its task definition.
     actions   = ["ecs:UpdateService"]
-    resources = local.service_arns
+    resources = concat(local.service_arns, local.worker_service_arns)
   }
 
   statement {

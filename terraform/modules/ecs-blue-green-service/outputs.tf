@@ -40,6 +40,28 @@ output "cutover_service" {
   }
 }
 
+output "cutover_workers" {
+  description = "Each worker's deploy/services/<worker>/service.toml as an object (schema: src/config/settings.rs ServiceSettings with [worker]), by worker; its task definition family too (taskdef.json `family`)."
+  value = {
+    for w, cfg in var.workers : w => {
+      image = {
+        repository = aws_ecr_repository.this.name
+      }
+      ecs = {
+        cluster   = aws_ecs_cluster.this.name
+        container = cfg.container_name
+      }
+      worker = {
+        service = aws_ecs_service.worker[w].name
+      }
+      history = {
+        depth = var.history_depth
+      }
+      family = aws_ecs_task_definition.worker[w].family
+    }
+  }
+}
+
 output "cutover_environment" {
   description = "deploy/environments/<env>/environment.toml as an object (schema: src/config/settings.rs EnvironmentSettings)."
   value = {

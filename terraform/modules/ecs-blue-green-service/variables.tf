@@ -175,6 +175,22 @@ variable "desired_count" {
   default     = 2
 }
 
+variable "workers" {
+  description = "Workers released with this service as one train (cutover's `[worker]`): services with no load balancer, such as a queue consumer running this service's image with another command. Each gets an ECS service in this cluster with the deployment circuit breaker on and its own task definition family; they share the image repository, task roles, log group and security group. Keys are the workers' cutover service names (deploy/services/<key>); cutover init --from-terraform --service <key> scaffolds one."
+  type = map(object({
+    container_name = optional(string, "worker")
+    cpu            = optional(number)
+    memory         = optional(number)
+    desired_count  = optional(number, 1)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for w in keys(var.workers) : can(regex("^[A-Za-z0-9_-]+$", w)) && w != var.service])
+    error_message = "workers keys become folder names and SSM paths: use letters, digits, - and _, and not the service's own name."
+  }
+}
+
 variable "health_check_grace_period" {
   description = "Seconds ECS ignores failing load balancer health checks after a task starts."
   type        = number
