@@ -8,7 +8,10 @@ use std::time::Duration;
 use cutover::config::settings::OldSlotPolicy;
 use cutover::engine::{MemberOutcome, Train, TrainOutcome};
 use cutover::ports::{Slot, Status, Store, Weights};
-use cutover::sim::{AwsErrorAt, Faults, NEW, Sim, StrategyKind, member_name, settings, version};
+use cutover::sim::{
+    AwsErrorAt, Faults, NEW, OLD, Sim, StrategyKind, member_name, settings, version,
+    worker_settings,
+};
 
 use crate::engine_mutants::hold_lock;
 use crate::sim_support::block_on;
@@ -69,6 +72,12 @@ fn throttled_from(op: &'static str, from: Duration) -> Faults {
     }
 }
 
+/// An operator unlocks `sim` and another run takes its lock at once.
+async fn lock_taken_by_another_run(sim: &Sim) {
+    sim.runner("ops", None).delete_lock().await.expect("unlock");
+    hold_lock(sim, 0, 300).await;
+}
+
 fn status_of(out: &TrainOutcome, i: usize) -> Status {
     let service = member_name(i);
     let m: &MemberOutcome = out
@@ -94,12 +103,7 @@ fn a_train_member_whose_lock_is_taken_mid_bake_is_stranded_and_the_others_go_bac
             // svc00's heartbeat first reads its lock 75-100 s into the promote.
             tokio::time::sleep(Duration::from_secs(60)).await;
             assert_eq!(sims[0].weights(), Weights::all_on(Slot::Green), "baking");
-            sims[0]
-                .runner("ops", None)
-                .delete_lock()
-                .await
-                .expect("unlock");
-            hold_lock(&sims[0], 0, 300).await;
+            lock_taken_by_another_run(&sims[0]).await;
         })
         .await;
         let error = out.error.as_ref().map(ToString::to_string);
@@ -152,5 +156,40 @@ fn a_train_member_that_lost_its_lock_before_moving_traffic_is_failed_not_strande
         for sim in &sims {
             assert_eq!(sim.weights(), Weights::all_on(Slot::Blue));
         }
+    });
+}
+
+/// A web service and a worker as one train; svc00's lock is broken and taken by another
+/// run once its traffic is all on the new release (in the bake). svc00 is stranded, left to
+/// that run; the worker, rolled in place before the shift, goes back to the release it ran
+/// before — it does not inherit svc00's lost lock as if the train had failed in it.
+#[test]
+fn a_worker_goes_back_when_a_web_member_of_its_train_loses_its_lock() {
+    block_on(async {
+        let sims = vec![
+            Sim::new(
+                140,
+                Faults::default(),
+                settings(StrategyKind::AllAtOnce, OldSlotPolicy::KeepWarm),
+            ),
+            Sim::new(
+                141,
+                Faults::default(),
+                worker_settings(StrategyKind::AllAtOnce),
+            ),
+        ];
+        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let out = staged_then_promoted(&sims, &clouds, Duration::ZERO, async {
+            while sims[0].weights() != Weights::all_on(Slot::Green) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            assert_eq!(sims[1].version_on(Slot::Blue), Some(version(NEW)), "rolled");
+            lock_taken_by_another_run(&sims[0]).await;
+        })
+        .await;
+        let error = out.error.as_ref().map(ToString::to_string);
+        assert_eq!(out.stranded(), vec![member_name(0).as_str()], "{error:?}");
+        assert_eq!(status_of(&out, 1), Status::RolledBack, "{:#?}", out.members);
+        assert_eq!(sims[1].version_on(Slot::Blue), Some(version(OLD)));
     });
 }
