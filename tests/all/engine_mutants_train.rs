@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cutover::config::settings::OldSlotPolicy;
 use cutover::engine::{MemberOutcome, Train, TrainOutcome};
-use cutover::ports::{Slot, Status, Store, Weights};
+use cutover::ports::{Slot, Status, Store, Traffic, Weights};
 use cutover::sim::{
     AwsErrorAt, Faults, NEW, OLD, Sim, StrategyKind, member_name, settings, version,
     worker_settings,
@@ -17,14 +17,11 @@ use crate::engine_mutants::hold_lock;
 use crate::sim_support::block_on;
 use crate::train::{members, new_release, pair};
 
-/// Stage NEW on every member as one train (awaiting approval), then promote it, no sooner
-/// than `at` into the simulation, while `meanwhile` runs.
-async fn staged_then_promoted(
-    sims: &[Sim],
-    clouds: &[(usize, cutover::sim::SimCloud)],
-    at: Duration,
-    meanwhile: impl Future<Output = ()>,
-) -> TrainOutcome {
+/// Every member as one train, NEW staged on each (awaiting approval).
+async fn staged_train<'a>(
+    sims: &'a [Sim],
+    clouds: &'a [(usize, cutover::sim::SimCloud)],
+) -> Train<'a, cutover::sim::SimCloud> {
     let train = Train::new(members(sims, clouds, "ci")).expect("train");
     let staged = train.stage(&new_release(sims)).await;
     assert_eq!(
@@ -33,6 +30,18 @@ async fn staged_then_promoted(
         "{:?}",
         staged.error
     );
+    train
+}
+
+/// Stage NEW on every member as one train (awaiting approval), then promote it, no sooner
+/// than `at` into the simulation, while `meanwhile` runs.
+async fn staged_then_promoted(
+    sims: &[Sim],
+    clouds: &[(usize, cutover::sim::SimCloud)],
+    at: Duration,
+    meanwhile: impl Future<Output = ()>,
+) -> TrainOutcome {
+    let train = staged_train(sims, clouds).await;
     tokio::time::sleep_until(sims[0].start() + at).await;
     let versions: Vec<_> = (0..sims.len())
         .map(|i| (member_name(i), version(NEW)))
@@ -191,5 +200,57 @@ fn a_worker_goes_back_when_a_web_member_of_its_train_loses_its_lock() {
         assert_eq!(out.stranded(), vec![member_name(0).as_str()], "{error:?}");
         assert_eq!(status_of(&out, 1), Status::RolledBack, "{:#?}", out.members);
         assert_eq!(sims[1].version_on(Slot::Blue), Some(version(OLD)));
+    });
+}
+
+/// A canary train resumed with svc00 at 50% on the new release, whose old slot runs a
+/// release no history entry shows ever took production (its record is gone: SSM was
+/// restored, or the history was cut). svc00's lock is then taken by another run in the
+/// bake. svc00 is stranded for the lock it lost — left to that run, which its detail
+/// says — not judged as a fall-back refused because its old slot is unproven: with the
+/// lock gone it has no business deciding about its slots at all.
+#[test]
+fn a_train_member_that_lost_its_lock_is_not_judged_by_its_fall_back() {
+    block_on(async {
+        let sims: Vec<Sim> = (0..2)
+            .map(|i| {
+                Sim::new(
+                    150 + i,
+                    Faults::default(),
+                    settings(StrategyKind::Canary, OldSlotPolicy::KeepWarm),
+                )
+            })
+            .collect();
+        let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
+        let train = staged_train(&sims, &clouds).await;
+        let mut history = sims[0].history();
+        let new = history.last().expect("staged").slot;
+        clouds[0]
+            .1
+            .set_production_weights(Weights::split(new, 50))
+            .await
+            .expect("weights");
+        history.retain(|r| r.version != version(OLD));
+        history.last_mut().expect("staged").status = Status::Shifting(50);
+        sims[0].put_history(history);
+        let versions: Vec<_> = (0..2).map(|i| (member_name(i), version(NEW))).collect();
+        let (out, ()) = tokio::join!(train.promote(&versions), async {
+            while sims[0].weights() != Weights::all_on(new) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            lock_taken_by_another_run(&sims[0]).await;
+        });
+        let error = out.error.as_ref().map(ToString::to_string);
+        assert_eq!(out.stranded(), vec![member_name(0).as_str()], "{error:?}");
+        let stranded = out
+            .members
+            .iter()
+            .find(|m| m.service == member_name(0))
+            .expect("svc00");
+        assert!(
+            stranded.detail.starts_with("lost the deploy lock"),
+            "{}",
+            stranded.detail
+        );
     });
 }
