@@ -81,6 +81,19 @@ fn throttled_from(op: &'static str, from: Duration) -> Faults {
     }
 }
 
+/// Wait (in virtual time) until `done`; a train that never gets there (a broken engine)
+/// fails the test after 20 virtual minutes instead of spinning it until the wall-clock
+/// timeout of the mutants' run.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..12_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
 /// An operator unlocks `sim` and another run takes its lock at once.
 async fn lock_taken_by_another_run(sim: &Sim) {
     sim.runner("ops", None).delete_lock().await.expect("unlock");
@@ -148,9 +161,7 @@ fn a_train_member_that_lost_its_lock_before_moving_traffic_is_failed_not_strande
         let out = staged_then_promoted(&sims, &clouds, promote_at, async {
             // svc00's first record of the shift is refused and retried for up to 45 s;
             // svc01's went through. The operator breaks svc01's lock meanwhile.
-            while !throttled() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            until("svc00's record is throttled", throttled).await;
             sims[1]
                 .runner("ops", None)
                 .delete_lock()
@@ -189,9 +200,10 @@ fn a_worker_goes_back_when_a_web_member_of_its_train_loses_its_lock() {
         ];
         let clouds: Vec<_> = (0..2).map(|i| (i, sims[i].runner("ci", None))).collect();
         let out = staged_then_promoted(&sims, &clouds, Duration::ZERO, async {
-            while sims[0].weights() != Weights::all_on(Slot::Green) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            until("svc00 all on green", || {
+                sims[0].weights() == Weights::all_on(Slot::Green)
+            })
+            .await;
             assert_eq!(sims[1].version_on(Slot::Blue), Some(version(NEW)), "rolled");
             lock_taken_by_another_run(&sims[0]).await;
         })
@@ -235,9 +247,10 @@ fn a_train_member_that_lost_its_lock_is_not_judged_by_its_fall_back() {
         sims[0].put_history(history);
         let versions: Vec<_> = (0..2).map(|i| (member_name(i), version(NEW))).collect();
         let (out, ()) = tokio::join!(train.promote(&versions), async {
-            while sims[0].weights() != Weights::all_on(new) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            until("svc00 all on the new slot", || {
+                sims[0].weights() == Weights::all_on(new)
+            })
+            .await;
             lock_taken_by_another_run(&sims[0]).await;
         });
         let error = out.error.as_ref().map(ToString::to_string);
