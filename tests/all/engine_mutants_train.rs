@@ -267,3 +267,32 @@ fn a_train_member_that_lost_its_lock_is_not_judged_by_its_fall_back() {
         );
     });
 }
+
+/// A train `rollback --to` a release the worker only ever staged (awaiting approval, never
+/// promoted) is refused for the worker, which stays on the release it runs: a rollback
+/// goes back to something that once ran in production, never forward to something no
+/// one approved.
+#[test]
+fn a_train_rollback_to_a_release_a_worker_never_promoted_is_refused() {
+    block_on(async {
+        let sims = vec![Sim::new(
+            160,
+            Faults::default(),
+            worker_settings(StrategyKind::AllAtOnce),
+        )];
+        let clouds: Vec<_> = vec![(0, sims[0].runner("ci", None))];
+        let train = staged_train(&sims, &clouds).await;
+        let out = train.rollback_to(Some(&version(NEW))).await;
+        let error = out
+            .error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            error.contains("v1.1.0 never took this worker to a promoted release"),
+            "{:?}: {error}",
+            out.status
+        );
+        assert_eq!(sims[0].version_on(Slot::Blue), Some(version(OLD)));
+    });
+}
