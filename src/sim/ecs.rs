@@ -7,7 +7,13 @@ use crate::ports::*;
 
 impl World {
     pub(crate) fn register(&mut self, spec: TaskSpec) -> TaskDefinition {
-        if let Some(td) = self.tds.iter().find(|t| t.spec == spec) {
+        // The same spec again reuses its revision, unless deregistered since (ECS would
+        // register a new one; an INACTIVE one cannot be deployed).
+        if let Some(td) = self
+            .tds
+            .iter()
+            .find(|t| t.spec == spec && !self.is_inactive(&t.id))
+        {
             return td.clone();
         }
         let td = TaskDefinition {
@@ -27,6 +33,14 @@ impl World {
     ) -> PortResult<()> {
         if !self.tds.iter().any(|t| t.id == td) {
             return Err(PortError::NotFound(format!("task definition {td}")));
+        }
+        if self.is_inactive(td) {
+            // ECS: "TaskDefinition is inactive" (a ClientException).
+            return Err(PortError::from_code(
+                "ClientException",
+                format!("task definition {td} is inactive"),
+                true,
+            ));
         }
         let never = self.faults.never_healthy && self.is_new(td);
         let failure = self.faults.ecs_failure.filter(|_| self.is_new(td));

@@ -91,13 +91,19 @@ impl Service {
     pub fn of(op: &str) -> Service {
         let name = op.split('(').next().unwrap_or(op);
         match name {
-            "read_slot" | "slot_services" | "register_task_definition" | "update_slot" => {
-                Service::Ecs
-            }
+            "read_slot"
+            | "slot_services"
+            | "register_task_definition"
+            | "update_slot"
+            | "list_task_definitions"
+            | "describe_task_definition"
+            | "deregister_task_definition" => Service::Ecs,
             "history" | "history_and_lock" | "record" | "create_lock" | "read_lock"
             | "renew_lock" | "delete_lock" => Service::Ssm,
             "alarm_states" => Service::CloudWatch,
-            "digest_for_tag" | "image_exists" => Service::Ecr,
+            "digest_for_tag" | "image_exists" | "describe_images" | "batch_delete_image" => {
+                Service::Ecr
+            }
             _ => Service::Elb,
         }
     }

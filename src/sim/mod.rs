@@ -8,6 +8,7 @@ mod cloud;
 mod ecs;
 mod faults;
 mod invariants;
+mod inventory;
 mod recovery;
 pub mod report;
 mod rng;
@@ -23,7 +24,7 @@ use crate::config::settings::{
     Deadlines, EcsSettings, HistorySettings, ImageSettings, OldSlotPolicy, OldSlotSettings, Probe,
     ServiceSettings, SlotSettings, Slots, Strategy, TrafficSettings, ValidationSettings,
 };
-use crate::ports::{Digest, Release, Slot, TaskSpec, Weights};
+use crate::ports::{Digest, Release, Slot, StoredImage, TaskSpec, Weights};
 use crate::version::Version;
 
 pub use crate::config::settings::StrategyKind;
@@ -32,6 +33,7 @@ pub use cloud::SimCloud;
 pub use faults::{
     AwsErrorAt, EcsFailure, Faults, HANG, KillAt, NO_ANSWER, Outage, Profile, Service,
 };
+pub use inventory::IMAGE_MANIFEST;
 pub use recovery::rollback_workflow;
 pub use rng::Rng;
 pub use scenario::{RunReport, Scenario, run, run_as, run_with, seeds_from_env};
@@ -75,8 +77,9 @@ impl Sim {
             .collect();
         w.history_cap = settings.history.depth as usize;
         w.worker = settings.worker.is_some();
-        for tag in [OLD, NEW, "v1.2.0"] {
-            w.add_image(tag, digest(tag));
+        // Pushed an hour apart before the run, oldest first.
+        for (hours_ago, tag) in [(3, OLD), (2, NEW), (1, "v1.2.0")] {
+            w.add_image(tag, digest(tag), EPOCH_MS - hours_ago * 3_600_000);
         }
         let sim = Self {
             start: tokio::time::Instant::now(),
@@ -126,7 +129,34 @@ impl Sim {
 
     /// Put an image for `tag` in the simulated registry.
     pub fn push_image(&self, tag: &str) {
-        self.world().add_image(tag, digest(tag));
+        let now = EPOCH_MS + self.start.elapsed().as_millis() as u64;
+        self.world().add_image(tag, digest(tag), now);
+    }
+
+    /// Test hook: an image stored as given (untagged, a multi-platform index…), in place of
+    /// any with its digest.
+    pub fn put_image(&self, image: StoredImage) {
+        self.world().put_image(image);
+    }
+
+    /// The repository's images, as ECR holds them now.
+    pub fn images(&self) -> Vec<StoredImage> {
+        self.world().images.clone()
+    }
+
+    /// Test hook: register `spec` as an earlier deploy did; its task definition's id.
+    pub fn register(&self, spec: TaskSpec) -> String {
+        self.world().register(spec).id
+    }
+
+    /// The task definitions ECS lists ACTIVE, oldest first.
+    pub fn active_task_definitions(&self) -> Vec<String> {
+        let w = self.world();
+        w.tds
+            .iter()
+            .filter(|t| !w.is_inactive(&t.id))
+            .map(|t| t.id.clone())
+            .collect()
     }
 
     /// The secret planted in every task definition (invariant 10 checks outputs for it).

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::faults::Faults;
 use super::rng::Rng;
 use crate::ports::{
-    Digest, Lock, PortError, PortResult, Release, Slot, TargetState, TaskDefinition, TaskSpec,
+    Lock, PortError, PortResult, Release, Slot, StoredImage, TargetState, TaskDefinition, TaskSpec,
     Weights,
 };
 use crate::version::Version;
@@ -153,7 +153,10 @@ pub struct World {
     /// After a repoint, the slot that still answers the test listener's traffic, until
     /// when: the ALB's data plane lags its configuration (`faults.test_listener_lag`).
     pub(super) test_listener_lagging: Option<(Option<Slot>, u64)>,
-    pub(super) images: BTreeMap<String, Digest>,
+    /// The ECR repository: each image once by digest, with its tags (`inventory.rs`).
+    pub(super) images: Vec<StoredImage>,
+    /// Task definitions deregistered (INACTIVE): still described, no longer listed.
+    pub(super) inactive: BTreeSet<String>,
     pub(crate) history: Vec<Release>,
     pub(crate) history_cap: usize,
     pub(crate) lock: Option<Lock>,
@@ -252,7 +255,8 @@ impl World {
             weights_changed: 0,
             test_listener: None,
             test_listener_lagging: None,
-            images: BTreeMap::new(),
+            images: Vec::new(),
+            inactive: BTreeSet::new(),
             history: Vec::new(),
             history_cap: 10,
             lock: None,
@@ -272,18 +276,6 @@ impl World {
             cancel_on: None,
             worker: false,
         }
-    }
-
-    pub(crate) fn image(&self, tag: &str) -> Option<Digest> {
-        self.images.get(tag).cloned()
-    }
-
-    pub(crate) fn has_image(&self, digest: &Digest) -> bool {
-        self.images.values().any(|d| d == digest)
-    }
-
-    pub(crate) fn add_image(&mut self, tag: &str, digest: Digest) {
-        self.images.insert(tag.to_string(), digest);
     }
 
     /// Put a release live on `slot` at 100% from the start, healthy and validated.

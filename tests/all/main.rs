@@ -13,6 +13,7 @@ mod cli;
 mod cli_cases;
 mod e2e;
 mod engine_abort;
+mod engine_cleanup;
 mod engine_ecs;
 mod engine_focused;
 mod engine_mutants;
