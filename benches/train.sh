@@ -7,6 +7,8 @@
 #   scripts/services.sh start && eval "$(scripts/services.sh env)"
 #   cargo build
 #   benches/train.sh [SIZES ("1 5 20")]
+#   CUTOVER_BIN=<target>/release/cutover benches/train.sh
+#                                   the release build (what the action runs); default debug
 #   CLUSTERS=own benches/train.sh   each service in its own cluster (default: the services
 #                                   of a size share one cluster, as one app's usually do)
 #
