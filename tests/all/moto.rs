@@ -25,8 +25,22 @@ impl Stack {
     pub fn create(prefix: &str) -> Option<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
         let endpoint = endpoint()?;
+        // The pid alone repeats across runs (each CI run starts the same processes in the
+        // same order), and the registry keeps its images between runs: a stack named as
+        // in an earlier run found that run's images already pushed (and built nothing).
+        // The second, modulo 13 hours, in 3 base-36 digits tells runs apart; names stay
+        // short (a target group's name, `<name>-green`, may have 32 characters).
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % 46_656;
+        let run: String = [second / 1296, second / 36 % 36, second % 36]
+            .iter()
+            .map(|d| char::from_digit(*d as u32, 36).expect("a base-36 digit"))
+            .collect();
         let name = format!(
-            "{prefix}{}x{}",
+            "{prefix}{}x{}{run}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
